@@ -1,0 +1,194 @@
+// Package procimg is the process image: the latest value of every device
+// point, each with the time it was read and a quality, and consistent
+// snapshots of it that control code reads once per cycle.
+//
+// Pollers write into the image; control code never reads devices directly.
+// Quality follows these rules, evaluated at snapshot time:
+//   - Lost: the point was never read, its device is marked lost, or its
+//     value is older than the device's LostAfter.
+//   - Stale: its value is older than the device's StaleAfter.
+//   - Good: otherwise.
+//
+// Stale and lost data never drive power: consumers check Value.Good.
+package procimg
+
+import (
+	"sync"
+	"time"
+)
+
+// Quality is the trust level of a value.
+type Quality uint8
+
+// Qualities, best first.
+const (
+	Good Quality = iota
+	Stale
+	Lost
+)
+
+func (q Quality) String() string {
+	switch q {
+	case Good:
+		return "good"
+	case Stale:
+		return "stale"
+	}
+	return "lost"
+}
+
+// Value is one point's value with its time stamp and quality.
+type Value struct {
+	V  float64
+	At time.Time
+	Q  Quality
+}
+
+// Good reports whether the value may drive control.
+func (v Value) Good() bool { return v.Q == Good }
+
+// Age is how old the value is at now; zero time values have an infinite age.
+func (v Value) Age(now time.Time) time.Duration {
+	if v.At.IsZero() {
+		return 1<<63 - 1
+	}
+	return now.Sub(v.At)
+}
+
+// DeviceID identifies a device slot in an image.
+type DeviceID int
+
+// Limits are a device's quality thresholds on value age.
+type Limits struct {
+	StaleAfter time.Duration
+	LostAfter  time.Duration
+}
+
+type device struct {
+	mu     sync.Mutex
+	name   string
+	points []string
+	vals   []Value
+	lim    Limits
+	lost   bool
+}
+
+// Image holds the latest values of all devices. Updates and snapshots are
+// safe for concurrent use; each device is locked on its own, so a busy
+// device never blocks another.
+type Image struct {
+	mu      sync.RWMutex
+	devices []*device
+}
+
+// New returns an empty image.
+func New() *Image { return &Image{} }
+
+// AddDevice registers a device and its point names, in the order the
+// poller will address them by index. It is called before polling starts.
+func (im *Image) AddDevice(name string, points []string, lim Limits) DeviceID {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	d := &device{name: name, points: append([]string(nil), points...), vals: make([]Value, len(points)), lim: lim}
+	for i := range d.vals {
+		d.vals[i].Q = Lost
+	}
+	im.devices = append(im.devices, d)
+	return DeviceID(len(im.devices) - 1)
+}
+
+// Len is the number of devices.
+func (im *Image) Len() int {
+	im.mu.RLock()
+	defer im.mu.RUnlock()
+	return len(im.devices)
+}
+
+// Name is the device's name.
+func (im *Image) Name(id DeviceID) string { return im.dev(id).name }
+
+// Points is the device's point names, indexed like its values.
+func (im *Image) Points(id DeviceID) []string { return im.dev(id).points }
+
+func (im *Image) dev(id DeviceID) *device {
+	im.mu.RLock()
+	defer im.mu.RUnlock()
+	return im.devices[id]
+}
+
+// Update stores fresh values, read at the time at, for the points at idx.
+// A successful read clears the device's lost mark.
+func (im *Image) Update(id DeviceID, idx []int, vals []float64, at time.Time) {
+	d := im.dev(id)
+	d.mu.Lock()
+	for k, i := range idx {
+		d.vals[i] = Value{V: vals[k], At: at, Q: Good}
+	}
+	d.lost = false
+	d.mu.Unlock()
+}
+
+// SetLost marks every value of a device lost, at once and regardless of age.
+func (im *Image) SetLost(id DeviceID) {
+	d := im.dev(id)
+	d.mu.Lock()
+	d.lost = true
+	d.mu.Unlock()
+}
+
+// Get returns one value with its quality evaluated at now.
+func (im *Image) Get(id DeviceID, point int, now time.Time) Value {
+	d := im.dev(id)
+	d.mu.Lock()
+	v := d.vals[point]
+	lost := d.lost
+	d.mu.Unlock()
+	return grade(v, lost, d.lim, now)
+}
+
+func grade(v Value, lost bool, lim Limits, now time.Time) Value {
+	switch {
+	case lost || v.At.IsZero():
+		v.Q = Lost
+	case lim.LostAfter > 0 && now.Sub(v.At) > lim.LostAfter:
+		v.Q = Lost
+	case lim.StaleAfter > 0 && now.Sub(v.At) > lim.StaleAfter:
+		v.Q = Stale
+	default:
+		v.Q = Good
+	}
+	return v
+}
+
+// Snapshot is a copy of the whole image at one instant.
+type Snapshot struct {
+	At time.Time
+	// Values holds every device's values, indexed [DeviceID][point].
+	Values [][]Value
+}
+
+// Value returns one value of the snapshot.
+func (s *Snapshot) Value(id DeviceID, point int) Value { return s.Values[id][point] }
+
+// Snapshot copies the image into dst at the instant now, grading every
+// value. dst's storage is reused, so a control loop that keeps one Snapshot
+// takes its copy without allocating.
+func (im *Image) Snapshot(now time.Time, dst *Snapshot) {
+	im.mu.RLock()
+	devs := im.devices
+	im.mu.RUnlock()
+	dst.At = now
+	if cap(dst.Values) < len(devs) {
+		dst.Values = make([][]Value, len(devs))
+	}
+	dst.Values = dst.Values[:len(devs)]
+	for i, d := range devs {
+		d.mu.Lock()
+		dst.Values[i] = append(dst.Values[i][:0], d.vals...)
+		lost := d.lost
+		d.mu.Unlock()
+		for k := range dst.Values[i] {
+			dst.Values[i][k] = grade(dst.Values[i][k], lost, d.lim, now)
+		}
+	}
+}
