@@ -180,6 +180,8 @@ type SimBattery struct {
 	AmbientC float64 `yaml:"ambient_c"`
 	// Cells is the number of series cells, for pack voltage. Default 240.
 	Cells int `yaml:"cells"`
+	// CRate sets the BMS's nominal power limit as capacity × CRate. Default 0.5.
+	CRate float64 `yaml:"c_rate"`
 }
 
 // SimGrid is the simulated grid at the POI.
