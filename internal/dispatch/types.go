@@ -67,16 +67,16 @@ type Cause string
 
 // Causes of protection transitions.
 const (
-	CauseAlarmCleared  Cause = "bms_alarm_cleared"
-	CauseAlarm1        Cause = "bms_alarm_1"
-	CauseAlarm2        Cause = "bms_alarm_2"
-	CauseAlarm3        Cause = "bms_alarm_3"
-	CausePCSFault      Cause = "pcs_fault"
-	CauseBMSLost       Cause = "bms_data_lost"
-	CauseReset         Cause = "operator_reset"
-	CauseResetRefused  Cause = "reset_refused_cause_present"
-	CauseEStop         Cause = "emergency_stop"
-	CauseUnitReplaced  Cause = "unit_replaced"
+	CauseAlarmCleared Cause = "bms_alarm_cleared"
+	CauseAlarm1       Cause = "bms_alarm_1"
+	CauseAlarm2       Cause = "bms_alarm_2"
+	CauseAlarm3       Cause = "bms_alarm_3"
+	CausePCSFault     Cause = "pcs_fault"
+	CauseBMSLost      Cause = "bms_data_lost"
+	CauseReset        Cause = "operator_reset"
+	CauseResetRefused Cause = "reset_refused_cause_present"
+	CauseEStop        Cause = "emergency_stop"
+	CauseUnitReplaced Cause = "unit_replaced"
 )
 
 // PlantID is the Event.Unit of plant-level events such as the emergency stop.
