@@ -77,3 +77,6 @@ func (s *sim) step(c *Controller, dt time.Duration) Report {
 	s.in.Now = s.in.Now.Add(dt)
 	return c.Step(&s.in, s.out)
 }
+
+func nan() float64 { return math.NaN() }
+func inf() float64 { return math.Inf(1) }
