@@ -225,8 +225,14 @@ func (c AGCTarget) Validate() error {
 	return nil
 }
 
-// Validate checks the parameters (plant-dependent limits are checked by Apply).
-func (c SetPFR) Validate() error { return c.PFRParams.validate(0) }
+// Validate checks the parameters when enabling (plant-dependent limits are
+// checked by Apply); disabling needs none.
+func (c SetPFR) Validate() error {
+	if !c.Enable {
+		return nil
+	}
+	return c.PFRParams.validate(0)
+}
 
 // Validate checks the parameters when enabling; disabling needs none.
 func (c SetFFR) Validate() error {
