@@ -1,0 +1,356 @@
+package devices
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/goburrow/modbus"
+	"go.uber.org/zap"
+)
+
+// Run is the device's one goroutine: it polls the read groups at their
+// rates and serves writes, until ctx is done, then closes the connection.
+// An in-flight transaction is finished (or times out) before Run returns.
+// Run must be called once.
+func (d *Device) Run(ctx context.Context) {
+	if !d.running.CompareAndSwap(false, true) {
+		d.log.Error("Run called twice")
+		return
+	}
+	h := modbus.NewTCPClientHandler(d.o.Address)
+	h.Timeout = d.o.Timeout
+	h.IdleTimeout = 0 // never close behind our back; we manage the connection
+	h.SlaveId = d.o.UnitID
+	d.handler = h
+	d.client = modbus.NewClient(h)
+	d.timer = time.NewTimer(time.Hour)
+	defer func() {
+		d.timer.Stop()
+		d.disconnect()
+		close(d.done)
+		d.failQueued(ErrStopped)
+	}()
+
+	now := time.Now()
+	for _, g := range d.groups {
+		g.due = now
+	}
+	for ctx.Err() == nil {
+		now = time.Now()
+		next := d.evalState(now)
+
+		// Writes jump the read queue.
+		select {
+		case w := <-d.writes:
+			d.serveWrite(w)
+			continue
+		default:
+		}
+
+		if !d.conn && now.Before(d.retryAt) {
+			d.wait(ctx, earliest(d.retryAt, next), now)
+			continue
+		}
+		g := d.nextGroup()
+		if g == nil {
+			// Nothing to poll: serve writes only.
+			d.wait(ctx, earliest(now.Add(time.Second), next), now)
+			continue
+		}
+		if g.due.After(now) {
+			d.wait(ctx, earliest(g.due, next), now)
+			continue
+		}
+		d.poll(g, now)
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// wait blocks until the time until, a write, or ctx. A write that arrives
+// is served at once (or refused when offline).
+func (d *Device) wait(ctx context.Context, until, now time.Time) {
+	d.timer.Reset(until.Sub(now))
+	select {
+	case <-ctx.Done():
+	case <-d.timer.C:
+	case w := <-d.writes:
+		d.serveWrite(w)
+	}
+}
+
+// nextGroup is the group due first.
+func (d *Device) nextGroup() *group {
+	var best *group
+	for _, g := range d.groups {
+		if best == nil || g.due.Before(best.due) {
+			best = g
+		}
+	}
+	return best
+}
+
+// poll reads every block of a group, then decodes and stores them.
+func (d *Device) poll(g *group, start time.Time) {
+	overrun := start.Sub(g.due) > g.period
+	// Next slot on the deadline grid; when more than a period behind, skip
+	// the missed slots rather than bursting to catch up.
+	g.due = g.due.Add(g.period)
+	if behind := start.Sub(g.due); behind > g.period {
+		g.due = g.due.Add(behind / g.period * g.period)
+	}
+	if overrun {
+		d.hmu.Lock()
+		d.h.Overruns++
+		d.hmu.Unlock()
+	}
+	for i := range g.blocks {
+		if i > 0 {
+			d.drainWrites()
+			if !d.conn && time.Now().Before(d.retryAt) {
+				return // a write failed and closed the connection
+			}
+		}
+		if err := d.read(&g.blocks[i]); err != nil {
+			return
+		}
+	}
+	d.store(g)
+}
+
+// drainWrites serves every queued write without blocking.
+func (d *Device) drainWrites() {
+	for {
+		select {
+		case w := <-d.writes:
+			d.serveWrite(w)
+		default:
+			return
+		}
+	}
+}
+
+// read performs one read transaction into b.regs.
+func (d *Device) read(b *block) error {
+	t0 := time.Now()
+	if err := d.ensureConn(Read, t0); err != nil {
+		return err
+	}
+	var res []byte
+	var err error
+	if b.fc == modbus.FuncCodeReadInputRegisters {
+		res, err = d.client.ReadInputRegisters(b.Start, b.Count)
+	} else {
+		res, err = d.client.ReadHoldingRegisters(b.Start, b.Count)
+	}
+	at := time.Now()
+	if err == nil && len(res) != 2*int(b.Count) {
+		err = fmt.Errorf("modbus: reply to read of %d registers at %d carries %d bytes", b.Count, b.Start, len(res))
+	}
+	if err != nil {
+		err = fmt.Errorf("read %s %d+%d: %w", b.Table, b.Start, b.Count, err)
+		d.failed(Read, at, at.Sub(t0), err)
+		return err
+	}
+	BytesToRegs(res, b.regs)
+	b.at = at
+	d.hmu.Lock()
+	d.h.Reads++
+	d.h.LastOK = at
+	d.hmu.Unlock()
+	d.ok(at)
+	if d.o.Observer != nil {
+		d.o.Observer.Transaction(d.o.Name, Read, at.Sub(t0), nil)
+	}
+	return nil
+}
+
+// store decodes a group's blocks into the image and signals subscribers.
+func (d *Device) store(g *group) {
+	pts := d.prof.Points
+	// Scale factors first, so the values that use them see this read's.
+	for i := range g.blocks {
+		b := &g.blocks[i]
+		for _, p := range b.Points {
+			if d.isSF[p] {
+				off := int(pts[p].Address) - int(b.Start)
+				d.sf[p].Store(1<<16 | uint32(b.regs[off]))
+			}
+		}
+	}
+	var bad uint64
+	for i := range g.blocks {
+		b := &g.blocks[i]
+		n := 0
+		for _, p := range b.Points {
+			pt := &pts[p]
+			var sf int16
+			if j := d.sfIdx[p]; j >= 0 {
+				sf = int16(uint16(d.sf[j].Load()))
+			}
+			off := int(pt.Address) - int(b.Start)
+			v, err := pt.Decode(b.regs[off:off+pt.Words()], sf)
+			if err != nil {
+				bad++
+				continue
+			}
+			b.idx[n] = p
+			b.vals[n] = v
+			n++
+		}
+		d.img.Update(d.id, b.idx[:n], b.vals[:n], b.at)
+	}
+	g.lastOK = g.blocks[len(g.blocks)-1].at
+	if bad > 0 {
+		d.hmu.Lock()
+		d.h.DecodeErrors += bad
+		d.hmu.Unlock()
+	}
+	for _, c := range *g.subs.Load() {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ensureConn dials when disconnected; the dial counts against the
+// transaction's timeout.
+func (d *Device) ensureConn(op Op, t0 time.Time) error {
+	if d.conn {
+		if d.handler.Timeout != d.o.Timeout {
+			d.handler.Timeout = d.o.Timeout
+		}
+		return nil
+	}
+	d.handler.Timeout = d.o.Timeout
+	if err := d.handler.Connect(); err != nil {
+		now := time.Now()
+		d.failed(op, now, now.Sub(t0), fmt.Errorf("dial %s: %w", d.o.Address, err))
+		return err
+	}
+	now := time.Now()
+	d.handler.Timeout = max(d.o.Timeout-now.Sub(t0), time.Millisecond)
+	d.conn = true
+	d.hmu.Lock()
+	if d.connected {
+		d.h.Reconnects++
+	}
+	d.h.Connected = true
+	d.hmu.Unlock()
+	d.connected = true
+	// Groups missed while disconnected are due now; do not count the
+	// outage as overruns.
+	for _, g := range d.groups {
+		if g.due.Before(now) {
+			g.due = now
+		}
+	}
+	return nil
+}
+
+// disconnect closes the connection.
+func (d *Device) disconnect() {
+	if d.handler != nil {
+		_ = d.handler.Close()
+	}
+	if d.conn {
+		d.conn = false
+		d.hmu.Lock()
+		d.h.Connected = false
+		d.hmu.Unlock()
+	}
+}
+
+// failed handles any transaction or dial error: close the connection (so
+// a late reply can never be taken as the answer to the next request),
+// count, and schedule the redial. The first error after a good
+// transaction redials at once; consecutive ones back off.
+func (d *Device) failed(op Op, at time.Time, took time.Duration, err error) {
+	d.disconnect()
+	d.fails++
+	if d.fails == 1 {
+		d.retryAt = at
+	} else {
+		d.retryAt = at.Add(d.backoff(d.fails - 1))
+	}
+	d.hmu.Lock()
+	d.h.Errors++
+	d.h.LastErr = err.Error()
+	d.h.LastErrAt = at
+	d.hmu.Unlock()
+	if !d.errLogged {
+		d.errLogged = true
+		d.log.Warn("modbus error; closing and redialling", zap.String("op", op.String()), zap.Error(err))
+	}
+	if d.o.Observer != nil {
+		d.o.Observer.Transaction(d.o.Name, op, took, err)
+	}
+}
+
+// ok records a successful transaction.
+func (d *Device) ok(at time.Time) {
+	d.lastOK = at
+	if d.fails > 0 {
+		d.fails = 0
+		d.errLogged = false
+	}
+}
+
+// backoff is the wait before redial attempt n (n >= 1): BackoffMin doubled
+// n-1 times, capped at BackoffMax, then jittered into [d/2, d].
+func (d *Device) backoff(n int) time.Duration {
+	b := d.o.BackoffMin
+	for i := 1; i < n && b < d.o.BackoffMax; i++ {
+		b *= 2
+	}
+	b = min(b, d.o.BackoffMax)
+	if b <= 1 {
+		return b
+	}
+	half := b / 2
+	return half + time.Duration(rand.Int64N(int64(b-half)+1))
+}
+
+// evalState updates the device state at now and returns the next time the
+// state may change by ageing alone (zero when none).
+func (d *Device) evalState(now time.Time) time.Time {
+	var next time.Time
+	st := Online
+	if d.lastOK.IsZero() || now.Sub(d.lastOK) > d.o.LostAfter {
+		st = Lost
+	} else {
+		next = d.lastOK.Add(d.o.LostAfter + time.Millisecond)
+		for _, g := range d.groups {
+			if g.lastOK.IsZero() || now.Sub(g.lastOK) > g.staleAfter {
+				st = Stale
+				continue
+			}
+			next = earliest(next, g.lastOK.Add(g.staleAfter+time.Millisecond))
+		}
+	}
+	if st == d.state {
+		return next
+	}
+	prev := d.state
+	d.state = st
+	d.hmu.Lock()
+	d.h.State = st
+	d.h.Since = now
+	lastErr := d.h.LastErr
+	d.hmu.Unlock()
+	if st == Lost {
+		d.img.SetLost(d.id)
+		d.log.Warn("device lost", zap.Stringer("from", prev), zap.String("last_error", lastErr))
+	} else {
+		d.log.Info("device state", zap.Stringer("from", prev), zap.Stringer("to", st))
+	}
+	return next
+}
