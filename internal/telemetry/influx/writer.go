@@ -60,12 +60,11 @@ type Writer struct {
 	closeErr   error
 
 	// Owned by the sender goroutine.
-	backoff   time.Duration
-	retryAt   time.Time
-	eof       bool
-	loggedN   [len(dropReasons)]uint64
-	loggedAt  [len(dropReasons)]time.Time
-	lastFails string
+	backoff  time.Duration
+	retryAt  time.Time
+	eof      bool
+	loggedN  [len(dropReasons)]uint64
+	loggedAt [len(dropReasons)]time.Time
 }
 
 // New opens (or creates) the backlog under cfg.StateDir and starts the Writer.
@@ -247,10 +246,10 @@ func (w *Writer) sendLoop() {
 			continue
 		}
 		var wake <-chan time.Time
+		var timer *time.Timer
 		if replay {
-			t := time.NewTimer(time.Until(w.retryAt))
-			defer t.Stop()
-			wake = t.C
+			timer = time.NewTimer(time.Until(w.retryAt))
+			wake = timer.C
 		}
 		select {
 		case b, ok := <-w.batches:
@@ -268,6 +267,9 @@ func (w *Writer) sendLoop() {
 			w.freeBatch(b)
 		case <-wake:
 		case <-tick.C:
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }
