@@ -1,0 +1,606 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/simonvetter/modbus"
+	"go.uber.org/zap"
+
+	"github.com/emsd/emsd/internal/config"
+	"github.com/emsd/emsd/internal/devices"
+)
+
+// Server settings.
+const (
+	// maxClients bounds concurrent connections per device.
+	maxClients = 32
+	// maxHeld bounds the connections a blackholed device keeps hanging;
+	// older ones are closed silently (their client has long given up).
+	maxHeld = 8
+	// idleTimeout closes a connection idle this long.
+	idleTimeout = 60 * time.Second
+)
+
+// device is one simulated device and its Modbus TCP server.
+type device struct {
+	plant  *Plant
+	name   string
+	addr   string
+	unitID uint8
+	prof   *devices.Profile
+	kind   devices.Kind
+	unit   int // index into plant.units, -1 for the meter
+	bms    int // battery index, -1 unless a BMS
+
+	sf      map[string]int16  // fixed scale-factor exponents by point name
+	holding map[uint16]uint16 // shadow of the writable holding registers; guarded by plant.mu
+
+	mu        sync.Mutex // guards the fields below
+	srv       *modbus.ModbusServer
+	up        bool
+	down      chan struct{} // closed when the server stops
+	delay     time.Duration
+	blackhole bool
+	bhOff     chan struct{} // closed when the blackhole ends
+	held      []chan struct{}
+}
+
+// addDevice registers a device served with its configured profile.
+func (p *Plant) addDevice(name, path string, cd *config.Device, kind devices.Kind, u, b int) error {
+	prof, ok := p.profiles[cd.Profile]
+	if !ok {
+		return fmt.Errorf("sim: %s (%s): unknown profile %q", name, path, cd.Profile)
+	}
+	if prof.Kind != kind {
+		return fmt.Errorf("sim: %s (%s): profile %q is a %s profile, a %s is needed", name, path, cd.Profile, prof.Kind, kind)
+	}
+	uid := 1
+	if cd.UnitID != nil {
+		uid = *cd.UnitID
+	}
+	d := &device{
+		plant: p, name: name, addr: cd.Address, unitID: uint8(uid), prof: prof, kind: kind,
+		unit: u, bms: b, holding: map[uint16]uint16{}, down: closedChan(),
+	}
+	d.sf = p.scaleFactors(d)
+	if err := p.initHolding(d); err != nil {
+		return fmt.Errorf("sim: %s: %w", name, err)
+	}
+	p.devs = append(p.devs, d)
+	p.byName[name] = d
+	return nil
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// listen starts the device's server on its address.
+func (d *device) listen() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.up {
+		return nil
+	}
+	srv, err := modbus.NewServer(&modbus.ServerConfiguration{
+		URL:        "tcp://" + d.addr,
+		Timeout:    idleTimeout,
+		MaxClients: maxClients,
+		Logger:     zap.NewStdLog(d.plant.log.Named("modbus").With(zap.String("device", d.name)).WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+	}, d)
+	if err != nil {
+		return fmt.Errorf("sim: device %s on %s: %w", d.name, d.addr, err)
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("sim: device %s: cannot listen on %s: %w", d.name, d.addr, err)
+	}
+	d.srv, d.up = srv, true
+	d.down = make(chan struct{})
+	return nil
+}
+
+// stop closes the listener and every connection.
+func (d *device) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.up {
+		return
+	}
+	d.up = false
+	close(d.down)
+	d.held = nil
+	_ = d.srv.Stop()
+	d.srv = nil
+}
+
+func (d *device) drop() {
+	d.stop()
+	d.plant.log.Info("sim: device dropped", zap.String("device", d.name), zap.String("addr", d.addr))
+}
+
+func (d *device) restore() error {
+	if err := d.listen(); err != nil {
+		return err
+	}
+	d.plant.log.Info("sim: device restored", zap.String("device", d.name), zap.String("addr", d.addr))
+	return nil
+}
+
+func (d *device) setDelay(v time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.delay = v
+}
+
+func (d *device) setBlackhole(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if on == d.blackhole {
+		return
+	}
+	d.blackhole = on
+	if on {
+		d.bhOff = make(chan struct{})
+	} else {
+		close(d.bhOff)
+		d.held = nil
+	}
+}
+
+// errDrop makes the server close the connection without answering.
+var errDrop = modbus.ErrProtocolError
+
+// gate applies the injected faults to one request: it waits out the delay
+// and holds a blackholed request until the blackhole ends or the device
+// stops, then drops the connection. A nil return serves the request.
+func (d *device) gate(uid uint8) error {
+	d.mu.Lock()
+	delay, down := d.delay, d.down
+	d.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-down:
+			t.Stop()
+			return errDrop
+		}
+	}
+	d.mu.Lock()
+	if d.blackhole {
+		rel := make(chan struct{})
+		d.held = append(d.held, rel)
+		if len(d.held) > maxHeld {
+			close(d.held[0])
+			d.held = d.held[1:]
+		}
+		off := d.bhOff
+		d.mu.Unlock()
+		select {
+		case <-rel:
+		case <-off:
+		case <-down:
+		}
+		return errDrop
+	}
+	d.mu.Unlock()
+	select {
+	case <-down:
+		return errDrop
+	default:
+	}
+	if uid != d.unitID {
+		return modbus.ErrGWTargetFailedToRespond
+	}
+	return nil
+}
+
+// HandleCoils implements modbus.RequestHandler: the devices have no coils.
+func (d *device) HandleCoils(*modbus.CoilsRequest) ([]bool, error) {
+	return nil, modbus.ErrIllegalFunction
+}
+
+// HandleDiscreteInputs implements modbus.RequestHandler: the devices have no discrete inputs.
+func (d *device) HandleDiscreteInputs(*modbus.DiscreteInputsRequest) ([]bool, error) {
+	return nil, modbus.ErrIllegalFunction
+}
+
+// HandleHoldingRegisters implements modbus.RequestHandler.
+func (d *device) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]uint16, error) {
+	if err := d.gate(req.UnitId); err != nil {
+		return nil, err
+	}
+	if req.IsWrite {
+		return nil, d.plant.write(d, req.Addr, req.Args)
+	}
+	return d.plant.read(d, devices.Holding, req.Addr, req.Quantity), nil
+}
+
+// HandleInputRegisters implements modbus.RequestHandler.
+func (d *device) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint16, error) {
+	if err := d.gate(req.UnitId); err != nil {
+		return nil, err
+	}
+	return d.plant.read(d, devices.Input, req.Addr, req.Quantity), nil
+}
+
+// read encodes the registers [addr, addr+n) of a table from the current
+// state. Unmapped registers read 0.
+func (p *Plant) read(d *device, table devices.Table, addr, n uint16) []uint16 {
+	out := make([]uint16, n)
+	lo, hi := int(addr), int(addr)+int(n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.nowLocked()
+	var buf [4]uint16
+	// Whole points first, then bit fields on top of them.
+	for pass := 0; pass < 2; pass++ {
+		for i := range d.prof.Points {
+			pt := &d.prof.Points[i]
+			if pt.Table != table || pt.End() <= lo || int(pt.Address) >= hi || (pt.BitWidth > 0) != (pass == 1) {
+				continue
+			}
+			w := buf[:pt.Words()]
+			clear(w)
+			switch {
+			case pt.Writable:
+				for k := range w {
+					w[k] = d.holding[pt.Address+uint16(k)]
+				}
+			case pass == 1:
+				v := p.valueLocked(d, pt.Name, t)
+				field := uint64(math.Round(math.Max(0, (v-pt.Offset)/scaleOf(pt, 0)))) & (1<<pt.BitWidth - 1)
+				putRaw(pt, field<<pt.BitOffset, w)
+			default:
+				v := p.valueLocked(d, pt.Name, t)
+				sf := d.sfOf(pt)
+				_ = pt.Encode(clampTo(pt, sf, v), sf, w) // clamped, so only a non-finite value fails: reads 0
+			}
+			for k, r := range w {
+				if a := int(pt.Address) + k; a >= lo && a < hi {
+					if pass == 1 {
+						out[a-lo] |= r
+					} else {
+						out[a-lo] = r
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// write stores registers written by a client and applies the writable
+// points they touch. Every register must belong to a writable point.
+func (p *Plant) write(d *device, addr uint16, regs []uint16) error {
+	var touched []*devices.Point
+	for k := range regs {
+		a := int(addr) + k
+		found := false
+		for i := range d.prof.Points {
+			pt := &d.prof.Points[i]
+			if pt.Table == devices.Holding && pt.Writable && a >= int(pt.Address) && a < pt.End() {
+				found = true
+				if len(touched) == 0 || touched[len(touched)-1] != pt {
+					touched = append(touched, pt)
+				}
+			}
+		}
+		if !found {
+			return modbus.ErrIllegalDataAddress
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := make([]uint16, len(regs))
+	for k, r := range regs {
+		old[k] = d.holding[addr+uint16(k)]
+		d.holding[addr+uint16(k)] = r
+	}
+	vals := make([]float64, len(touched))
+	var buf [4]uint16
+	for i, pt := range touched {
+		w := buf[:pt.Words()]
+		for k := range w {
+			w[k] = d.holding[pt.Address+uint16(k)]
+		}
+		v, err := pt.Decode(w, d.sfOf(pt))
+		if err != nil {
+			for k := range regs {
+				d.holding[addr+uint16(k)] = old[k]
+			}
+			return modbus.ErrIllegalDataValue
+		}
+		vals[i] = v
+	}
+	t := p.nowLocked()
+	for i, pt := range touched {
+		p.applyLocked(d, pt.Name, vals[i], t)
+	}
+	return nil
+}
+
+// applyLocked applies a written value of a standard point.
+func (p *Plant) applyLocked(d *device, name string, v float64, t time.Duration) {
+	if d.kind != devices.PCS {
+		return
+	}
+	s := &p.units[d.unit].pcs
+	switch name {
+	case devices.PointPSet:
+		s.command(t, v, s.qset)
+	case devices.PointQSet:
+		s.command(t, s.pset, v)
+	case devices.PointRun:
+		s.run = v != 0
+	case devices.PointHeartbeat:
+		s.heartbeat(t, uint16(int64(v)))
+	}
+}
+
+// initHolding encodes the initial value of every writable point.
+func (p *Plant) initHolding(d *device) error {
+	var buf [4]uint16
+	for i := range d.prof.Points {
+		pt := &d.prof.Points[i]
+		if !pt.Writable {
+			continue
+		}
+		v := 0.0
+		if d.kind == devices.PCS && pt.Name == devices.PointRun {
+			v = 1
+		}
+		w := buf[:pt.Words()]
+		if err := pt.Encode(clampTo(pt, d.sfOf(pt), v), d.sfOf(pt), w); err != nil {
+			return err
+		}
+		for k := range w {
+			d.holding[pt.Address+uint16(k)] = w[k]
+		}
+	}
+	return nil
+}
+
+// valueLocked is the engineering value of a standard point now; 0 for
+// points the simulator does not know.
+func (p *Plant) valueLocked(d *device, name string, t time.Duration) float64 {
+	if sf, ok := d.sf[name]; ok {
+		return float64(sf)
+	}
+	switch d.kind {
+	case devices.Meter:
+		pk, qk := p.poiLocked(t)
+		switch name {
+		case devices.PointP:
+			return pk
+		case devices.PointQ:
+			return qk
+		case devices.PointF:
+			return p.freqLocked(t)
+		case devices.PointV:
+			return p.voltage()
+		case devices.PointEImport:
+			return p.meter.eImport
+		case devices.PointEExport:
+			return p.meter.eExport
+		}
+	case devices.PCS:
+		s := &p.units[d.unit].pcs
+		switch name {
+		case devices.PointP:
+			return s.p
+		case devices.PointQ:
+			return s.q
+		case devices.PointState:
+			return float64(s.mode())
+		case devices.PointFaultWord:
+			return float64(s.faultWord())
+		case devices.PointFault:
+			return b2f(s.faultWord()&FaultGeneral != 0)
+		case devices.PointPSet:
+			return s.pset
+		case devices.PointQSet:
+			return s.qset
+		case devices.PointRun:
+			return b2f(s.run)
+		case devices.PointHeartbeat:
+			return float64(s.hb)
+		}
+	case devices.BMS:
+		u := p.units[d.unit]
+		b, bp := &u.bs[d.bms], &u.bp[d.bms]
+		switch name {
+		case devices.PointSOC:
+			return b.soc
+		case devices.PointSOH:
+			return sohPct
+		case devices.PointV:
+			return b.v
+		case devices.PointI:
+			return b.i
+		case devices.PointCellVMax:
+			return b.cellVMax
+		case devices.PointCellVMin:
+			return b.cellVMin
+		case devices.PointCellTMax:
+			return b.cellTMax()
+		case devices.PointCellTMin:
+			return b.cellTMin()
+		case devices.PointChargeMax:
+			c, _ := limits(bp, b)
+			return c
+		case devices.PointDischargeMax:
+			_, dis := limits(bp, b)
+			return dis
+		case devices.PointAlarmLevel:
+			return float64(b.level)
+		case devices.PointAlarmWord:
+			return float64(b.word)
+		case devices.PointContactor:
+			return b2f(b.contactor)
+		}
+	}
+	return 0
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sfOf is the scale-factor exponent applied to a point.
+func (d *device) sfOf(pt *devices.Point) int16 {
+	if pt.ScalePoint == "" {
+		return 0
+	}
+	return d.sf[pt.ScalePoint]
+}
+
+// scaleFactors picks a fixed exponent for every scale-factor point of the
+// device's profile: the smallest in -3..6 at which the largest value of
+// every point using it still fits the point's wire type.
+func (p *Plant) scaleFactors(d *device) map[string]int16 {
+	need := map[string]int16{}
+	for i := range d.prof.Points {
+		pt := &d.prof.Points[i]
+		if pt.ScalePoint == "" {
+			continue
+		}
+		b := math.Abs(p.bound(d, pt.Name)) + math.Abs(pt.Offset)
+		e := int16(-3)
+		if pt.Type != devices.Float32 {
+			_, hi := rangeOf(pt.Type)
+			for e < 6 && b/scaleOf(pt, e) > hi {
+				e++
+			}
+		}
+		if cur, ok := need[pt.ScalePoint]; !ok || e > cur {
+			need[pt.ScalePoint] = e
+		}
+	}
+	return need
+}
+
+// bound is the largest magnitude a standard point of the device can take.
+func (p *Plant) bound(d *device, name string) float64 {
+	cells := float64(max(p.cfg.Simulator.Battery.Cells, 1))
+	switch d.kind {
+	case devices.Meter:
+		var s float64
+		for _, u := range p.units {
+			s += u.pp.ratedS
+		}
+		switch name {
+		case devices.PointP, devices.PointQ:
+			return 2*s + math.Abs(p.cfg.Simulator.Grid.LoadKW)
+		case devices.PointF:
+			return 100
+		case devices.PointV:
+			return 1.2 * p.voltage()
+		}
+		return 1e7
+	case devices.PCS:
+		return 1.2 * p.units[d.unit].pp.ratedS
+	case devices.BMS:
+		u := p.units[d.unit]
+		bp := &u.bp[d.bms]
+		switch name {
+		case devices.PointV:
+			return cells * 3.8
+		case devices.PointI:
+			return 1.2 * u.pp.ratedS / u.pp.eff * 1000 / (cells * 2.6)
+		case devices.PointChargeMax, devices.PointDischargeMax:
+			return bp.capKWh * bp.cRate
+		case devices.PointCellTMax, devices.PointCellTMin:
+			return 150
+		case devices.PointSOC, devices.PointSOH:
+			return 100
+		}
+		return 10
+	}
+	return 1
+}
+
+// scaleOf is the factor from raw to engineering value (before offset).
+func scaleOf(pt *devices.Point, sf int16) float64 {
+	s := pt.Scale
+	if s == 0 {
+		s = 1
+	}
+	return s * math.Pow10(int(sf))
+}
+
+// rangeOf is the raw range of an integer wire type.
+func rangeOf(t devices.Type) (float64, float64) {
+	switch t {
+	case devices.Int16:
+		return math.MinInt16, math.MaxInt16
+	case devices.Uint16:
+		return 0, math.MaxUint16
+	case devices.Int32:
+		return math.MinInt32, math.MaxInt32
+	case devices.Uint32:
+		return 0, math.MaxUint32
+	case devices.Int64:
+		return -(1 << 53), 1 << 53
+	case devices.Uint64:
+		return 0, 1 << 53
+	}
+	return math.Inf(-1), math.Inf(1)
+}
+
+// clampTo saturates v to what the point can carry at exponent sf.
+func clampTo(pt *devices.Point, sf int16, v float64) float64 {
+	if pt.Type == devices.Float32 {
+		return v
+	}
+	lo, hi := rangeOf(pt.Type)
+	s := scaleOf(pt, sf)
+	a, b := lo*s+pt.Offset, hi*s+pt.Offset
+	if a > b {
+		a, b = b, a
+	}
+	return clamp(v, a, b)
+}
+
+// putRaw writes a raw bit pattern into a point's registers in its word order.
+func putRaw(pt *devices.Point, u uint64, dst []uint16) {
+	n := len(dst)
+	for i := 0; i < n; i++ {
+		w := uint16(u >> (16 * (n - 1 - i)))
+		if pt.WordOrder == devices.LowFirst {
+			dst[n-1-i] = w
+		} else {
+			dst[i] = w
+		}
+	}
+}
+
+
+// DeviceStatus is a device's address and injected faults.
+type DeviceStatus struct {
+	Name      string        `json:"name"`
+	Address   string        `json:"address"`
+	Profile   string        `json:"profile"`
+	Up        bool          `json:"up"`
+	Delay     time.Duration `json:"delay_ns"`
+	Blackhole bool          `json:"blackhole"`
+}
+
+// DeviceStatus lists every device with its address and injected faults.
+func (p *Plant) DeviceStatus() []DeviceStatus {
+	out := make([]DeviceStatus, len(p.devs))
+	for i, d := range p.devs {
+		d.mu.Lock()
+		out[i] = DeviceStatus{Name: d.name, Address: d.addr, Profile: d.prof.Name, Up: d.up, Delay: d.delay, Blackhole: d.blackhole}
+		d.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,117 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/emsd/emsd/internal/config"
+	"github.com/emsd/emsd/internal/trace"
+)
+
+// signal is a value over simulated time (since Start).
+type signal interface {
+	at(t time.Duration) float64
+}
+
+// constant is a signal that never changes.
+type constant float64
+
+func (c constant) at(time.Duration) float64 { return float64(c) }
+
+// steps holds base until the first step, then each step's value from its time on.
+type steps struct {
+	base  float64
+	steps []config.FreqStep // increasing At
+}
+
+func (s steps) at(t time.Duration) float64 {
+	v := s.base
+	for _, st := range s.steps {
+		if st.At > t {
+			break
+		}
+		v = st.Hz
+	}
+	return v
+}
+
+// replay plays a trace from its first sample at speed times real time,
+// holding the last value after the end.
+type replay struct {
+	s     *trace.Series
+	speed float64
+}
+
+func (r replay) at(t time.Duration) float64 {
+	if len(r.s.T) == 0 {
+		return 0
+	}
+	return r.s.At(r.s.T[0] + t.Seconds()*r.speed)
+}
+
+// loadTrace loads a trace file and checks its kind.
+func loadTrace(path string, want trace.Kind, speed float64) (signal, error) {
+	s, err := trace.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind != want {
+		return nil, fmt.Errorf("%s: a %v trace, a %v trace is needed here", path, s.Kind, want)
+	}
+	return replay{s: s, speed: speed}, nil
+}
+
+// frequencySource builds the configured frequency signal: a trace replay,
+// else scripted steps, else a constant.
+func frequencySource(g *config.SimGrid, nominal float64) (signal, error) {
+	base := g.FrequencyHz
+	if base == 0 {
+		base = nominal
+	}
+	switch {
+	case g.FrequencyTrace != "":
+		return loadTrace(g.FrequencyTrace, trace.FrequencyHz, speedOf(g))
+	case len(g.Steps) > 0:
+		return steps{base: base, steps: g.Steps}, nil
+	}
+	return constant(base), nil
+}
+
+// loadSource builds the configured site-load signal.
+func loadSource(g *config.SimGrid) (signal, error) {
+	if g.LoadTrace != "" {
+		return loadTrace(g.LoadTrace, trace.LoadKW, speedOf(g))
+	}
+	return constant(g.LoadKW), nil
+}
+
+func speedOf(g *config.SimGrid) float64 {
+	if g.TraceSpeed > 0 {
+		return g.TraceSpeed
+	}
+	return 1
+}
+
+// meterState is the POI meter's integrated state.
+type meterState struct {
+	eImport, eExport float64 // kWh
+}
+
+// poiPower is the power balance at the POI: P = Σ PCS P − load (+ export),
+// Q = Σ PCS Q.
+func poiPower(pcsP, pcsQ []float64, loadKW float64) (p, q float64) {
+	for i := range pcsP {
+		p += pcsP[i]
+		q += pcsQ[i]
+	}
+	return p - loadKW, q
+}
+
+// integrate adds dt seconds at POI power p to the energy counters.
+func (m *meterState) integrate(p, dt float64) {
+	if p > 0 {
+		m.eExport += p * dt / 3600
+	} else {
+		m.eImport -= p * dt / 3600
+	}
+}
