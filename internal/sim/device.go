@@ -583,7 +583,6 @@ func putRaw(pt *devices.Point, u uint64, dst []uint16) {
 	}
 }
 
-
 // DeviceStatus is a device's address and injected faults.
 type DeviceStatus struct {
 	Name      string        `json:"name"`

@@ -522,4 +522,3 @@ func parseBool(s string) (bool, error) {
 	}
 	return false, fmt.Errorf("%q is not true or false", s)
 }
-
