@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -151,6 +152,10 @@ func (d *Device) read(b *block) error {
 		res, err = d.client.ReadHoldingRegisters(b.Start, b.Count)
 	}
 	at := time.Now()
+	var me *modbus.ModbusError
+	if errors.As(err, &me) && me.FunctionCode&0x7f != b.fc {
+		err = fmt.Errorf("modbus: reply has function code %d, request had %d", me.FunctionCode, b.fc)
+	}
 	if err == nil && len(res) != 2*int(b.Count) {
 		err = fmt.Errorf("modbus: reply to read of %d registers at %d carries %d bytes", b.Count, b.Start, len(res))
 	}

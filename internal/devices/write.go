@@ -2,10 +2,13 @@ package devices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/goburrow/modbus"
 )
 
 // MaxWriteRegs is the Modbus limit on registers in one FC16 write.
@@ -177,6 +180,10 @@ func (d *Device) serveWrite(w *writeReq) {
 		}
 		_, err := d.client.WriteMultipleRegisters(r.start, r.count, w.data[r.off:r.off+2*int(r.count)])
 		at := time.Now()
+		var me *modbus.ModbusError
+		if errors.As(err, &me) && me.FunctionCode&0x7f != modbus.FuncCodeWriteMultipleRegisters {
+			err = fmt.Errorf("modbus: reply has function code %d, request had %d", me.FunctionCode, modbus.FuncCodeWriteMultipleRegisters)
+		}
 		if err != nil {
 			err = fmt.Errorf("write holding %d+%d: %w", r.start, r.count, err)
 			d.failed(Write, at, at.Sub(t0), err)
