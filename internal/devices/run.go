@@ -34,9 +34,12 @@ func (d *Device) Run(ctx context.Context) {
 		d.failQueued(ErrStopped)
 	}()
 
+	// Start each group at a random phase (within its period, at most
+	// 100 ms) so that hundreds of devices started together do not poll
+	// in lockstep.
 	now := time.Now()
 	for _, g := range d.groups {
-		g.due = now
+		g.due = now.Add(time.Duration(rand.Int64N(int64(min(g.period, maxPhase)))))
 	}
 	for ctx.Err() == nil {
 		now = time.Now()
@@ -67,6 +70,9 @@ func (d *Device) Run(ctx context.Context) {
 		d.poll(g, now)
 	}
 }
+
+// maxPhase bounds the random start phase of a read group.
+const maxPhase = 100 * time.Millisecond
 
 func earliest(a, b time.Time) time.Time {
 	if !b.IsZero() && b.Before(a) {
