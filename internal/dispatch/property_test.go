@@ -11,32 +11,43 @@ import (
 
 func genUnit(t *rapid.T, i int) Unit {
 	rated := rapid.Float64Range(1, 3000).Draw(t, "rated")
-	b := func(label string, pTrue float64) bool {
-		return rapid.Float64Range(0, 1).Draw(t, label) < pTrue
-	}
-	return Unit{
+	u := Unit{
 		ID:           fmt.Sprintf("u%d", i),
 		RatedP:       rated,
 		RatedS:       rated * rapid.Float64Range(0.8, 1.2).Draw(t, "s"),
-		PCSOK:        b("pcsok", 0.9),
-		PCSFault:     b("fault", 0.05),
-		BMSOK:        b("bmsok", 0.9),
-		BMSAge:       time.Duration(rapid.IntRange(0, 10).Draw(t, "age")) * time.Second,
-		Contactor:    b("contactor", 0.95),
-		SOC:          rapid.Float64Range(0, 100).Draw(t, "soc"),
+		PCSOK:        true,
+		BMSOK:        true,
+		Contactor:    true,
+		SOC:          genSOC(t),
 		ChargeMax:    rapid.Float64Range(-10, rated*1.5).Draw(t, "cmax"),
 		DischargeMax: rapid.Float64Range(-10, rated*1.5).Draw(t, "dmax"),
-		CellVMax:     rapid.Float64Range(3.2, 3.7).Draw(t, "vmax"),
-		CellVMin:     rapid.Float64Range(2.6, 3.3).Draw(t, "vmin"),
-		CellTMax:     rapid.Float64Range(20, 60).Draw(t, "tmax"),
-		CellTMin:     rapid.Float64Range(-5, 30).Draw(t, "tmin"),
-		AlarmLevel:   rapid.IntRange(0, 3).Draw(t, "alarm"),
+		CellVMax:     3.4, CellVMin: 3.1, CellTMax: 35, CellTMin: 20,
 	}
+	if rapid.IntRange(0, 3).Draw(t, "sick") == 0 { // a quarter of the units have something wrong
+		b := func(label string) bool { return rapid.IntRange(0, 3).Draw(t, label) > 0 }
+		u.PCSOK, u.PCSFault, u.BMSOK, u.Contactor = b("pcsok"), !b("fault"), b("bmsok"), b("contactor")
+		u.BMSAge = time.Duration(rapid.IntRange(0, 10).Draw(t, "age")) * time.Second
+		u.CellVMax = rapid.Float64Range(3.2, 3.7).Draw(t, "vmax")
+		u.CellVMin = rapid.Float64Range(2.6, 3.3).Draw(t, "vmin")
+		u.CellTMax = rapid.Float64Range(20, 60).Draw(t, "tmax")
+		u.CellTMin = rapid.Float64Range(-5, 30).Draw(t, "tmin")
+		u.AlarmLevel = rapid.IntRange(0, 3).Draw(t, "alarm")
+	}
+	return u
+}
+
+// genSOC favours the SOC window edges (hard and soft limits of DefaultConfig).
+func genSOC(t *rapid.T) float64 {
+	return rapid.OneOf(
+		rapid.SampledFrom([]float64{0, 4.9, 5, 5.1, 7.5, 10, 90, 92.5, 94.9, 95, 95.1, 100}),
+		rapid.Float64Range(0, 100),
+	).Draw(t, "soc")
 }
 
 func genCommand(t *rapid.T, rated float64) Command {
 	p := func(label string) float64 { return rapid.Float64Range(-1.2*rated, 1.2*rated).Draw(t, label) }
-	switch rapid.IntRange(0, 9).Draw(t, "cmd") {
+	// estop (7) and reset (8) are drawn less often than the others.
+	switch rapid.SampledFrom([]int{0, 0, 1, 1, 1, 2, 3, 4, 4, 5, 5, 6, 6, 7, 8, 8, 9}).Draw(t, "cmd") {
 	case 0:
 		return SetMode{Mode: rapid.SampledFrom([]Mode{ModeStandby, ModeManual, ModeSchedule, ModePeakShaving, ModeAGC, "bogus"}).Draw(t, "mode")}
 	case 1:
@@ -145,9 +156,13 @@ func TestPropertySafety(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Start every run in an active mode so power actually flows.
+		_ = c.Apply(ManualSetpoint{P: rapid.Float64Range(-rated, rated).Draw(t, "p0")}, t0)
+		_ = c.Apply(AGCTarget{P: rapid.Float64Range(-rated, rated).Draw(t, "agc0")}, t0)
+		_ = c.Apply(SetMode{Mode: rapid.SampledFrom([]Mode{ModeManual, ModeAGC, ModePeakShaving}).Draw(t, "mode0")}, t0)
 		in := Input{Now: t0, F: 50, FOK: true, Units: units}
 		out := make([]Setpoint, n)
-		steps := rapid.IntRange(1, 30).Draw(t, "steps")
+		steps := rapid.IntRange(2, 30).Draw(t, "steps")
 		for k := 0; k < steps; k++ {
 			for rapid.Bool().Draw(t, "more") {
 				_ = c.Apply(genCommand(t, rated), in.Now) // refusals are fine
