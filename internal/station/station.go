@@ -1,0 +1,354 @@
+// Package station is the runtime that wires a plant together: it builds
+// one poller per device, keeps the process image, runs the control loop
+// that turns each snapshot into unit setpoints, writes those setpoints and
+// the PCS heartbeats, reports to systemd, and ramps every unit to 0 kW on
+// shutdown.
+package station
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/emsd/emsd/internal/config"
+	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/procimg"
+)
+
+// Setpoint is a unit's power order: kW and kvar, P > 0 discharging.
+type Setpoint struct {
+	P, Q float64
+}
+
+// Controller turns one view of the plant into one setpoint per unit.
+// It is called from the control loop only, never concurrently.
+type Controller interface {
+	Step(v *View, out []Setpoint)
+}
+
+// Standby is the controller that holds every unit at 0 kW.
+type Standby struct{}
+
+// Step sets every unit to 0.
+func (Standby) Step(_ *View, out []Setpoint) {
+	for i := range out {
+		out[i] = Setpoint{}
+	}
+}
+
+// Notifier reports service state to the supervisor (systemd).
+type Notifier interface {
+	Ready()
+	Watchdog()
+	Stopping()
+}
+
+// Station is a running plant.
+type Station struct {
+	cfg   *config.Config
+	log   *zap.Logger
+	img   *procimg.Image
+	meter *devices.Device
+	units []*unit
+	all   []*devices.Device
+	vm    *viewMap
+	ctl   Controller
+	ntf   Notifier
+
+	mu   sync.Mutex
+	view View // last view, for Latest
+}
+
+// Options are the optional parts of a station.
+type Options struct {
+	// Controller decides unit setpoints; nil holds all units at 0.
+	Controller Controller
+	// Notifier reports to systemd; nil reports nowhere.
+	Notifier Notifier
+	// Observer receives every Modbus transaction, for metrics.
+	Observer devices.Observer
+}
+
+// New builds a station for the configuration. Profiles must already have
+// been checked against it (config.CheckProfiles).
+func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Station, error) {
+	s := &Station{cfg: cfg, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier}
+	if s.ctl == nil {
+		s.ctl = Standby{}
+	}
+	if s.ntf == nil {
+		s.ntf = nopNotifier{}
+	}
+	mk := func(name string, d *config.Device) (*devices.Device, error) {
+		dev, err := devices.New(devices.Options{
+			Name:         name,
+			Address:      d.Address,
+			UnitID:       d.UnitIDOf(),
+			Profile:      profiles[d.Profile],
+			Periods:      d.Poll,
+			Timeout:      d.TimeoutOr(cfg.Devices.Timeout),
+			BackoffMin:   cfg.Devices.BackoffMin,
+			BackoffMax:   cfg.Devices.BackoffMax,
+			StalePeriods: cfg.Devices.StaleAfter,
+			LostAfter:    cfg.Devices.LostAfter,
+			Observer:     o.Observer,
+		}, s.img, log.Named(name))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		s.all = append(s.all, dev)
+		return dev, nil
+	}
+	var err error
+	if s.meter, err = mk("poi", &cfg.Site.POI.Meter); err != nil {
+		return nil, err
+	}
+	for i := range cfg.Units {
+		cu := &cfg.Units[i]
+		pcs, err := mk(cu.ID+".pcs", &cu.PCS)
+		if err != nil {
+			return nil, err
+		}
+		u := newUnit(cu, pcs, cfg.Control.HeartbeatPeriod, log.Named(cu.ID))
+		for j := range cu.BMS {
+			b, err := mk(fmt.Sprintf("%s.bms%d", cu.ID, j), &cu.BMS[j].Device)
+			if err != nil {
+				return nil, err
+			}
+			u.bms = append(u.bms, b)
+			u.capacity = append(u.capacity, cu.BMS[j].CapacityKWh)
+		}
+		s.units = append(s.units, u)
+	}
+	s.vm = newViewMap(s.meter, s.units)
+	return s, nil
+}
+
+// Image is the station's process image.
+func (s *Station) Image() *procimg.Image { return s.img }
+
+// Devices lists every device, the meter first.
+func (s *Station) Devices() []*devices.Device { return s.all }
+
+// Meter is the POI meter's device.
+func (s *Station) Meter() *devices.Device { return s.meter }
+
+// Latest returns a copy of the view the control loop saw last.
+func (s *Station) Latest() View {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.view
+	v.Units = append([]UnitView(nil), v.Units...)
+	return v
+}
+
+// Acked returns the last setpoint each unit's PCS acknowledged and when.
+func (s *Station) Acked() ([]Setpoint, []time.Time) {
+	sp := make([]Setpoint, len(s.units))
+	at := make([]time.Time, len(s.units))
+	for i, u := range s.units {
+		sp[i], at[i] = u.ackedSetpoint()
+	}
+	return sp, at
+}
+
+// Run polls the plant and runs the control loop until ctx is cancelled,
+// then ramps every unit to 0 kW, waits (bounded) for the PCS to
+// acknowledge, and returns. A nil error means every unit confirmed 0 kW.
+func (s *Station) Run(ctx context.Context) error {
+	pollCtx, stopPolls := context.WithCancel(context.Background())
+	var polls sync.WaitGroup
+	for _, d := range s.all {
+		polls.Add(1)
+		go func() { defer polls.Done(); d.Run(pollCtx) }()
+	}
+	writeCtx, stopWriters := context.WithCancel(context.Background())
+	var writers sync.WaitGroup
+	for _, u := range s.units {
+		writers.Add(1)
+		go func() { defer writers.Done(); u.run(writeCtx) }()
+	}
+	defer func() {
+		stopWriters()
+		writers.Wait()
+		stopPolls()
+		polls.Wait()
+	}()
+
+	go s.waitReady(ctx)
+	s.loop(ctx)
+
+	s.ntf.Stopping()
+	return s.shutdown()
+}
+
+// loop is the control loop: one snapshot, one controller step and one set
+// of unit orders per period, and a watchdog ping per completed cycle.
+func (s *Station) loop(ctx context.Context) {
+	period := s.cfg.Control.Period
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	var snap procimg.Snapshot
+	out := make([]Setpoint, len(s.units))
+	var view View
+	summaryEvery := *s.cfg.Control.SummaryPeriod
+	lastSummary := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s.img.Snapshot(now, &snap)
+			s.vm.fill(&snap, s.units, &view)
+			s.ctl.Step(&view, out)
+			for i, u := range s.units {
+				u.set(out[i])
+			}
+			s.mu.Lock()
+			s.view.At, s.view.POI = view.At, view.POI
+			s.view.Units = append(s.view.Units[:0], view.Units...)
+			s.mu.Unlock()
+			s.ntf.Watchdog()
+			if summaryEvery > 0 && now.Sub(lastSummary) >= summaryEvery {
+				lastSummary = now
+				s.logSummary(&view)
+			}
+		}
+	}
+}
+
+func (s *Station) logSummary(v *View) {
+	sum := Summarise(v)
+	online := 0
+	for _, d := range s.all {
+		if d.Health().State == devices.Online {
+			online++
+		}
+	}
+	fields := []zap.Field{
+		zap.String("poi_p_kw", fmtValue(sum.POIP, sum.POIOK, 1)),
+		zap.String("units_p_kw", fmt.Sprintf("%.1f", sum.UnitP)),
+		zap.String("soc_pct", fmtValue(sum.SOC, sum.SOCOK > 0, 1)),
+		zap.String("f_hz", fmtValue(sum.F, sum.FOK, 3)),
+		zap.String("online", fmt.Sprintf("%d/%d", online, len(s.all))),
+	}
+	s.log.Info("plant", fields...)
+}
+
+func fmtValue(v float64, ok bool, prec int) string {
+	if !ok {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+// waitReady tells the supervisor the daemon is ready once every readable
+// point of every device has been read successfully: the first full poll.
+func (s *Station) waitReady(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	start := time.Now()
+	nextNag := start.Add(5 * time.Second)
+	var snap procimg.Snapshot
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.img.Snapshot(now, &snap)
+			missing := s.unread(&snap)
+			if len(missing) == 0 {
+				s.log.Info("first full poll complete: all devices online",
+					zap.Int("devices", len(s.all)), zap.Duration("after", now.Sub(start).Round(time.Millisecond)))
+				s.ntf.Ready()
+				return
+			}
+			if now.After(nextNag) {
+				nextNag = now.Add(10 * time.Second)
+				s.log.Warn("waiting for the first full poll", zap.Strings("devices_not_read", missing))
+			}
+		}
+	}
+}
+
+// unread names the devices with a readable point that has no good value.
+func (s *Station) unread(snap *procimg.Snapshot) []string {
+	var out []string
+	for _, d := range s.all {
+		pts := d.Profile().Points
+		for i := range pts {
+			if pts[i].Group != "" && !snap.Value(d.ID(), i).Good() {
+				out = append(out, d.Name())
+				break
+			}
+		}
+	}
+	return out
+}
+
+// shutdown ramps every unit's order to 0 kW and waits, within the
+// configured bound, until each PCS has acknowledged 0.
+func (s *Station) shutdown() error {
+	timeout := s.cfg.Control.ShutdownTimeout
+	deadline := time.Now().Add(timeout)
+	s.log.Info("shutting down: ramping every unit to 0 kW", zap.Duration("bound", timeout))
+	const step = 50 * time.Millisecond
+	cur := make([]Setpoint, len(s.units))
+	for i, u := range s.units {
+		cur[i] = u.ordered()
+	}
+	for {
+		done := true
+		for i, u := range s.units {
+			rate := s.cfg.Control.ShutdownRampKWPerS
+			if rate == 0 {
+				rate = u.ratedP
+			}
+			d := rate * step.Seconds()
+			cur[i].P = towardZero(cur[i].P, d)
+			cur[i].Q = towardZero(cur[i].Q, d)
+			u.set(cur[i])
+			sp, _ := u.ackedSetpoint()
+			if cur[i] != (Setpoint{}) || sp != (Setpoint{}) || !u.confirmed() {
+				done = false
+			}
+		}
+		if done {
+			s.log.Info("all units confirmed 0 kW")
+			return nil
+		}
+		if time.Now().After(deadline) {
+			var open []string
+			for _, u := range s.units {
+				if sp, _ := u.ackedSetpoint(); sp != (Setpoint{}) || !u.confirmed() {
+					open = append(open, u.id)
+				}
+			}
+			s.log.Error("shutdown bound reached: units did not confirm 0 kW; their PCS heartbeat watchdog will stop them",
+				zap.Strings("units", open))
+			return fmt.Errorf("units %v did not confirm 0 kW within %v", open, timeout)
+		}
+		time.Sleep(step)
+	}
+}
+
+func towardZero(v, d float64) float64 {
+	if math.Abs(v) <= d {
+		return 0
+	}
+	return v - math.Copysign(d, v)
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) Ready()    {}
+func (nopNotifier) Watchdog() {}
+func (nopNotifier) Stopping() {}
+
+// ErrNotReady is returned by checks that need the first full poll.
+var ErrNotReady = errors.New("station: first full poll not complete")

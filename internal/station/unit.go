@@ -1,0 +1,155 @@
+package station
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/emsd/emsd/internal/config"
+	"github.com/emsd/emsd/internal/devices"
+)
+
+// unit owns the writes to one PCS: the latest ordered setpoint, the run
+// command and the heartbeat. One goroutine per unit writes, so a slow PCS
+// delays only itself, and a newer order replaces one not yet sent.
+type unit struct {
+	id             string
+	ratedP, ratedS float64
+	capacity       []float64
+	pcs            *devices.Device
+	bms            []*devices.Device
+	heartbeat      time.Duration
+	log            *zap.Logger
+
+	hasQ, hasRun, hasHB bool
+
+	wake chan struct{}
+
+	mu        sync.Mutex
+	want      Setpoint  // the latest order
+	acked     Setpoint  // the last order the PCS acknowledged
+	ackedAt   time.Time // when
+	ackedSeq  uint64    // order sequence number acknowledged
+	seq       uint64    // order sequence number of want
+	lastAck   time.Duration
+	writeErrs uint64
+}
+
+func newUnit(cu *config.Unit, pcs *devices.Device, hb time.Duration, log *zap.Logger) *unit {
+	p := pcs.Profile()
+	return &unit{
+		id: cu.ID, ratedP: cu.RatedPKW, ratedS: cu.RatedSKVA,
+		pcs: pcs, heartbeat: hb, log: log,
+		hasQ:   p.Point(devices.PointQSet) >= 0,
+		hasRun: p.Point(devices.PointRun) >= 0,
+		hasHB:  p.Point(devices.PointHeartbeat) >= 0,
+		wake:   make(chan struct{}, 1),
+	}
+}
+
+// set orders a new setpoint; the writer sends it as soon as it can.
+func (u *unit) set(sp Setpoint) {
+	u.mu.Lock()
+	if sp == u.want && u.seq > 0 {
+		u.mu.Unlock()
+		return
+	}
+	u.want = sp
+	u.seq++
+	u.mu.Unlock()
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (u *unit) ordered() Setpoint {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.want
+}
+
+func (u *unit) ackedSetpoint() (Setpoint, time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.acked, u.ackedAt
+}
+
+// confirmed reports whether the PCS has acknowledged the latest order.
+func (u *unit) confirmed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.seq > 0 && u.ackedSeq == u.seq
+}
+
+// run writes orders as they come and, every heartbeat period, refreshes the
+// order together with the heartbeat counter, until ctx is cancelled.
+func (u *unit) run(ctx context.Context) {
+	hb := time.NewTicker(u.heartbeat)
+	defer hb.Stop()
+	var counter uint16
+	started := false
+	vals := make([]devices.PointValue, 0, 4)
+	lastErrLog := time.Time{}
+	for {
+		beat := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.wake:
+		case <-hb.C:
+			beat = true
+		}
+		u.mu.Lock()
+		sp, seq := u.want, u.seq
+		pending := u.ackedSeq != u.seq
+		u.mu.Unlock()
+		if !beat && !pending {
+			continue
+		}
+		if seq == 0 {
+			// Nothing ordered yet: keep the heartbeat alive without touching power.
+			if !beat || !u.hasHB {
+				continue
+			}
+			counter++
+			if _, err := u.pcs.Write(ctx, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)}); err != nil {
+				u.noteErr(err, &lastErrLog)
+			}
+			continue
+		}
+		vals = vals[:0]
+		vals = append(vals, devices.PointValue{Point: devices.PointPSet, Value: sp.P})
+		if u.hasQ {
+			vals = append(vals, devices.PointValue{Point: devices.PointQSet, Value: sp.Q})
+		}
+		if u.hasRun && !started {
+			vals = append(vals, devices.PointValue{Point: devices.PointRun, Value: 1})
+		}
+		if u.hasHB && beat {
+			counter++
+			vals = append(vals, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)})
+		}
+		ack, err := u.pcs.Write(ctx, vals...)
+		if err != nil {
+			u.noteErr(err, &lastErrLog)
+			continue
+		}
+		started = true
+		u.mu.Lock()
+		u.acked, u.ackedAt, u.ackedSeq, u.lastAck = sp, time.Now(), seq, ack
+		u.mu.Unlock()
+	}
+}
+
+func (u *unit) noteErr(err error, last *time.Time) {
+	u.mu.Lock()
+	u.writeErrs++
+	u.mu.Unlock()
+	if time.Since(*last) > 5*time.Second {
+		*last = time.Now()
+		u.log.Warn("PCS write failed", zap.Error(err))
+	}
+}
