@@ -87,10 +87,24 @@ func (p *Plant) Handler() http.Handler {
 		p.SetLoad(kw)
 		done(w, nil, map[string]any{"load_kw": kw})
 	})
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s (see GET /state, POST /devices/{name}/drop|restore|delay|blackhole, /pcs/{unit}/fault, /bms/{unit}/{j}/alarm, /grid/frequency, /grid/load)", r.Method, r.URL.Path))
+	// Unmatched requests get a JSON reason: 405 when another method
+	// would match, else 404.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pat := m.Handler(r); pat != "" {
+			m.ServeHTTP(w, r)
+			return
+		}
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			r2 := r.Clone(r.Context())
+			r2.Method = method
+			if _, pat := m.Handler(r2); pat != "" {
+				w.Header().Set("Allow", method)
+				fail(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: use %s", r.Method, r.URL.Path, method))
+				return
+			}
+		}
+		fail(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s (see GET /state, GET /devices, POST /devices/{name}/drop|restore|delay|blackhole, /pcs/{unit}/fault, /bms/{unit}/{j}/alarm, /grid/frequency, /grid/load)", r.Method, r.URL.Path))
 	})
-	return m
 }
 
 // startHTTP listens on addr and serves the control API.

@@ -119,18 +119,18 @@ func limitPQ(p, q, ratedP, ratedS float64) (float64, float64) {
 // stepPCS advances a converter from now-dt to now. The output follows the
 // setpoint written delay ago through a first-order lag and a ramp limit,
 // within the apparent-power rating and what the batteries can take. A
-// forced fault or open DC contactors trip it to 0 at once; stop and a lost
-// heartbeat bring it to 0 through the normal response.
+// forced fault, a lost heartbeat or open DC contactors trip it to 0 at
+// once; stop brings it to 0 through the normal response.
 func stepPCS(pp *pcsParams, s *pcsState, now, dt time.Duration, dc dcLimits) {
-	cp, cq := s.effective(now - pp.delay)
+	cp, cq := s.effective(now - dt - pp.delay) // held over the step
 	s.hbLost = pp.hbTimeout > 0 && now-s.hbChanged >= pp.hbTimeout
 	s.dcLost = !dc.closed
-	if s.fault || s.dcLost {
+	if s.fault || s.hbLost || s.dcLost {
 		s.p, s.q, s.pdc = 0, 0, 0
 		return
 	}
 	var tp, tq float64
-	if s.run && !s.hbLost {
+	if s.run {
 		tp, tq = limitPQ(cp, cq, pp.ratedP, pp.ratedS)
 		tp = clamp(tp, -dc.chargeKW, dc.dischargeKW)
 	}
