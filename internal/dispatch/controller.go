@@ -87,6 +87,7 @@ func (c *Controller) States() []State { return c.states }
 // nothing) any command that is invalid on its own or for this plant; it
 // never clamps silently. now is the time the command takes effect.
 func (c *Controller) Apply(cmd Command, now time.Time) error {
+	cmd = deref(cmd)
 	if cmd == nil {
 		return errors.New("nil command refused")
 	}
@@ -181,6 +182,40 @@ func (c *Controller) Apply(cmd Command, now time.Time) error {
 		return fmt.Errorf("unknown command %T refused", cmd)
 	}
 	return nil
+}
+
+// deref turns a pointer to a command into the command value (nil for a nil pointer).
+func deref(cmd Command) Command {
+	switch p := cmd.(type) {
+	case *SetMode:
+		return derefOf(p)
+	case *ManualSetpoint:
+		return derefOf(p)
+	case *ScheduleUpload:
+		return derefOf(p)
+	case *SetPeakShaving:
+		return derefOf(p)
+	case *AGCTarget:
+		return derefOf(p)
+	case *SetAGCParams:
+		return derefOf(p)
+	case *SetPFR:
+		return derefOf(p)
+	case *SetFFR:
+		return derefOf(p)
+	case *EStop:
+		return derefOf(p)
+	case *Reset:
+		return derefOf(p)
+	}
+	return cmd
+}
+
+func derefOf[T Command](p *T) Command {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // grow sizes the per-unit buffers for n units (allocates only when n grows).

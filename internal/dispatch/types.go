@@ -62,6 +62,9 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// MarshalText encodes the state by name (for JSON telemetry).
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Cause names why a protection transition happened.
 type Cause string
 
@@ -120,6 +123,9 @@ func (c Constraint) String() string {
 	}
 	return "unknown"
 }
+
+// MarshalText encodes the constraint by name (for JSON telemetry).
+func (c Constraint) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
 // Report explains one Step: what was asked, what was delivered, and why they differ.
 type Report struct {
