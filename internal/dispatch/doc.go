@@ -22,6 +22,20 @@
 //     available power with SOC balancing, then splits Q within each unit's
 //     apparent-power circle.
 //
+// Protection choices: BMS alarm level 1 derates both directions to
+// Config.DerateFactor (default 50 %); level 2 limits the stressed direction
+// to Config.LimitFactor (default 0) and the other to DerateFactor, where the
+// stressed direction is charging for high cell voltage, high SOC or cold
+// cells, discharging for low cell voltage or low SOC, and both when it
+// cannot be told (e.g. over-temperature). Level 3, a PCS fault or BMS data
+// bad for longer than Config.BMSTimeout trip the unit to 0 kW at once,
+// latched until a Reset command finds the cause gone. Bad BMS or PCS data
+// younger than the timeout takes the unit out of the split without tripping.
+//
+// POI limits in Config never make the battery add to an import or export
+// excess, but do not force it to compensate the site load; active import
+// limiting and anti-backflow are the peak-shaving mode's job.
+//
 // Signs and units: P > 0 is discharge to the grid, P < 0 is charge; kW, kvar,
 // kWh, Hz, °C, V; SOC in percent.
 //
