@@ -1,0 +1,329 @@
+package station
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/emsd/emsd/internal/config"
+	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/procimg"
+	"github.com/emsd/emsd/internal/sim"
+)
+
+// freePorts reserves n loopback ports and releases them for the plant.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// plantConfig is a simulated plant of n units with one BMS each.
+func plantConfig(t *testing.T, n int, extra string) *config.Config {
+	t.Helper()
+	ports := freePorts(t, 1+2*n)
+	var b strings.Builder
+	fmt.Fprintf(&b, "site:\n  name: test\n  rated_p_kw: %d\n  rated_e_kwh: %d\n", 1000*n, 2000*n)
+	fmt.Fprintf(&b, "  poi:\n    meter: {address: 127.0.0.1:%d}\n", ports[0])
+	b.WriteString("units:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - id: u%d\n    rated_p_kw: 1000\n    pcs: {address: 127.0.0.1:%d}\n", i+1, ports[1+2*i])
+		fmt.Fprintf(&b, "    bms:\n      - {address: 127.0.0.1:%d, capacity_kwh: 2000}\n", ports[2+2*i])
+	}
+	b.WriteString("devices: {lost_after: 500ms, backoff_max: 200ms}\n")
+	b.WriteString("control: {period: 20ms, heartbeat_period: 100ms, shutdown_timeout: 3s, summary_period: 0s}\n")
+	b.WriteString("simulator:\n  enabled: true\n  battery: {soc_spread_pct: 0}\n")
+	b.WriteString(extra)
+	cfg, err := config.Parse([]byte(b.String()), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+type rig struct {
+	cfg   *config.Config
+	plant *sim.Plant
+	st    *Station
+	stop  context.CancelFunc
+	done  chan error
+
+	once sync.Once
+	err  error
+}
+
+// wait returns Run's result, waiting at most timeout for it.
+func (r *rig) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	r.once.Do(func() {
+		select {
+		case r.err = <-r.done:
+		case <-time.After(timeout):
+			r.err = fmt.Errorf("station did not stop within %v", timeout)
+		}
+	})
+	return r.err
+}
+
+func startRig(t *testing.T, n int, o Options) *rig {
+	t.Helper()
+	cfg := plantConfig(t, n, "")
+	profiles, err := devices.LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	plant, err := sim.New(cfg, profiles, log.Named("sim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plant.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plant.Close() })
+	st, err := New(cfg, profiles, log, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rig{cfg: cfg, plant: plant, st: st, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- st.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := r.wait(t, 10*time.Second); err != nil && strings.Contains(err.Error(), "did not stop") {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// constant orders the same power from every unit.
+type constant struct{ p atomic.Value }
+
+func (c *constant) Step(_ *View, out []Setpoint) {
+	p, _ := c.p.Load().(float64)
+	for i := range out {
+		out[i] = Setpoint{P: p}
+	}
+}
+
+func TestStationWritesSetpointsAndRampsToZeroOnShutdown(t *testing.T) {
+	ctl := &constant{}
+	ctl.p.Store(800.0)
+	r := startRig(t, 3, Options{Controller: ctl})
+
+	waitFor(t, 5*time.Second, "every PCS to deliver 800 kW", func() bool {
+		s := r.plant.Snapshot()
+		for _, u := range s.Units {
+			if math.Abs(u.PCS.PKW-800) > 8 || !u.PCS.Run {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 2*time.Second, "the view to show the delivered power", func() bool {
+		v := r.st.Latest()
+		return len(v.Units) == 3 && v.Units[0].P.Good() && math.Abs(v.Units[0].P.V-800) < 10
+	})
+
+	// Sample the simulated setpoints during shutdown: the ramp must pass
+	// through intermediate values, not jump from 800 to 0.
+	var mu sync.Mutex
+	var seen []float64
+	sampling := make(chan struct{})
+	go func() {
+		defer close(sampling)
+		for i := 0; i < 300; i++ {
+			s := r.plant.Snapshot()
+			mu.Lock()
+			seen = append(seen, s.Units[0].PCS.PSetKW)
+			mu.Unlock()
+			if s.Units[0].PCS.PSetKW == 0 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	r.stop()
+	err := r.wait(t, 5*time.Second)
+	<-sampling
+	if err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	took := time.Since(start)
+	// 800 kW at the default rate of rated P (1000 kW) per second: about 0.8 s.
+	if took < 500*time.Millisecond {
+		t.Errorf("shutdown took %v: too fast for a 1000 kW/s ramp from 800 kW", took)
+	}
+	s := r.plant.Snapshot()
+	for _, u := range s.Units {
+		if u.PCS.PSetKW != 0 {
+			t.Errorf("%s: setpoint %v after shutdown, want 0", u.ID, u.PCS.PSetKW)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	mid := 0
+	for _, p := range seen {
+		if p > 50 && p < 750 {
+			mid++
+		}
+	}
+	if mid < 3 {
+		t.Errorf("setpoints during shutdown %v: want a ramp through intermediate values", seen)
+	}
+	acked, _ := r.st.Acked()
+	for i, a := range acked {
+		if a != (Setpoint{}) {
+			t.Errorf("unit %d acked %v, want 0", i, a)
+		}
+	}
+}
+
+func TestShutdownIsBoundedWhenAPCSIsUnreachable(t *testing.T) {
+	ctl := &constant{}
+	ctl.p.Store(500.0)
+	r := startRig(t, 2, Options{Controller: ctl})
+	waitFor(t, 5*time.Second, "units at 500 kW", func() bool {
+		a, _ := r.st.Acked()
+		return a[0].P == 500 && a[1].P == 500
+	})
+	if err := r.plant.DropDevice("u2.pcs"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r.stop()
+	err := r.wait(t, 10*time.Second)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "u2") || strings.Contains(err.Error(), "u1") {
+		t.Fatalf("want an error naming only u2, got %v", err)
+	}
+	bound := r.cfg.Control.ShutdownTimeout
+	if took < bound || took > bound+2*time.Second {
+		t.Errorf("shutdown took %v, want about the %v bound", took, bound)
+	}
+	if p := r.plant.Snapshot().Units[0].PCS.PSetKW; p != 0 {
+		t.Errorf("u1 setpoint %v, want 0", p)
+	}
+}
+
+// stuck blocks its Step after a few calls, like a hung control loop.
+type stuck struct {
+	calls   atomic.Int64
+	release chan struct{}
+}
+
+func (s *stuck) Step(_ *View, out []Setpoint) {
+	if s.calls.Add(1) > 10 {
+		<-s.release
+	}
+	for i := range out {
+		out[i] = Setpoint{}
+	}
+}
+
+type countingNotifier struct{ ready, watchdog, stopping atomic.Int64 }
+
+func (n *countingNotifier) Ready()    { n.ready.Add(1) }
+func (n *countingNotifier) Watchdog() { n.watchdog.Add(1) }
+func (n *countingNotifier) Stopping() { n.stopping.Add(1) }
+
+func TestWatchdogPingsStopWhenTheLoopIsStuck(t *testing.T) {
+	ctl := &stuck{release: make(chan struct{})}
+	ntf := &countingNotifier{}
+	r := startRig(t, 1, Options{Controller: ctl, Notifier: ntf})
+	waitFor(t, 5*time.Second, "READY", func() bool { return ntf.ready.Load() == 1 })
+	waitFor(t, 5*time.Second, "the loop to hang", func() bool { return ctl.calls.Load() > 10 })
+	time.Sleep(50 * time.Millisecond)
+	before := ntf.watchdog.Load()
+	if before < 5 {
+		t.Fatalf("only %d watchdog pings before the hang, want one per cycle", before)
+	}
+	time.Sleep(300 * time.Millisecond) // 15 control periods
+	if after := ntf.watchdog.Load(); after != before {
+		t.Fatalf("watchdog pinged %d times while the loop was stuck", after-before)
+	}
+	close(ctl.release)
+	waitFor(t, 2*time.Second, "pings to resume", func() bool { return ntf.watchdog.Load() > before })
+	r.stop()
+	if err := r.wait(t, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ntf.stopping.Load() != 1 {
+		t.Errorf("STOPPING sent %d times, want 1", ntf.stopping.Load())
+	}
+}
+
+func TestLostBatteryIsLostInTheView(t *testing.T) {
+	r := startRig(t, 2, Options{})
+	waitFor(t, 5*time.Second, "good SOC everywhere", func() bool {
+		v := r.st.Latest()
+		return len(v.Units) == 2 && v.Units[0].BMS[0].SOC.Good() && v.Units[1].BMS[0].SOC.Good()
+	})
+	if err := r.plant.DropDevice("u1.bms0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "u1.bms0 lost in the view", func() bool {
+		return r.st.Latest().Units[0].BMS[0].SOC.Q == procimg.Lost
+	})
+	if v := r.st.Latest(); !v.Units[1].BMS[0].SOC.Good() {
+		t.Errorf("u2's battery lost quality when u1's battery dropped: %v", v.Units[1].BMS[0].SOC.Q)
+	}
+	if err := r.plant.RestoreDevice("u1.bms0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "u1.bms0 good again", func() bool {
+		return r.st.Latest().Units[0].BMS[0].SOC.Good()
+	})
+}
+
+func TestSummariseWeighsSOCByCapacityAndSkipsBadValues(t *testing.T) {
+	good := func(v float64) procimg.Value { return procimg.Value{V: v, Q: procimg.Good, At: time.Unix(1, 0)} }
+	stale := procimg.Value{V: 99, Q: procimg.Stale}
+	v := &View{
+		POI: MeterView{P: good(-300), F: good(49.95)},
+		Units: []UnitView{
+			{P: good(200), BMS: []BatteryView{{CapacityKWh: 1000, SOC: good(40)}, {CapacityKWh: 3000, SOC: good(80)}}},
+			{P: stale, BMS: []BatteryView{{CapacityKWh: 5000, SOC: stale}}},
+		},
+	}
+	s := Summarise(v)
+	// (40×1000 + 80×3000) / 4000 = 70; the stale battery and unit are left out.
+	if s.SOC != 70 || s.SOCOK != 2 || s.UnitP != 200 || !s.POIOK || s.POIP != -300 || s.F != 49.95 {
+		t.Fatalf("got %+v", s)
+	}
+}
