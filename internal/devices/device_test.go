@@ -498,8 +498,9 @@ loop:
 	}
 	// A 20 ms period on a shared 2-core machine may see a rare scheduling
 	// hiccup; a systematic overrun would show in every period.
-	if hl.Overruns > 2 {
-		t.Errorf("%d overruns", hl.Overruns)
+	t.Logf("%d reads, %d signals, %d overruns", reads, n1, hl.Overruns)
+	if hl.Overruns > hl.Reads/10 {
+		t.Errorf("%d overruns in %d reads", hl.Overruns, hl.Reads)
 	}
 	// e_import_kwh at registers 8,9 holds 8<<16|9, scaled by 0.1.
 	if v := img.Get(d.ID(), prof.Point(PointEImport), time.Now()); !v.Good() || math.Abs(v.V-float64(8<<16|9)*0.1) > 1e-6 {

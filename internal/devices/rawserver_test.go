@@ -41,7 +41,7 @@ type rawServer struct {
 
 	mu      sync.Mutex
 	open    map[net.Conn]struct{}
-	holding [1 << 16]uint16
+	holding map[uint16]uint16
 	log     []rawReq // requests seen, when logging
 	logging bool
 	wg      sync.WaitGroup
@@ -53,7 +53,7 @@ func newRawServer(addr string, h rawHandler) (*rawServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &rawServer{ln: ln, addr: ln.Addr().String(), handle: h, open: map[net.Conn]struct{}{}}
+	s := &rawServer{ln: ln, addr: ln.Addr().String(), handle: h, open: map[net.Conn]struct{}{}, holding: map[uint16]uint16{}}
 	if s.handle == nil {
 		s.handle = answer
 	}

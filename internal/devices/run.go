@@ -158,9 +158,8 @@ func (d *Device) read(b *block) error {
 		res, err = d.client.ReadHoldingRegisters(b.Start, b.Count)
 	}
 	at := time.Now()
-	var me *modbus.ModbusError
-	if errors.As(err, &me) && me.FunctionCode&0x7f != b.fc {
-		err = fmt.Errorf("modbus: reply has function code %d, request had %d", me.FunctionCode, b.fc)
+	if err != nil {
+		err = checkFunction(err, b.fc)
 	}
 	if err == nil && len(res) != 2*int(b.Count) {
 		err = fmt.Errorf("modbus: reply to read of %d registers at %d carries %d bytes", b.Count, b.Start, len(res))
@@ -364,4 +363,15 @@ func (d *Device) evalState(now time.Time) time.Time {
 		d.log.Info("device state", zap.Stringer("from", prev), zap.Stringer("to", st))
 	}
 	return next
+}
+
+// checkFunction rewords goburrow's report of a reply whose function code
+// is neither the request's nor its exception: goburrow calls it an
+// exception, which misleads.
+func checkFunction(err error, fc byte) error {
+	var me *modbus.ModbusError
+	if errors.As(err, &me) && me.FunctionCode&0x7f != fc {
+		return fmt.Errorf("modbus: reply has function code %d, request had %d", me.FunctionCode, fc)
+	}
+	return err
 }

@@ -2,7 +2,6 @@ package devices
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -180,11 +179,8 @@ func (d *Device) serveWrite(w *writeReq) {
 		}
 		_, err := d.client.WriteMultipleRegisters(r.start, r.count, w.data[r.off:r.off+2*int(r.count)])
 		at := time.Now()
-		var me *modbus.ModbusError
-		if errors.As(err, &me) && me.FunctionCode&0x7f != modbus.FuncCodeWriteMultipleRegisters {
-			err = fmt.Errorf("modbus: reply has function code %d, request had %d", me.FunctionCode, modbus.FuncCodeWriteMultipleRegisters)
-		}
 		if err != nil {
+			err = checkFunction(err, modbus.FuncCodeWriteMultipleRegisters)
 			err = fmt.Errorf("write holding %d+%d: %w", r.start, r.count, err)
 			d.failed(Write, at, at.Sub(t0), err)
 			w.done <- err
