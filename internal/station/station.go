@@ -237,7 +237,7 @@ func (s *Station) logSummary(v *View) {
 		zap.String("f_hz", fmtValue(sum.F, sum.FOK, 3)),
 		zap.String("online", fmt.Sprintf("%d/%d", online, len(s.all))),
 	}
-	s.log.Info("plant", fields...)
+	s.log.Info("plant summary", fields...)
 }
 
 func fmtValue(v float64, ok bool, prec int) string {

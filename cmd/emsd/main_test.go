@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emsd/emsd/internal/devices"
+)
+
+var binPath string
+
+// TestMain builds the real binary once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "emsd-bin")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "emsd")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building emsd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func emsd(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(binPath, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckConfigDemoIsOK(t *testing.T) {
+	out, errOut, code := emsd(t, "check-config", "../../configs/demo.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"OK", `site "demo"`, "4 units, 8 BMS", "simulator: enabled"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCheckConfigTypoedKeyExits2AndNamesIt(t *testing.T) {
+	demo, err := os.ReadFile("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(demo), "import_limit_kw:", "import_limt_kw:", 1)
+	p := writeFile(t, "typo.yaml", bad)
+	_, errOut, code := emsd(t, "check-config", p)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut, "typo.yaml:9: site.poi.import_limt_kw: unknown key") {
+		t.Errorf("error does not name file, line and key:\n%s", errOut)
+	}
+}
+
+func TestCheckConfigOutOfRangeExits2AndNamesIt(t *testing.T) {
+	demo, err := os.ReadFile("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(demo), "    pcs: {address: 127.0.0.1:15027}", "    pcs: {address: 127.0.0.1:15027, unit_id: 300}", 1)
+	p := writeFile(t, "range.yaml", bad)
+	_, errOut, code := emsd(t, "check-config", p)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut, "units[2].pcs.unit_id: must be within 0..255 (got 300)") {
+		t.Errorf("error does not name the path and problem:\n%s", errOut)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{{"frobnicate"}, {"check-config"}, {"run", "-nope"}} {
+		if _, _, code := emsd(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if out, _, code := emsd(t, "version"); code != 0 || !strings.HasPrefix(out, "emsd ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// demoOnFreePorts rewrites the demo config onto free ports so tests can run
+// next to a `make run`.
+func demoOnFreePorts(t *testing.T) string {
+	t.Helper()
+	demo, err := os.ReadFile("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(demo)
+	for p := 15020; p <= 15032; p++ {
+		s = strings.ReplaceAll(s, fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	}
+	s = strings.ReplaceAll(s, "127.0.0.1:18080", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	s = strings.ReplaceAll(s, "state_dir: ./state", "state_dir: "+t.TempDir())
+	s += "control: {summary_period: 1s}\n"
+	return writeFile(t, "demo.yaml", s)
+}
+
+// lines collects a process's output lines and lets a test wait for one.
+type lines struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (l *lines) read(r *bufio.Scanner) {
+	for r.Scan() {
+		l.mu.Lock()
+		l.all = append(l.all, r.Text())
+		l.mu.Unlock()
+	}
+}
+
+func (l *lines) waitFor(t *testing.T, timeout time.Duration, substr string) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		for _, s := range l.all {
+			if strings.Contains(s, substr) {
+				l.mu.Unlock()
+				return s
+			}
+		}
+		l.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Fatalf("no line with %q within %v; output:\n%s", substr, timeout, strings.Join(l.all, "\n"))
+	return ""
+}
+
+// TestRunOnTheSimulatedPlant is `make run`: every device online and a plant
+// summary within 10 s, then SIGINT ramps to 0 and exits 0. It also listens
+// on a real NOTIFY_SOCKET for READY, WATCHDOG and STOPPING.
+func TestRunOnTheSimulatedPlant(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var nmu sync.Mutex
+	var notes []string
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			nmu.Lock()
+			notes = append(notes, string(buf[:n]))
+			nmu.Unlock()
+		}
+	}()
+
+	cfg := demoOnFreePorts(t)
+	cmd := exec.Command(binPath, "run", "-config", cfg, "-log-format", "console")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=300000")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := &lines{}
+	go out.read(bufio.NewScanner(stderr))
+	defer cmd.Process.Kill()
+
+	out.waitFor(t, 10*time.Second, "all devices online")
+	sum := out.waitFor(t, 10*time.Second-time.Since(start)+2*time.Second, "plant summary")
+	for _, f := range []string{"poi_p_kw", "soc_pct", "f_hz", `"online": "13/13"`} {
+		if !strings.Contains(sum, f) {
+			t.Errorf("plant summary lacks %s: %s", f, sum)
+		}
+	}
+	t.Logf("summary after %v: %s", time.Since(start).Round(time.Millisecond), sum)
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("emsd did not exit after SIGINT")
+	}
+	out.waitFor(t, time.Second, "all units confirmed 0 kW")
+
+	nmu.Lock()
+	defer nmu.Unlock()
+	got := strings.Join(notes, "|")
+	for _, want := range []string{"READY=1", "WATCHDOG=1", "STOPPING=1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("systemd notifications %q lack %s", got, want)
+		}
+	}
+	if strings.Index(got, "READY=1") > strings.Index(got, "STOPPING=1") {
+		t.Errorf("READY after STOPPING: %q", got)
+	}
+}
+
+// TestREADMERegisterMapsMatchProfiles keeps the README's simulator register
+// maps identical to what the profiles say.
+func TestREADMERegisterMapsMatchProfiles(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := devices.LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sim-meter", "sim-pcs", "sim-bms"} {
+		var b bytes.Buffer
+		writeMap(&b, ps[name])
+		if !bytes.Contains(readme, b.Bytes()) {
+			t.Errorf("README's register map of %s differs from `emsd profiles %s`; regenerate it:\n%s", name, name, b.String())
+		}
+	}
+}
