@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,8 @@ func demoConfig(t *testing.T) *config.Config {
 		}
 	}
 	cfg.Simulator.ControlAddr = freePort(t)
+	off := time.Duration(0) // tests that want the watchdog set it
+	cfg.Simulator.PCS.HeartbeatTimeout = &off
 	return cfg
 }
 
@@ -55,6 +58,18 @@ func profiles(t *testing.T) devices.Profiles {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// eventually polls cond every 10 ms until it holds or 5 s have passed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func startPlant(t *testing.T, cfg *config.Config) *Plant {
@@ -149,20 +164,20 @@ func TestModbusReadDemo(t *testing.T) {
 	prof := profiles(t)
 	snap := p.Snapshot()
 
-	m := dial(t, cfg.Site.POI.Meter.Address, prof["sim-meter"], time.Second)
+	m := dial(t, cfg.Site.POI.Meter.Address, prof["sim-meter"], 3*time.Second)
 	near(t, "meter f", m.point(devices.PointF), 50, 1e-6)
 	near(t, "meter P (load 1500 kW, PCS idle)", m.point(devices.PointP), -1500, 1e-3)
 	near(t, "meter Q", m.point(devices.PointQ), 0, 1e-3)
 	near(t, "meter V", m.point(devices.PointV), 10000, 1e-3)
 
 	for i, u := range cfg.Units {
-		pc := dial(t, u.PCS.Address, prof["sim-pcs"], time.Second)
+		pc := dial(t, u.PCS.Address, prof["sim-pcs"], 3*time.Second)
 		near(t, u.ID+" PCS P", pc.point(devices.PointP), 0, 0)
 		near(t, u.ID+" PCS state", pc.point(devices.PointState), 1, 0) // running, waiting for a setpoint
 		near(t, u.ID+" PCS run", pc.point(devices.PointRun), 1, 0)
 		near(t, u.ID+" PCS fault", pc.point(devices.PointFault), 0, 0)
 		for j, b := range u.BMS {
-			bc := dial(t, b.Address, prof["sim-bms"], time.Second)
+			bc := dial(t, b.Address, prof["sim-bms"], 3*time.Second)
 			want := snap.Units[i].BMS[j]
 			near(t, fmt.Sprintf("%s.bms%d SOC", u.ID, j), bc.point(devices.PointSOC), want.SOCPct, 0.05)
 			near(t, "pack V", bc.point(devices.PointV), want.VV, 0.05)
@@ -197,7 +212,7 @@ func TestModbusSetpointFollows(t *testing.T) {
 	cfg := demoConfig(t)
 	p := startPlant(t, cfg)
 	prof := profiles(t)
-	pc := dial(t, cfg.Units[1].PCS.Address, prof["sim-pcs"], time.Second)
+	pc := dial(t, cfg.Units[1].PCS.Address, prof["sim-pcs"], 3*time.Second)
 	if err := pc.set(devices.PointPSet, 1234.5); err != nil {
 		t.Fatal(err)
 	}
@@ -205,27 +220,19 @@ func TestModbusSetpointFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	near(t, "p_set read back", pc.point(devices.PointPSet), 1234.5, 1e-9)
-	deadline := time.Now().Add(2 * time.Second)
-	var got float64
-	for time.Now().Before(deadline) {
-		if got = pc.point(devices.PointP); got > 1234 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	near(t, "PCS P after the setpoint", got, 1234.5, 0.5)
+	eventually(t, "PCS P follows the setpoint", func() bool { return pc.point(devices.PointP) > 1234 })
+	near(t, "PCS P after the setpoint", pc.point(devices.PointP), 1234.5, 0.5)
 	near(t, "PCS Q", pc.point(devices.PointQ), -200, 0.5)
 	s := p.Snapshot()
 	near(t, "truth P", s.Units[1].PCS.PKW, 1234.5, 0.5)
-	m := dial(t, cfg.Site.POI.Meter.Address, prof["sim-meter"], time.Second)
+	m := dial(t, cfg.Site.POI.Meter.Address, prof["sim-meter"], 3*time.Second)
 	near(t, "POI P = Σ PCS − load", m.point(devices.PointP), 1234.5-1500, 0.5)
 
 	// Stop: run = 0 brings it to 0.
 	if err := pc.set(devices.PointRun, 0); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	near(t, "P after stop", pc.point(devices.PointP), 0, 0.1)
+	eventually(t, "P goes to 0 after stop", func() bool { return pc.point(devices.PointP) < 0.05 })
 	near(t, "state after stop", pc.point(devices.PointState), 0, 0)
 
 	// Writes to read-only or unmapped registers are refused.
@@ -243,25 +250,28 @@ func TestModbusSetpointFollows(t *testing.T) {
 
 func TestModbusHeartbeatAndFault(t *testing.T) {
 	cfg := demoConfig(t)
-	hb := 300 * time.Millisecond
+	hb := time.Second
 	cfg.Simulator.PCS.HeartbeatTimeout = &hb
 	p := startPlant(t, cfg)
-	pc := dial(t, cfg.Units[0].PCS.Address, profiles(t)["sim-pcs"], time.Second)
+	pc := dial(t, cfg.Units[0].PCS.Address, profiles(t)["sim-pcs"], 3*time.Second)
 	if err := pc.set(devices.PointPSet, 500); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	if fw := pc.point(devices.PointFaultWord); fw != FaultHeartbeatLost {
-		t.Fatalf("fault word without heartbeat = %v, want %d", fw, FaultHeartbeatLost)
+	eventually(t, "heartbeat-lost bit", func() bool { return pc.point(devices.PointFaultWord) == FaultHeartbeatLost })
+	if age := p.Snapshot().Units[0].PCS.HeartbeatAge; age < hb {
+		t.Errorf("heartbeat lost at age %v, before the timeout %v", age, hb)
 	}
-	near(t, "P without heartbeat", pc.point(devices.PointP), 0, 0.1)
-	for i := 1; i <= 5; i++ {
+	near(t, "P without heartbeat", pc.point(devices.PointP), 0, 0)
+	near(t, "state without heartbeat", pc.point(devices.PointState), 2, 0)
+	i := 0
+	eventually(t, "P resumes with a heartbeat", func() bool {
+		i++
 		if err := pc.set(devices.PointHeartbeat, float64(i)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	near(t, "P with heartbeat", pc.point(devices.PointP), 500, 0.5)
+		return pc.point(devices.PointP) > 499.5
+	})
+	near(t, "fault word with heartbeat", pc.point(devices.PointFaultWord), 0, 0)
 	if err := p.SetPCSFault("u1", true); err != nil {
 		t.Fatal(err)
 	}
@@ -277,23 +287,23 @@ func TestModbusBMSAlarm(t *testing.T) {
 	cfg := demoConfig(t)
 	p := startPlant(t, cfg)
 	prof := profiles(t)
-	bc := dial(t, cfg.Units[2].BMS[1].Address, prof["sim-bms"], time.Second)
-	pc := dial(t, cfg.Units[2].PCS.Address, prof["sim-pcs"], time.Second)
+	bc := dial(t, cfg.Units[2].BMS[1].Address, prof["sim-bms"], 3*time.Second)
+	pc := dial(t, cfg.Units[2].PCS.Address, prof["sim-pcs"], 3*time.Second)
 	if err := pc.set(devices.PointHeartbeat, 7); err != nil {
 		t.Fatal(err)
 	}
 	if err := pc.set(devices.PointPSet, 2000); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, "PCS at 2000 kW", func() bool { return pc.point(devices.PointP) > 1999.5 })
 	if err := p.SetBMSAlarm("u3", 1, 3); err != nil {
 		t.Fatal(err)
 	}
 	near(t, "alarm level", bc.point(devices.PointAlarmLevel), 3, 0)
 	near(t, "contactor", bc.point(devices.PointContactor), 0, 0)
 	near(t, "discharge limit", bc.point(devices.PointDischargeMax), 0, 0)
-	time.Sleep(300 * time.Millisecond)
-	near(t, "PCS P with one of two contactors open", pc.point(devices.PointP), 1250, 1)
+	eventually(t, "PCS limited to the closed battery's share", func() bool { return pc.point(devices.PointP) < 1250.05 })
+	near(t, "PCS P with one of two contactors open", pc.point(devices.PointP), 1250, 0.1)
 	if err := p.SetBMSAlarm("u3", 1, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +322,7 @@ func TestDropRestore(t *testing.T) {
 	cfg := demoConfig(t)
 	p := startPlant(t, cfg)
 	addr := cfg.Units[0].BMS[0].Address
-	c := dial(t, addr, profiles(t)["sim-bms"], 300*time.Millisecond)
+	c := dial(t, addr, profiles(t)["sim-bms"], 3*time.Second)
 	c.point(devices.PointSOC)
 	if err := p.DropDevice("u1.bms0"); err != nil {
 		t.Fatal(err)
@@ -340,20 +350,20 @@ func TestDelay(t *testing.T) {
 	cfg := demoConfig(t)
 	p := startPlant(t, cfg)
 	c := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 2*time.Second)
-	if err := p.DelayDevice("poi", 200*time.Millisecond); err != nil {
+	if err := p.DelayDevice("poi", 500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	c.point(devices.PointF)
-	if d := time.Since(start); d < 200*time.Millisecond || d > time.Second {
-		t.Errorf("delayed read took %v, want 200 ms", d)
+	if d := time.Since(start); d < 500*time.Millisecond || d > 3*time.Second {
+		t.Errorf("delayed read took %v, want 500 ms", d)
 	}
 	if err := p.DelayDevice("poi", 0); err != nil {
 		t.Fatal(err)
 	}
 	start = time.Now()
 	c.point(devices.PointF)
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > 400*time.Millisecond {
 		t.Errorf("undelayed read took %v", d)
 	}
 }
@@ -381,7 +391,7 @@ func TestBlackhole(t *testing.T) {
 	if err := p.Blackhole("u4.pcs", false); err != nil {
 		t.Fatal(err)
 	}
-	c3 := dial(t, addr, prof, time.Second)
+	c3 := dial(t, addr, prof, 3*time.Second)
 	near(t, "P after the blackhole", c3.point(devices.PointP), 0, 0)
 	near(t, "swallowed write had no effect", c3.point(devices.PointPSet), 0, 0)
 	// The connection that had a request swallowed is closed.
@@ -421,7 +431,7 @@ func TestAddressInUse(t *testing.T) {
 func TestStepFrequency(t *testing.T) {
 	cfg := demoConfig(t)
 	p := startPlant(t, cfg)
-	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], time.Second)
+	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 3*time.Second)
 	near(t, "f before", m.point(devices.PointF), 50, 1e-6)
 	at := p.StepFrequency(49.8)
 	v := m.point(devices.PointF)
@@ -435,11 +445,17 @@ func TestStepFrequency(t *testing.T) {
 
 func TestFrequencyStepsScript(t *testing.T) {
 	cfg := demoConfig(t)
-	cfg.Simulator.Grid.Steps = []config.FreqStep{{At: 200 * time.Millisecond, Hz: 49.9}}
+	cfg.Simulator.Grid.Steps = []config.FreqStep{{At: time.Second, Hz: 49.9}}
+	start := time.Now()
 	p := startPlant(t, cfg)
-	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], time.Second)
-	near(t, "f before the scripted step", m.point(devices.PointF), 50, 1e-6)
-	time.Sleep(250 * time.Millisecond)
+	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 3*time.Second)
+	if f := m.point(devices.PointF); time.Since(start) < time.Second {
+		near(t, "f before the scripted step", f, 50, 1e-6)
+	}
+	eventually(t, "scripted step", func() bool { return m.point(devices.PointF) < 49.95 })
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("scripted step at 1 s seen after %v", d)
+	}
 	near(t, "f after the scripted step", m.point(devices.PointF), 49.9, 1e-5)
 	near(t, "truth", p.Snapshot().POI.FHz, 49.9, 1e-9)
 }
@@ -532,5 +548,38 @@ func TestHTTPAPI(t *testing.T) {
 	}
 	if code, _ := post(t, "GET", base+"/pcs/u1/fault?on=true"); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET on a POST endpoint: %d, want 405", code)
+	}
+}
+
+func TestTraceReplay(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := dir + "/" + name
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cfg := demoConfig(t)
+	cfg.Simulator.Grid.FrequencyTrace = write("f.csv", "t_s,f_hz\n100,50.0\n101,49.0\n")
+	cfg.Simulator.Grid.LoadTrace = write("load.csv", "t_s,load_kw\n0,1000\n3600,4600\n")
+	cfg.Simulator.Grid.TraceSpeed = 10
+	p := startPlant(t, cfg)
+	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 3*time.Second)
+	eventually(t, "frequency trace replayed at 10x", func() bool { return m.point(devices.PointF) < 49.99 })
+	eventually(t, "end of the frequency trace held", func() bool { return m.point(devices.PointF) == 49 })
+	s := p.Snapshot()
+	if s.POI.LoadKW < 1000 || s.POI.LoadKW > 1100 {
+		t.Errorf("load from the trace after ~0.1-5 s at 10x: %v kW", s.POI.LoadKW)
+	}
+	near(t, "POI P = -load", s.POI.PKW, -s.POI.LoadKW, 1e-9)
+
+	cfg.Simulator.Grid.FrequencyTrace = cfg.Simulator.Grid.LoadTrace
+	if _, err := New(cfg, profiles(t), nil); err == nil || !strings.Contains(err.Error(), "LoadKW trace") {
+		t.Errorf("a load trace as frequency trace: %v", err)
+	}
+	cfg.Simulator.Grid.FrequencyTrace = dir + "/missing.csv"
+	if _, err := New(cfg, profiles(t), nil); err == nil || !strings.Contains(err.Error(), "missing.csv") {
+		t.Errorf("a missing trace: %v", err)
 	}
 }
