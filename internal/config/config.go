@@ -21,6 +21,8 @@ type Config struct {
 	Devices DeviceDefaults `yaml:"devices"`
 	// Control holds the station runtime's loop and safety settings.
 	Control Control `yaml:"control"`
+	// Dispatch sets modes, overlays and the constraint stack.
+	Dispatch Dispatch `yaml:"dispatch"`
 	// Log sets the logger.
 	Log Log `yaml:"log"`
 	// ProfilesDir is a directory of extra device profile files (*.yaml).

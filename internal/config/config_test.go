@@ -154,3 +154,23 @@ func TestMissingFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDispatchSettingsMapAndBadOnesNameTheKey(t *testing.T) {
+	c, err := Parse([]byte(small+"dispatch:\n  mode: agc\n  frequency_response: {enabled: true, droop_pct: 4}\n"), "shop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := c.DispatchConfig()
+	if dc.PFR.DroopPct != 4 || dc.PFR.DeadBand != 0.033 || *dc.POIImportLimit != 100 || dc.SOCMin != 5 || dc.SOCSoftMin != 10 {
+		t.Fatalf("dispatch config: %+v", dc)
+	}
+	_, err = Parse([]byte(small+"dispatch:\n  frequency_response: {droop_pct: 9}\n"), "shop.yaml")
+	errs := errorsOf(t, err)
+	if len(errs) != 1 || errs[0].Path != "dispatch.frequency_response.droop_pct" || errs[0].Line != 14 {
+		t.Fatalf("want one error at dispatch.frequency_response.droop_pct line 14, got %v", err)
+	}
+	_, err = Parse([]byte(small+"dispatch: {mode: turbo}\n"), "shop.yaml")
+	if errs := errorsOf(t, err); errs[0].Path != "dispatch.mode" {
+		t.Fatalf("got %v", err)
+	}
+}

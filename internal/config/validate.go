@@ -228,6 +228,8 @@ func (c *Config) validate(lines map[string]int) error {
 		k.bad("control.soc_min_pct", "must be below soc_max_pct (%v), got %v", ct.SOCMaxPct, ct.SOCMinPct)
 	}
 
+	c.validateDispatch(k)
+
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
