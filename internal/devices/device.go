@@ -47,7 +47,11 @@ type Options struct {
 	// Timeout bounds one transaction, dial included.
 	Timeout time.Duration
 	// BackoffMin and BackoffMax bound the reconnect backoff, which doubles
-	// on every consecutive failure and carries jitter.
+	// on every consecutive failure and carries jitter (a wait is drawn from
+	// [b/2, b]). The first error after a good transaction redials at once.
+	// A device that comes back is read again within about BackoffMax (plus
+	// Timeout if the dial hangs): keep BackoffMax at or below 1 s for
+	// "Online within 2 s".
 	BackoffMin, BackoffMax time.Duration
 	// StalePeriods: a group whose last good read is older than this many
 	// of its periods makes the device Stale.
@@ -68,6 +72,7 @@ const (
 	Write
 )
 
+// String returns "read" or "write".
 func (o Op) String() string {
 	if o == Write {
 		return "write"
@@ -95,6 +100,7 @@ const (
 	Lost
 )
 
+// String returns "online", "stale" or "lost".
 func (s State) String() string {
 	switch s {
 	case Online:

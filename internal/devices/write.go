@@ -54,7 +54,13 @@ var writePool = sync.Pool{New: func() any { return &writeReq{done: make(chan err
 // Every point must be writable, named once, and not overlap another. When
 // the values need more than one request and one fails, the earlier ones
 // stay written. A device waiting out its reconnect backoff refuses the
-// write with ErrOffline; after Run returns, Write returns ErrStopped.
+// write with ErrOffline; after Run returns, Write returns ErrStopped;
+// before Run starts, the write waits in the queue, bounded by ctx. If ctx
+// ends while the write is on the wire, Write returns ctx's error, though
+// the device may still apply the values.
+//
+// Writes are served one after another ahead of all reads, so the caller
+// bounds their rate: a continuous stream of writes would starve reads.
 func (d *Device) Write(ctx context.Context, vals ...PointValue) (time.Duration, error) {
 	t0 := time.Now()
 	if len(vals) == 0 {
