@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"math"
 	"sync"
 	"time"
@@ -74,6 +76,16 @@ func (p *Plant) addDevice(name, path string, cd *config.Device, kind devices.Kin
 	return nil
 }
 
+// stdLog adapts zap for the Modbus server's own messages, at debug level:
+// they include the expected "closing link" of every dropped connection.
+func stdLog(l *zap.Logger) *log.Logger {
+	sl, err := zap.NewStdLogAt(l, zap.DebugLevel)
+	if err != nil {
+		return log.New(io.Discard, "", 0)
+	}
+	return sl
+}
+
 func closedChan() chan struct{} {
 	c := make(chan struct{})
 	close(c)
@@ -91,7 +103,7 @@ func (d *device) listen() error {
 		URL:        "tcp://" + d.addr,
 		Timeout:    idleTimeout,
 		MaxClients: maxClients,
-		Logger:     zap.NewStdLog(d.plant.log.Named("modbus").With(zap.String("device", d.name)).WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		Logger:     stdLog(d.plant.log.Named("modbus").With(zap.String("device", d.name))),
 	}, d)
 	if err != nil {
 		return fmt.Errorf("sim: device %s on %s: %w", d.name, d.addr, err)
@@ -490,7 +502,7 @@ func (p *Plant) scaleFactors(d *device) map[string]int16 {
 
 // bound is the largest magnitude a standard point of the device can take.
 func (p *Plant) bound(d *device, name string) float64 {
-	cells := float64(max(p.cfg.Simulator.Battery.Cells, 1))
+	cells := float64(p.units[max(d.unit, 0)].bp[0].cells)
 	switch d.kind {
 	case devices.Meter:
 		var s float64

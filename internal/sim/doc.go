@@ -70,8 +70,8 @@
 //
 // Level 3, from physics or forced (SetBMSAlarm), opens the contactor. It
 // closes again only once the forced level is -1 or 0 and physics is back
-// at level ≤ 1. A forced level replaces the reported level and sets no
-// alarm_word bits.
+// at level ≤ 1. A forced level replaces the reported alarm_level;
+// alarm_word keeps showing the physics alarms.
 //
 // POI meter: P = Σ PCS P − site load (+ export), Q = Σ PCS Q, V =
 // simulator.grid.voltage_v, import/export kWh integrated. Frequency is, in

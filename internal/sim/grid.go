@@ -68,6 +68,9 @@ func frequencySource(g *config.SimGrid, nominal float64) (signal, error) {
 	if base == 0 {
 		base = nominal
 	}
+	if base == 0 {
+		base = 50
+	}
 	switch {
 	case g.FrequencyTrace != "":
 		return loadTrace(g.FrequencyTrace, trace.FrequencyHz, speedOf(g))

@@ -321,3 +321,17 @@ func TestFrequencySignals(t *testing.T) {
 	near(t, "before the step", s.at(999*time.Millisecond), 50, 0)
 	near(t, "at the step", s.at(time.Second), 49.8, 0)
 }
+
+// BenchmarkStep steps an 80-unit, 160-battery station once per iteration.
+func BenchmarkStep(b *testing.B) {
+	p := &Plant{freq: constant(50), load: constant(0)}
+	for range 80 {
+		u := testUnit(5000, 5000)
+		u.pcs.command(0, 1000, 100)
+		p.units = append(p.units, u)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		p.stepLocked(time.Duration(i+1)*5*time.Millisecond, 5*time.Millisecond)
+	}
+}

@@ -98,6 +98,10 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 		nBat += len(u.BMS)
 	}
 	k := 0
+	cells := sc.Battery.Cells
+	if cells <= 0 {
+		cells = 240
+	}
 	ambient := sc.Battery.AmbientC
 	if ambient == 0 {
 		ambient = 25
@@ -106,6 +110,12 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 		ratedS := cu.RatedSKVA
 		if ratedS == 0 {
 			ratedS = 1.1 * cu.RatedPKW
+		}
+		if !(cu.RatedPKW > 0) {
+			return nil, fmt.Errorf("sim: unit %s: rated_p_kw %v must be positive", cu.ID, cu.RatedPKW)
+		}
+		if len(cu.BMS) == 0 {
+			return nil, fmt.Errorf("sim: unit %s has no bms", cu.ID)
 		}
 		u := &unit{
 			id: cu.ID,
@@ -120,10 +130,13 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 			},
 			pcs: newPCSState(),
 		}
-		for _, cb := range cu.BMS {
+		for j, cb := range cu.BMS {
+			if !(cb.CapacityKWh > 0) {
+				return nil, fmt.Errorf("sim: unit %s bms %d: capacity_kwh %v must be positive", cu.ID, j, cb.CapacityKWh)
+			}
 			bp := batParams{
 				capKWh:   cb.CapacityKWh,
-				cells:    max(sc.Battery.Cells, 1),
+				cells:    cells,
 				cRate:    orDefaultF(sc.Battery.CRate, 0.5),
 				ambientC: ambient,
 			}
@@ -141,6 +154,9 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 	for i, cu := range cfg.Units {
 		if err := p.addDevice(cu.ID+".pcs", fmt.Sprintf("units[%d].pcs", i), &cu.PCS, devices.PCS, i, -1); err != nil {
 			return nil, err
+		}
+		if p.profiles[cu.PCS.Profile].Point(devices.PointHeartbeat) < 0 {
+			p.units[i].pp.hbTimeout = 0 // nothing can feed the watchdog
 		}
 		for j := range cu.BMS {
 			if err := p.addDevice(fmt.Sprintf("%s.bms%d", cu.ID, j), fmt.Sprintf("units[%d].bms[%d]", i, j),

@@ -583,3 +583,89 @@ func TestTraceReplay(t *testing.T) {
 		t.Errorf("a missing trace: %v", err)
 	}
 }
+
+// A user-written profile for a simulated device: other addresses, a scale
+// factor on the setpoint, a fault bit field without a fault word, CDAB floats.
+const userPCS = `
+name: my-pcs
+kind: pcs
+word_order: low_first
+groups: [{name: fast, period: 100ms}]
+points:
+  - {name: p_kw, table: input, address: 10, type: int16, scale_point: w_sf, group: fast}
+  - {name: q_kvar, table: input, address: 11, type: float32, group: fast}
+  - {name: w_sf, table: input, address: 20, type: int16, group: fast}
+  - {name: fault, table: input, address: 30, type: uint16, bit_offset: 3, bit_width: 1, group: fast}
+  - {name: state, table: input, address: 30, type: uint16, bit_offset: 0, bit_width: 2, group: fast}
+  - {name: vendor_thing, table: input, address: 31, type: uint16, group: fast}
+  - {name: p_set_kw, table: holding, address: 100, type: int16, scale_point: w_sf, writable: true}
+  - {name: run, table: holding, address: 102, type: uint16, writable: true}
+`
+
+func TestUserProfile(t *testing.T) {
+	cfg := demoConfig(t)
+	prof, err := devices.ParseProfile([]byte(userPCS), "test:my-pcs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := profiles(t)
+	all[prof.Name] = prof
+	cfg.Units[0].PCS.Profile = prof.Name
+	uid := 3
+	cfg.Units[0].PCS.UnitID = &uid
+	hb := 100 * time.Millisecond // the profile has no heartbeat: the watchdog stays off
+	cfg.Simulator.PCS.HeartbeatTimeout = &hb
+	p, err := New(cfg, all, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	c := dial(t, cfg.Units[0].PCS.Address, prof, 3*time.Second)
+	c.h.SlaveId = 3
+	sf, err := c.regs(devices.Input, 20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int16(sf[0]) != 0 { // 1.2 × 2750 kVA fits int16 at 10^0
+		t.Errorf("w_sf = %d, want 0", int16(sf[0]))
+	}
+	pt := &prof.Points[prof.Point(devices.PointPSet)]
+	r := make([]uint16, 1)
+	if err := pt.Encode(-800, int16(sf[0]), r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.c.WriteSingleRegister(100, r[0]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "P follows", func() bool { return c.point(devices.PointP) == -800 })
+	time.Sleep(2 * hb)
+	if s := p.Snapshot().Units[0].PCS; s.HeartbeatLost || s.PKW != -800 {
+		t.Errorf("PCS without a heartbeat point: lost %v, P %v", s.HeartbeatLost, s.PKW)
+	}
+	near(t, "state bits", c.point(devices.PointState), 1, 0)
+	near(t, "fault bit", c.point(devices.PointFault), 0, 0)
+	if err := p.SetPCSFault("u1", true); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.regs(devices.Input, 30, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w[0] != 1<<3|2 || w[1] != 0 {
+		t.Errorf("status word %#x and unknown point %d, want 0xa (fault bit 3, state 2) and 0", w[0], w[1])
+	}
+	near(t, "Q as float", c.point(devices.PointQ), 0, 0)
+	// The register between p_set_kw and run is not writable.
+	if _, err := c.c.WriteMultipleRegisters(100, 3, []byte{0, 0, 0, 0, 0, 0}); err == nil {
+		t.Error("a write across an unmapped holding register was accepted")
+	}
+	// Another unit id is not this device.
+	c.h.SlaveId = 1
+	if _, err := c.regs(devices.Input, 10, 1); err == nil {
+		t.Error("unit id 1 answered by a device configured as unit 3")
+	}
+}
