@@ -22,11 +22,13 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/sim"
 	"github.com/emsd/emsd/internal/station"
 )
@@ -236,7 +238,11 @@ func cmdRun(args []string, stderr io.Writer, simOnly bool) error {
 		return nil
 	}
 
-	st, err := station.New(cfg, profiles, log, station.Options{Notifier: newNotifier(log)})
+	disp, err := newDispatcher(cfg, log)
+	if err != nil {
+		return configErr(err)
+	}
+	st, err := station.New(cfg, profiles, log, station.Options{Notifier: newNotifier(log), Controller: disp})
 	if err != nil {
 		return configErr(err)
 	}
@@ -247,4 +253,28 @@ func cmdRun(args []string, stderr io.Writer, simOnly bool) error {
 	}
 	log.Info("emsd stopped")
 	return nil
+}
+
+// newDispatcher builds the dispatch controller with the configured start
+// mode and frequency response.
+func newDispatcher(cfg *config.Config, log *zap.Logger) (*station.Dispatcher, error) {
+	ctl, err := dispatch.New(cfg.DispatchConfig())
+	if err != nil {
+		return nil, fmt.Errorf("%s: dispatch: %w", cfg.File, err)
+	}
+	now := time.Now()
+	d := &cfg.Dispatch
+	if d.FrequencyResponse.Enabled {
+		dc := ctl.Config()
+		if err := ctl.Apply(dispatch.SetPFR{Enable: true, PFRParams: dc.PFR}, now); err != nil {
+			return nil, fmt.Errorf("%s: dispatch.frequency_response: %w", cfg.File, err)
+		}
+	}
+	if d.Mode != "" && d.Mode != string(dispatch.ModeStandby) {
+		if err := ctl.Apply(dispatch.SetMode{Mode: dispatch.Mode(d.Mode)}, now); err != nil {
+			return nil, fmt.Errorf("%s: dispatch.mode: %w", cfg.File, err)
+		}
+	}
+	log.Info("dispatch", zap.String("mode", string(ctl.Mode())), zap.Bool("frequency_response", d.FrequencyResponse.Enabled))
+	return station.NewDispatcher(ctl, log.Named("dispatch"), nil), nil
 }

@@ -198,6 +198,9 @@ type Device struct {
 	timer     *time.Timer
 }
 
+// MinStale is the smallest stale limit a point gets, whatever its period.
+const MinStale = 100 * time.Millisecond
+
 // New validates the options and registers the device in img, with the
 // profile's point names in profile order: the image's point index of a
 // point equals its index in Profile.Points.
@@ -309,15 +312,24 @@ func New(o Options, img *procimg.Image, log *zap.Logger) (*Device, error) {
 		d.groups = append(d.groups, gr)
 		maxPeriod = max(maxPeriod, per)
 	}
+	// Each point is graded by its own group's period: a value is stale
+	// after StalePeriods of them (never less than MinStale, so scheduling
+	// jitter on a busy host does not flap fast points), and lost after
+	// LostAfter. Points in no group (writable ones) use the slowest group.
 	names := make([]string, len(p.Points))
+	lims := make([]procimg.Limits, len(p.Points))
 	for i := range p.Points {
 		names[i] = p.Points[i].Name
+		per := maxPeriod
+		for _, g := range d.groups {
+			if g.name == p.Points[i].Group {
+				per = g.period
+			}
+		}
+		stale := max(time.Duration(o.StalePeriods*float64(per)), MinStale)
+		lims[i] = procimg.Limits{StaleAfter: stale, LostAfter: max(o.LostAfter, stale)}
 	}
-	// The image grades values per device, not per group: use the slowest
-	// group's stale limit so slow values are not graded stale between
-	// reads. Health reports per-group staleness.
-	staleAfter := time.Duration(o.StalePeriods * float64(maxPeriod))
-	d.id = img.AddDevice(o.Name, names, procimg.Limits{StaleAfter: staleAfter, LostAfter: max(o.LostAfter, staleAfter)})
+	d.id = img.AddDevice(o.Name, names, lims)
 	d.h.State = Lost
 	d.h.Since = time.Now()
 	return d, nil

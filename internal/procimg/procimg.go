@@ -5,8 +5,8 @@
 // Pollers write into the image; control code never reads devices directly.
 // Quality follows these rules, evaluated at snapshot time:
 //   - Lost: the point was never read, its device is marked lost, or its
-//     value is older than the device's LostAfter.
-//   - Stale: its value is older than the device's StaleAfter.
+//     value is older than the point's LostAfter.
+//   - Stale: its value is older than the point's StaleAfter.
 //   - Good: otherwise.
 //
 // Stale and lost data never drive power: consumers check Value.Good.
@@ -58,7 +58,8 @@ func (v Value) Age(now time.Time) time.Duration {
 // DeviceID identifies a device slot in an image.
 type DeviceID int
 
-// Limits are a device's quality thresholds on value age.
+// Limits are a point's quality thresholds on value age. A point read every
+// 20 ms and one read every second need different limits.
 type Limits struct {
 	StaleAfter time.Duration
 	LostAfter  time.Duration
@@ -69,7 +70,7 @@ type device struct {
 	name   string
 	points []string
 	vals   []Value
-	lim    Limits
+	lim    []Limits
 	lost   bool
 }
 
@@ -84,12 +85,16 @@ type Image struct {
 // New returns an empty image.
 func New() *Image { return &Image{} }
 
-// AddDevice registers a device and its point names, in the order the
-// poller will address them by index. It is called before polling starts.
-func (im *Image) AddDevice(name string, points []string, lim Limits) DeviceID {
+// AddDevice registers a device, its point names in the order the poller
+// will address them by index, and each point's limits (lim[i] for
+// points[i]). It is called before polling starts.
+func (im *Image) AddDevice(name string, points []string, lim []Limits) DeviceID {
+	if len(lim) != len(points) {
+		panic("procimg: AddDevice needs one Limits per point")
+	}
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	d := &device{name: name, points: append([]string(nil), points...), vals: make([]Value, len(points)), lim: lim}
+	d := &device{name: name, points: append([]string(nil), points...), vals: make([]Value, len(points)), lim: append([]Limits(nil), lim...)}
 	for i := range d.vals {
 		d.vals[i].Q = Lost
 	}
@@ -143,7 +148,7 @@ func (im *Image) Get(id DeviceID, point int, now time.Time) Value {
 	v := d.vals[point]
 	lost := d.lost
 	d.mu.Unlock()
-	return grade(v, lost, d.lim, now)
+	return grade(v, lost, d.lim[point], now)
 }
 
 func grade(v Value, lost bool, lim Limits, now time.Time) Value {
@@ -188,7 +193,7 @@ func (im *Image) Snapshot(now time.Time, dst *Snapshot) {
 		lost := d.lost
 		d.mu.Unlock()
 		for k := range dst.Values[i] {
-			dst.Values[i][k] = grade(dst.Values[i][k], lost, d.lim, now)
+			dst.Values[i][k] = grade(dst.Values[i][k], lost, d.lim[k], now)
 		}
 	}
 }

@@ -7,10 +7,10 @@ package station
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,6 +60,9 @@ type Station struct {
 	ctl   Controller
 	ntf   Notifier
 
+	lat   *latency
+	ready atomic.Bool // the first full poll is complete
+
 	mu   sync.Mutex
 	view View // last view, for Latest
 }
@@ -72,12 +75,15 @@ type Options struct {
 	Notifier Notifier
 	// Observer receives every Modbus transaction, for metrics.
 	Observer devices.Observer
+	// FastLatency, if set, receives for each fast-path cycle the time from
+	// the frequency reading's arrival to the last PCS acknowledgement.
+	FastLatency func(time.Duration)
 }
 
 // New builds a station for the configuration. Profiles must already have
 // been checked against it (config.CheckProfiles).
 func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Station, error) {
-	s := &Station{cfg: cfg, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier}
+	s := &Station{cfg: cfg, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}}
 	if s.ctl == nil {
 		s.ctl = Standby{}
 	}
@@ -114,7 +120,7 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, o Optio
 		if err != nil {
 			return nil, err
 		}
-		u := newUnit(cu, pcs, cfg.Control.HeartbeatPeriod, log.Named(cu.ID))
+		u := newUnit(cu, pcs, cfg.Control.HeartbeatPeriod, log.Named(cu.ID), s.lat)
 		for j := range cu.BMS {
 			b, err := mk(fmt.Sprintf("%s.bms%d", cu.ID, j), &cu.BMS[j].Device)
 			if err != nil {
@@ -187,15 +193,27 @@ func (s *Station) Run(ctx context.Context) error {
 	return s.shutdown()
 }
 
+// FastController is a Controller that also wants a cycle as soon as a new
+// frequency reading arrives, when that reading changes its output enough:
+// the event-driven fast path of frequency response.
+type FastController interface {
+	Controller
+	FastTrigger(f procimg.Value) bool
+}
+
 // loop is the control loop: one snapshot, one controller step and one set
-// of unit orders per period, and a watchdog ping per completed cycle.
+// of unit orders per period, plus an immediate cycle for each frequency
+// reading a FastController asks for, and a watchdog ping per cycle.
 func (s *Station) loop(ctx context.Context) {
-	period := s.cfg.Control.Period
-	tick := time.NewTicker(period)
+	tick := time.NewTicker(s.cfg.Control.Period)
 	defer tick.Stop()
-	var snap procimg.Snapshot
-	out := make([]Setpoint, len(s.units))
-	var view View
+	c := &cycler{s: s, out: make([]Setpoint, len(s.units))}
+	var fast <-chan struct{}
+	fc, isFast := s.ctl.(FastController)
+	fref := s.vm.meter.f
+	if isFast && fref.idx >= 0 {
+		fast = s.meter.Subscribe(s.meter.Profile().Points[fref.idx].Group)
+	}
 	summaryEvery := *s.cfg.Control.SummaryPeriod
 	lastSummary := time.Now()
 	for {
@@ -203,24 +221,64 @@ func (s *Station) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			s.img.Snapshot(now, &snap)
-			s.vm.fill(&snap, s.units, &view)
-			s.ctl.Step(&view, out)
-			for i, u := range s.units {
-				u.set(out[i])
-			}
-			s.mu.Lock()
-			s.view.At, s.view.POI = view.At, view.POI
-			s.view.Units = append(s.view.Units[:0], view.Units...)
-			s.mu.Unlock()
-			s.ntf.Watchdog()
+			c.run(now, time.Time{})
 			if summaryEvery > 0 && now.Sub(lastSummary) >= summaryEvery {
 				lastSummary = now
-				s.logSummary(&view)
+				s.logSummary(&c.view)
+			}
+		case <-fast:
+			now := time.Now()
+			f := s.img.Get(fref.dev, fref.idx, now)
+			if fc.FastTrigger(f) {
+				c.run(now, f.At)
 			}
 		}
 	}
 }
+
+// cycler holds the control loop's reusable buffers.
+type cycler struct {
+	s    *Station
+	snap procimg.Snapshot
+	view View
+	out  []Setpoint
+}
+
+// run is one control cycle at now; origin, if set, is when the reading
+// that triggered it arrived, for the read-to-acknowledge latency.
+func (c *cycler) run(now, origin time.Time) {
+	s := c.s
+	s.img.Snapshot(now, &c.snap)
+	s.vm.fill(&c.snap, s.units, &c.view)
+	if !s.ready.Load() {
+		// Nothing is ordered before every point has been read once: the
+		// controller would see missing data as lost and trip the units.
+		s.publish(&c.view)
+		s.ntf.Watchdog()
+		return
+	}
+	s.ctl.Step(&c.view, c.out)
+	id := s.lat.begin(origin)
+	for i, u := range s.units {
+		if u.set(c.out[i], id) {
+			s.lat.expect(id)
+		}
+	}
+	s.lat.sealed(id)
+	s.publish(&c.view)
+	s.ntf.Watchdog()
+}
+
+// publish keeps a copy of the cycle's view for Latest.
+func (s *Station) publish(v *View) {
+	s.mu.Lock()
+	s.view.At, s.view.POI = v.At, v.POI
+	s.view.Units = append(s.view.Units[:0], v.Units...)
+	s.mu.Unlock()
+}
+
+// Ready reports whether the first full poll is complete and control runs.
+func (s *Station) Ready() bool { return s.ready.Load() }
 
 func (s *Station) logSummary(v *View) {
 	sum := Summarise(v)
@@ -265,6 +323,7 @@ func (s *Station) waitReady(ctx context.Context) {
 			if len(missing) == 0 {
 				s.log.Info("first full poll complete: all devices online",
 					zap.Int("devices", len(s.all)), zap.Duration("after", now.Sub(start).Round(time.Millisecond)))
+				s.ready.Store(true)
 				s.ntf.Ready()
 				return
 			}
@@ -312,7 +371,7 @@ func (s *Station) shutdown() error {
 			d := rate * step.Seconds()
 			cur[i].P = towardZero(cur[i].P, d)
 			cur[i].Q = towardZero(cur[i].Q, d)
-			u.set(cur[i])
+			u.set(cur[i], 0)
 			sp, _ := u.ackedSetpoint()
 			if cur[i] != (Setpoint{}) || sp != (Setpoint{}) || !u.confirmed() {
 				done = false
@@ -349,6 +408,3 @@ type nopNotifier struct{}
 func (nopNotifier) Ready()    {}
 func (nopNotifier) Watchdog() {}
 func (nopNotifier) Stopping() {}
-
-// ErrNotReady is returned by checks that need the first full poll.
-var ErrNotReady = errors.New("station: first full poll not complete")

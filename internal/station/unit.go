@@ -26,6 +26,7 @@ type unit struct {
 	hasQ, hasRun, hasHB bool
 
 	wake chan struct{}
+	lat  *latency
 
 	mu        sync.Mutex
 	want      Setpoint  // the latest order
@@ -33,11 +34,12 @@ type unit struct {
 	ackedAt   time.Time // when
 	ackedSeq  uint64    // order sequence number acknowledged
 	seq       uint64    // order sequence number of want
+	cycle     uint64    // fast cycle that ordered want, 0 if none
 	lastAck   time.Duration
 	writeErrs uint64
 }
 
-func newUnit(cu *config.Unit, pcs *devices.Device, hb time.Duration, log *zap.Logger) *unit {
+func newUnit(cu *config.Unit, pcs *devices.Device, hb time.Duration, log *zap.Logger, lat *latency) *unit {
 	p := pcs.Profile()
 	return &unit{
 		id: cu.ID, ratedP: cu.RatedPKW, ratedS: cu.RatedSKVA,
@@ -46,23 +48,28 @@ func newUnit(cu *config.Unit, pcs *devices.Device, hb time.Duration, log *zap.Lo
 		hasRun: p.Point(devices.PointRun) >= 0,
 		hasHB:  p.Point(devices.PointHeartbeat) >= 0,
 		wake:   make(chan struct{}, 1),
+		lat:    lat,
 	}
 }
 
-// set orders a new setpoint; the writer sends it as soon as it can.
-func (u *unit) set(sp Setpoint) {
+// set orders a new setpoint; the writer sends it as soon as it can. cycle
+// is the fast cycle that ordered it, or 0. It reports whether the order
+// changed (an unchanged order is not sent again).
+func (u *unit) set(sp Setpoint, cycle uint64) bool {
 	u.mu.Lock()
 	if sp == u.want && u.seq > 0 {
 		u.mu.Unlock()
-		return
+		return false
 	}
 	u.want = sp
 	u.seq++
+	u.cycle = cycle
 	u.mu.Unlock()
 	select {
 	case u.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 func (u *unit) ordered() Setpoint {
@@ -103,7 +110,7 @@ func (u *unit) run(ctx context.Context) {
 			beat = true
 		}
 		u.mu.Lock()
-		sp, seq := u.want, u.seq
+		sp, seq, cycle := u.want, u.seq, u.cycle
 		pending := u.ackedSeq != u.seq
 		u.mu.Unlock()
 		if !beat && !pending {
@@ -138,9 +145,13 @@ func (u *unit) run(ctx context.Context) {
 			continue
 		}
 		started = true
+		now := time.Now()
 		u.mu.Lock()
-		u.acked, u.ackedAt, u.ackedSeq, u.lastAck = sp, time.Now(), seq, ack
+		u.acked, u.ackedAt, u.ackedSeq, u.lastAck = sp, now, seq, ack
 		u.mu.Unlock()
+		if cycle != 0 {
+			u.lat.acked(cycle, now)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package station
 
 import (
+	"math"
 	"time"
 
 	"github.com/emsd/emsd/internal/devices"
@@ -50,7 +51,12 @@ func ref(d *devices.Device, point string) pointRef {
 	return pointRef{dev: d.ID(), idx: d.Profile().Point(point)}
 }
 
-var missing = procimg.Value{Q: procimg.Lost}
+// missing stands for a point the device's profile does not have: lost,
+// never read, and NaN, so that Absent can tell it from a lost reading.
+var missing = procimg.Value{Q: procimg.Lost, V: math.NaN()}
+
+// Absent reports whether v stands for a point the profile does not have.
+func Absent(v procimg.Value) bool { return v.Q == procimg.Lost && v.At.IsZero() && math.IsNaN(v.V) }
 
 func (r pointRef) get(s *procimg.Snapshot) procimg.Value {
 	if r.idx < 0 {

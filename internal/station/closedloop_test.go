@@ -1,0 +1,352 @@
+package station
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/emsd/emsd/internal/config"
+	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/kpi"
+	"github.com/emsd/emsd/internal/sim"
+	"github.com/emsd/emsd/internal/trace"
+)
+
+// plantSpec describes a simulated plant for a closed-loop test.
+type plantSpec struct {
+	units      int
+	ratedKW    float64 // per unit
+	capKWh     float64 // per unit (one BMS each)
+	cRate      float64 // BMS limit = capacity × c_rate
+	socPct     float64
+	dispatch   string // YAML body of the dispatch section, indented two spaces
+	control    string // extra control keys, flow style without braces
+	grid       string // YAML body of simulator.grid, indented four spaces
+	loadKW     float64
+	importKW   float64 // POI import limit; 0 = Σ rated
+	exportKW   float64
+	period     time.Duration
+	heartbeatS float64
+}
+
+func (p plantSpec) yaml(t *testing.T) string {
+	t.Helper()
+	ports := freePorts(t, 1+2*p.units)
+	rated := p.ratedKW * float64(p.units)
+	var b strings.Builder
+	fmt.Fprintf(&b, "site:\n  name: closed-loop\n  rated_p_kw: %g\n  rated_e_kwh: %g\n", rated, p.capKWh*float64(p.units))
+	fmt.Fprintf(&b, "  poi:\n    meter: {address: 127.0.0.1:%d}\n", ports[0])
+	if p.importKW > 0 {
+		fmt.Fprintf(&b, "    import_limit_kw: %g\n", p.importKW)
+	}
+	if p.exportKW > 0 {
+		fmt.Fprintf(&b, "    export_limit_kw: %g\n", p.exportKW)
+	}
+	b.WriteString("units:\n")
+	for i := range p.units {
+		fmt.Fprintf(&b, "  - id: u%d\n    rated_p_kw: %g\n    pcs: {address: 127.0.0.1:%d}\n", i+1, p.ratedKW, ports[1+2*i])
+		fmt.Fprintf(&b, "    bms:\n      - {address: 127.0.0.1:%d, capacity_kwh: %g}\n", ports[2+2*i], p.capKWh)
+	}
+	period := p.period
+	if period == 0 {
+		period = 50 * time.Millisecond
+	}
+	fmt.Fprintf(&b, "control: {period: %v, summary_period: 0s%s}\n", period, p.control)
+	if p.dispatch != "" {
+		b.WriteString("dispatch:\n" + p.dispatch)
+	}
+	cRate, soc := p.cRate, p.socPct
+	if cRate == 0 {
+		cRate = 0.5
+	}
+	if soc == 0 {
+		soc = 50
+	}
+	fmt.Fprintf(&b, "simulator:\n  enabled: true\n  battery: {soc_pct: %g, soc_spread_pct: 4, c_rate: %g}\n", soc, cRate)
+	fmt.Fprintf(&b, "  grid:\n    load_kw: %g\n%s", p.loadKW, p.grid)
+	return b.String()
+}
+
+// loop is a running closed loop: simulated plant, station and dispatcher.
+type loop struct {
+	*rig
+	disp  *Dispatcher
+	rated float64
+}
+
+func startLoop(t *testing.T, spec plantSpec, o Options) *loop {
+	t.Helper()
+	cfg, err := config.Parse([]byte(spec.yaml(t)), "closed-loop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := devices.LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	plant, err := sim.New(cfg, profiles, log.Named("sim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plant.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plant.Close() })
+	ctl, err := dispatch.New(cfg.DispatchConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp := NewDispatcher(ctl, log.Named("dispatch"), nil)
+	o.Controller = disp
+	st, err := New(cfg, profiles, log, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rig{cfg: cfg, plant: plant, st: st, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- st.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := r.wait(t, 10*time.Second); err != nil && strings.Contains(err.Error(), "did not stop") {
+			t.Error(err)
+		}
+	})
+	l := &loop{rig: r, disp: disp, rated: cfg.Site.RatedPKW}
+	waitFor(t, 5*time.Second, "the first full poll", r.st.Ready)
+	return l
+}
+
+func (l *loop) apply(t *testing.T, cmds ...dispatch.Command) {
+	t.Helper()
+	for _, c := range cmds {
+		if _, err := l.disp.Submit(context.Background(), c); err != nil {
+			t.Fatalf("%T: %v", c, err)
+		}
+	}
+}
+
+// sampler records the simulated POI power (what the meter serves) at a
+// fixed interval, with times relative to its start.
+type sampler struct {
+	mu   sync.Mutex
+	t0   time.Time
+	t, p []float64
+	soc  []float64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func sample(plant *sim.Plant, every time.Duration) *sampler {
+	s := &sampler{t0: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tk := time.NewTicker(every)
+		defer tk.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case now := <-tk.C:
+				st := plant.Snapshot()
+				var e, c float64
+				for _, u := range st.Units {
+					for _, b := range u.BMS {
+						e += b.SOCPct * b.CapacityKWh
+						c += b.CapacityKWh
+					}
+				}
+				s.mu.Lock()
+				s.t = append(s.t, now.Sub(s.t0).Seconds())
+				s.p = append(s.p, st.POI.PKW)
+				s.soc = append(s.soc, e/c)
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sampler) finish() (t, p, soc []float64) {
+	close(s.stop)
+	<-s.done
+	return s.t, s.p, s.soc
+}
+
+// TestClosedLoopFrequencyStep steps the POI frequency from 50.00 to 49.80 Hz
+// with primary frequency response at 2 % droop and a 0.033 Hz dead band, and
+// scores the response at the POI meter against GB/T 40595.
+func TestClosedLoopFrequencyStep(t *testing.T) {
+	l := startLoop(t, plantSpec{
+		units: 4, ratedKW: 2500, capKWh: 5000,
+		dispatch: "  frequency_response: {enabled: true, droop_pct: 2, dead_band_hz: 0.033}\n",
+	}, Options{})
+	l.apply(t, dispatch.SetPFR{Enable: true, PFRParams: dispatch.PFRParams{DroopPct: 2, DeadBand: 0.033}})
+	time.Sleep(500 * time.Millisecond)
+
+	s := sample(l.plant, 2*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	at := l.plant.StepFrequency(49.80)
+	time.Sleep(3 * time.Second)
+	tt, p, _ := s.finish()
+	t0 := at.Sub(s.t0).Seconds()
+
+	// ΔP/P_rated = (0.2 - 0.033) / 50 / 0.02 = 0.167 → 1670 kW of discharge.
+	want := (0.2 - 0.033) / 50 / 0.02 * l.rated
+	r, err := kpi.StepResponse(tt, p, kpi.StepParams{T0: t0, DeltaP: want, Rated: l.rated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("frequency step 50.00→49.80 Hz, ΔP %.0f kW: lag %.0f ms, rise %.0f ms, settling %.0f ms, steady error %.2f %% of rated",
+		want, r.Lag*1000, r.RiseTime*1000, r.SettlingTime*1000, r.SteadyErrorPct)
+	// GB/T 40595: lag ≤ 1 s, rise ≤ 3 s, settling ≤ 4 s, steady error ≤ 1 %.
+	if !(r.Lag <= 1) || !(r.RiseTime <= 3) || !r.Settled || !(r.SettlingTime <= 4) || math.Abs(r.SteadyErrorPct) > 1 {
+		t.Errorf("response outside GB/T 40595: %+v", r)
+	}
+}
+
+// TestClosedLoopUnitTripMovesItsShare trips one PCS mid-run: its share
+// moves to the others and the plant is back within 1 % of the request
+// within 1 s.
+func TestClosedLoopUnitTripMovesItsShare(t *testing.T) {
+	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, period: 50 * time.Millisecond,
+		dispatch: "  ramp_kw_per_s: 100000\n"}, Options{})
+	const request = 6000.0
+	l.apply(t, dispatch.ManualSetpoint{P: request}, dispatch.SetMode{Mode: dispatch.ModeManual})
+	waitFor(t, 5*time.Second, "the plant at the request", func() bool {
+		return math.Abs(l.plant.Snapshot().POI.PKW-request) < 0.01*l.rated
+	})
+	time.Sleep(300 * time.Millisecond)
+	s := sample(l.plant, 2*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	faultAt := time.Now()
+	if err := l.plant.SetPCSFault("u2", true); err != nil {
+		t.Fatal(err)
+	}
+	// One control cycle after the PCS reports the fault (its 100 ms read),
+	// the others must have been ordered its share.
+	waitFor(t, 2*time.Second, "the trip", func() bool {
+		st := l.disp.States()
+		return len(st) == 4 && st[1] == dispatch.StateTrip
+	})
+	tripSeen := time.Now()
+	time.Sleep(2*l.cfg.Control.Period + 20*time.Millisecond)
+	var others float64
+	for i, u := range l.plant.Snapshot().Units {
+		if i != 1 {
+			others += u.PCS.PSetKW
+		}
+	}
+	if math.Abs(others-request) > 1 {
+		t.Errorf("two cycles after the trip the other units are ordered %.1f kW, want %.0f", others, request)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	tt, p, _ := s.finish()
+	f0 := faultAt.Sub(s.t0).Seconds()
+	// Recovery: the last time the POI was outside 1 % of the request.
+	var last float64
+	for i := range tt {
+		if tt[i] >= f0 && math.Abs(p[i]-request) > 0.01*l.rated {
+			last = tt[i] - f0
+		}
+	}
+	t.Logf("unit trip at 6 MW: trip latched %.0f ms after the fault, POI back within 1 %% of request %.0f ms after the fault",
+		tripSeen.Sub(faultAt).Seconds()*1000, last*1000)
+	if last > 1 {
+		t.Errorf("plant power back within 1 %% only %.2f s after the fault, want ≤ 1 s", last)
+	}
+	if got := l.plant.Snapshot().Units[1].PCS.PSetKW; got != 0 {
+		t.Errorf("tripped unit ordered %.1f kW, want 0", got)
+	}
+}
+
+// TestClosedLoopAGCTracksPJM tracks the PJM regulation trace, scaled to
+// ±50 % of rated power around a base point and played ten times faster
+// than real time, and scores the run with the PJM performance score.
+func TestClosedLoopAGCTracksPJM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long closed-loop run")
+	}
+	tr, err := trace.Load("../../../shared/data/traces/pjm-regulation-2017-08-01_02-2s.csv")
+	if err != nil {
+		t.Skipf("PJM trace not available: %v", err)
+	}
+	const speed = 10.0
+	const traceSeconds = 900.0 // 15 minutes of signal, 90 s of test
+	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, period: 20 * time.Millisecond,
+		dispatch: "  ramp_kw_per_s: 100000\n  agc: {ramp_mw_per_min: 600, dead_band_kw: 0}\n"}, Options{})
+	base := 0.0
+	capacity := 0.5 * l.rated
+	l.apply(t, dispatch.AGCTarget{P: base}, dispatch.SetMode{Mode: dispatch.ModeAGC})
+	time.Sleep(time.Second)
+
+	s := sample(l.plant, 20*time.Millisecond)
+	start := time.Now()
+	var cmdT, cmd []float64
+	for k := 0.0; k <= traceSeconds; k += 2 {
+		due := start.Add(time.Duration(k / speed * float64(time.Second)))
+		time.Sleep(time.Until(due))
+		target := base + capacity*tr.At(k)
+		if _, err := l.disp.Submit(context.Background(), dispatch.AGCTarget{P: target}); err != nil && err != dispatch.ErrWithinDeadBand {
+			t.Fatalf("target %.0f: %v", target, err)
+		}
+		cmdT = append(cmdT, k)
+		cmd = append(cmd, tr.At(k))
+	}
+	time.Sleep(time.Duration(2 / speed * float64(time.Second)))
+	tt, p, _ := s.finish()
+	off := start.Sub(s.t0).Seconds()
+	// Resample the response at the 2 s signal instants, in trace time.
+	resp := make([]float64, len(cmdT))
+	j := 0
+	for i, k := range cmdT {
+		at := off + k/speed
+		for j+1 < len(tt) && tt[j+1] <= at {
+			j++
+		}
+		resp[i] = (p[j] - base) / capacity
+	}
+	score, err := kpi.PJMScore(cmdT, cmd, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errSum float64
+	for i := range cmd {
+		errSum += math.Abs(cmd[i]*capacity - resp[i]*capacity)
+	}
+	t.Logf("AGC on PJM trace (%.0f s at %.0f×): score %.3f (correlation %.3f, delay %.3f, precision %.3f, shift %.0f s); mean |error| %.2f %% of rated",
+		traceSeconds, speed, score.Score, score.Correlation, score.Delay, score.Precision, score.Shift, errSum/float64(len(cmd))/l.rated*100)
+	if score.Score < 0.95 {
+		t.Errorf("PJM score %.3f, want ≥ 0.95", score.Score)
+	}
+}
+
+// TestClosedLoopAGCSteadyError holds an AGC target against a site load the
+// plant must not see, and checks the POI error after the integral trim.
+func TestClosedLoopAGCSteadyError(t *testing.T) {
+	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, loadKW: 300, period: 20 * time.Millisecond,
+		dispatch: "  ramp_kw_per_s: 100000\n  agc: {ramp_mw_per_min: 600, ki: 1}\n"}, Options{})
+	const target = 4000.0
+	l.apply(t, dispatch.AGCTarget{P: target}, dispatch.SetMode{Mode: dispatch.ModeAGC})
+	time.Sleep(4 * time.Second)
+	s := sample(l.plant, 10*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	_, p, _ := s.finish()
+	var mean float64
+	for _, x := range p {
+		mean += x / float64(len(p))
+	}
+	errPct := math.Abs(mean-target) / l.rated * 100
+	t.Logf("AGC steady state with 300 kW site load: POI %.1f kW for a %.0f kW target, error %.3f %% of rated", mean, target, errPct)
+	if errPct > 0.5 {
+		t.Errorf("steady error %.3f %% of rated, want ≤ 0.5 %%", errPct)
+	}
+}

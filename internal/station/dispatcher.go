@@ -1,0 +1,212 @@
+package station
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/procimg"
+)
+
+// Dispatcher runs the dispatch controller as the station's controller and
+// takes operator commands for it. Commands and control steps are
+// serialised by one lock, so a command lands between two cycles.
+type Dispatcher struct {
+	log *zap.Logger
+
+	mu       sync.Mutex
+	ctl      *dispatch.Controller
+	in       dispatch.Input
+	out      []dispatch.Setpoint
+	report   dispatch.Report
+	events   []dispatch.Event // recent events, newest last, bounded
+	lastPFR  float64
+	onEvents func([]dispatch.Event)
+}
+
+// maxEvents bounds the events kept for Events.
+const maxEvents = 256
+
+// NewDispatcher wraps a controller. onEvents, if not nil, receives each
+// cycle's protection events (from the control loop; it must not block).
+func NewDispatcher(ctl *dispatch.Controller, log *zap.Logger, onEvents func([]dispatch.Event)) *Dispatcher {
+	return &Dispatcher{ctl: ctl, log: log, onEvents: onEvents}
+}
+
+// Submit applies an operator command between control cycles. The
+// controller refuses invalid commands with a reason; nothing is clamped.
+func (d *Dispatcher) Submit(_ context.Context, cmd dispatch.Command) (time.Time, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	if err := d.ctl.Apply(cmd, now); err != nil {
+		return time.Time{}, err
+	}
+	return now, nil
+}
+
+// Report returns the last cycle's report (its Events are not included).
+func (d *Dispatcher) Report() dispatch.Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.report
+	r.Events = nil
+	return r
+}
+
+// Mode is the active base mode.
+func (d *Dispatcher) Mode() dispatch.Mode {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.Mode()
+}
+
+// States returns each unit's protection state.
+func (d *Dispatcher) States() []dispatch.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]dispatch.State(nil), d.ctl.States()...)
+}
+
+// Events returns the most recent protection events, oldest first.
+func (d *Dispatcher) Events() []dispatch.Event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]dispatch.Event(nil), d.events...)
+}
+
+// FastTrigger reports whether a new frequency reading changes the primary
+// frequency response enough to run a control cycle at once, without
+// waiting for the next tick.
+func (d *Dispatcher) FastTrigger(f procimg.Value) bool {
+	if !f.Good() {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, on := d.ctl.DroopParams()
+	if !on {
+		return false
+	}
+	dp := dispatch.Droop(f.V, p)
+	threshold := math.Max(1, 0.001*d.ctl.Config().RatedP)
+	return math.Abs(dp-d.lastPFR) >= threshold
+}
+
+// Step maps the view to the controller's input, runs one cycle and hands
+// out the unit setpoints.
+func (d *Dispatcher) Step(v *View, out []Setpoint) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	toInput(v, &d.in)
+	if len(d.out) != len(v.Units) {
+		d.out = make([]dispatch.Setpoint, len(v.Units))
+	}
+	d.report = d.ctl.Step(&d.in, d.out)
+	d.lastPFR = d.report.PFR
+	for i := range out {
+		out[i] = Setpoint{P: d.out[i].P, Q: d.out[i].Q}
+	}
+	if len(d.report.Events) == 0 {
+		return
+	}
+	for _, e := range d.report.Events {
+		fields := []zap.Field{zap.String("unit", e.Unit), zap.Stringer("from", e.From), zap.Stringer("to", e.To), zap.String("cause", string(e.Cause))}
+		if e.To == dispatch.StateTrip {
+			d.log.Error("protection trip: unit to 0 kW", fields...)
+		} else {
+			d.log.Warn("protection state change", fields...)
+		}
+	}
+	d.events = append(d.events, d.report.Events...)
+	if n := len(d.events); n > maxEvents {
+		d.events = append(d.events[:0], d.events[n-maxEvents:]...)
+	}
+	if d.onEvents != nil {
+		d.onEvents(d.report.Events)
+	}
+}
+
+// toInput condenses the view into the controller's input. A unit with
+// several batteries is seen as one: SOC weighted by capacity, the power
+// limits of the most constrained battery scaled to the whole (the PCS
+// shares power between them by capacity), the worst alarm and cell
+// extremes, and the contactor closed only if every battery's is.
+func toInput(v *View, in *dispatch.Input) {
+	now := v.At
+	in.Now = now
+	in.F, in.FOK = v.POI.F.V, v.POI.F.Good()
+	in.POIP, in.POIQ = v.POI.P.V, v.POI.Q.V
+	in.POIOK = v.POI.P.Good()
+	if len(in.Units) != len(v.Units) {
+		in.Units = make([]dispatch.Unit, len(v.Units))
+	}
+	for i := range v.Units {
+		uv, u := &v.Units[i], &in.Units[i]
+		*u = dispatch.Unit{ID: uv.ID, RatedP: uv.RatedP, RatedS: uv.RatedS, P: uv.P.V, Q: uv.Q.V}
+		u.PCSOK = uv.P.Good() && optionalGood(uv.Fault) && optionalGood(uv.State)
+		u.PCSFault = uv.Fault.Good() && uv.Fault.V != 0
+		u.BMSOK = len(uv.BMS) > 0
+		u.Contactor = true
+		u.CellVMin, u.CellTMin = math.Inf(1), math.Inf(1)
+		u.CellVMax, u.CellTMax = math.Inf(-1), math.Inf(-1)
+		var e, capTotal float64
+		chgRatio, disRatio := math.Inf(1), math.Inf(1)
+		for j := range uv.BMS {
+			b := &uv.BMS[j]
+			if !b.SOC.Good() || !b.ChargeMax.Good() || !b.DischargeMax.Good() || !b.AlarmLevel.Good() || !optionalGood(b.Contactor) {
+				u.BMSOK = false
+			}
+			if age := b.SOC.Age(now); age > u.BMSAge {
+				u.BMSAge = age
+			}
+			e += b.SOC.V * b.CapacityKWh
+			capTotal += b.CapacityKWh
+			chgRatio = math.Min(chgRatio, b.ChargeMax.V/b.CapacityKWh)
+			disRatio = math.Min(disRatio, b.DischargeMax.V/b.CapacityKWh)
+			if lvl := int(b.AlarmLevel.V); lvl > u.AlarmLevel {
+				u.AlarmLevel = lvl
+			}
+			if !Absent(b.Contactor) && b.Contactor.V == 0 {
+				u.Contactor = false
+			}
+			extreme(&u.CellVMax, b.CellVMax, math.Max)
+			extreme(&u.CellTMax, b.CellTMax, math.Max)
+			extreme(&u.CellVMin, b.CellVMin, math.Min)
+			extreme(&u.CellTMin, b.CellTMin, math.Min)
+		}
+		if capTotal > 0 {
+			u.SOC = e / capTotal
+			u.ChargeMax = math.Max(0, chgRatio*capTotal)
+			u.DischargeMax = math.Max(0, disRatio*capTotal)
+		}
+		// Cell readings a profile does not have are neutral: mid-range values
+		// that no taper acts on. Present but bad ones make the BMS not OK above.
+		neutral(&u.CellVMax, 3.3)
+		neutral(&u.CellVMin, 3.3)
+		neutral(&u.CellTMax, 25)
+		neutral(&u.CellTMin, 25)
+	}
+}
+
+// optionalGood is true for a good value and for a point the profile does
+// not have; a present point that is stale, lost or never read is not good.
+func optionalGood(v procimg.Value) bool {
+	return v.Good() || Absent(v)
+}
+
+func extreme(dst *float64, v procimg.Value, pick func(a, b float64) float64) {
+	if v.Good() {
+		*dst = pick(*dst, v.V)
+	}
+}
+
+func neutral(v *float64, def float64) {
+	if math.IsInf(*v, 0) {
+		*v = def
+	}
+}
