@@ -17,7 +17,7 @@ type latency struct {
 	id      uint64 // the cycle being followed, 0 if none
 	origin  time.Time
 	pending int
-	closed bool
+	closed  bool
 	last    time.Time
 }
 

@@ -290,4 +290,3 @@ func closeWriter(tb testing.TB, w *Writer, timeout time.Duration) {
 		tb.Fatalf("Close: %v", err)
 	}
 }
-
