@@ -88,7 +88,10 @@
 // delay before serving it (a write takes effect after the delay).
 // Blackhole accepts connections and reads requests but never answers;
 // when it ends, connections that had a request swallowed are closed, as
-// their late answer would confuse a client.
+// their late answer would confuse a client. Delay and blackhole persist
+// across drop and restore until changed. A client whose timeout is shorter
+// than an injected delay gets the late answer on its next read unless it
+// closes the connection on timeout.
 //
 // # HTTP control API
 //
