@@ -135,6 +135,7 @@ func (s *influxServer) start() {
 	}
 	cmd := exec.Command(s.bin, "run", "-config", filepath.Join(s.dir, "influxd.conf"))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatal(err)
 	}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package influx
+
+import "os/exec"
+
+func dieWithParent(*exec.Cmd) {}
