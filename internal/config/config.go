@@ -184,6 +184,10 @@ type SimBattery struct {
 	Cells int `yaml:"cells"`
 	// CRate sets the BMS's nominal power limit as capacity × CRate. Default 0.5.
 	CRate float64 `yaml:"c_rate"`
+	// TimeScale runs battery time (SOC and temperature) this many times
+	// faster than the wall clock, for accelerated day-long runs; the PCS
+	// dynamics stay in real time. Default 1.
+	TimeScale float64 `yaml:"time_scale"`
 }
 
 // SimGrid is the simulated grid at the POI.

@@ -88,6 +88,7 @@ func (c *Config) applyDefaults() {
 	def(&s.Battery.SOCSpreadPct, 10)
 	def(&s.Battery.AmbientC, 25)
 	def(&s.Battery.CRate, 0.5)
+	def(&s.Battery.TimeScale, 1)
 	if s.Battery.Cells == 0 {
 		s.Battery.Cells = 240
 	}
@@ -253,6 +254,7 @@ func (c *Config) validate(lines map[string]int) error {
 		k.within("simulator.battery.soc_spread_pct", s.Battery.SOCSpreadPct, 0, 100)
 		k.within("simulator.battery.ambient_c", s.Battery.AmbientC, -40, 60)
 		k.within("simulator.battery.c_rate", s.Battery.CRate, 0.05, 10)
+		k.within("simulator.battery.time_scale", s.Battery.TimeScale, 1, 1e5)
 		k.within("simulator.battery.cells", float64(s.Battery.Cells), 1, 2000)
 		k.within("simulator.grid.frequency_hz", s.Grid.FrequencyHz, 40, 70)
 		var last time.Duration = -1
