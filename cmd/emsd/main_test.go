@@ -277,3 +277,80 @@ func TestREADMERegisterMapsMatchProfiles(t *testing.T) {
 		}
 	}
 }
+
+// readmeMbpoll extracts the README's mbpoll examples: each fenced block
+// that starts with "$ mbpoll" and the output lines under it.
+func readmeMbpoll(t *testing.T) (cmds [][]string, outs [][]string) {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(readme), "```")
+	for i := 1; i < len(blocks); i += 2 {
+		ls := strings.Split(strings.Trim(blocks[i], "\n"), "\n")
+		if len(ls) == 0 || !strings.HasPrefix(ls[0], "$ mbpoll ") {
+			continue
+		}
+		cmds = append(cmds, strings.Fields(strings.TrimPrefix(ls[0], "$ mbpoll ")))
+		outs = append(outs, ls[1:])
+	}
+	return cmds, outs
+}
+
+// TestREADMEMbpoll runs the README's mbpoll commands against `emsd sim` on
+// configs/demo.yaml and compares the data lines with what it documents.
+func TestREADMEMbpoll(t *testing.T) {
+	mbpoll, err := exec.LookPath("mbpoll")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mbpoll is not installed; .ci/run installs it")
+		}
+		t.Skip("mbpoll not installed (apt-get install mbpoll)")
+	}
+	cmds, outs := readmeMbpoll(t)
+	if len(cmds) < 4 {
+		t.Fatalf("found %d mbpoll examples in the README, want at least 4", len(cmds))
+	}
+	// The README's ports are the demo's: run the demo plant as documented.
+	for p := 15020; p <= 15032; p++ {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Skipf("demo port %d is busy (is `make run` going?): %v", p, err)
+		}
+		l.Close()
+	}
+	cmd := exec.Command(binPath, "sim", "-config", "../../configs/demo.yaml", "-log-format", "json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGINT); cmd.Wait() }()
+	out := &lines{}
+	go out.read(bufio.NewScanner(stderr))
+	out.waitFor(t, 10*time.Second, "simulated plant serving")
+
+	for i, args := range cmds {
+		res, err := exec.Command(mbpoll, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("mbpoll %s: %v\n%s", strings.Join(args, " "), err, res)
+			continue
+		}
+		var got []string
+		for _, l := range strings.Split(string(res), "\n") {
+			if strings.HasPrefix(l, "[") {
+				got = append(got, strings.Join(strings.Fields(l), " "))
+			}
+		}
+		var want []string
+		for _, l := range outs[i] {
+			want = append(want, strings.Join(strings.Fields(l), " "))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("mbpoll %s:\ngot\n%s\nREADME says\n%s", strings.Join(args, " "), strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
