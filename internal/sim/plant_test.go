@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -20,15 +21,32 @@ import (
 	"github.com/emsd/emsd/internal/devices"
 )
 
-// freePort returns a loopback address nobody listens on right now.
+// freePort returns a loopback address nobody listens on right now, below
+// the usual ephemeral range so that client sockets do not take it meanwhile.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port")
+	return ""
+}
+
+// reassign moves every address of cfg to a free port.
+func reassign(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	cfg.Site.POI.Meter.Address = freePort(t)
+	for i := range cfg.Units {
+		cfg.Units[i].PCS.Address = freePort(t)
+		for j := range cfg.Units[i].BMS {
+			cfg.Units[i].BMS[j].Address = freePort(t)
+		}
+	}
+	cfg.Simulator.ControlAddr = freePort(t)
 }
 
 // demoConfig loads configs/demo.yaml and moves every address to a free port,
@@ -39,14 +57,7 @@ func demoConfig(t *testing.T) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Site.POI.Meter.Address = freePort(t)
-	for i := range cfg.Units {
-		cfg.Units[i].PCS.Address = freePort(t)
-		for j := range cfg.Units[i].BMS {
-			cfg.Units[i].BMS[j].Address = freePort(t)
-		}
-	}
-	cfg.Simulator.ControlAddr = freePort(t)
+	reassign(t, cfg)
 	off := time.Duration(0) // tests that want the watchdog set it
 	cfg.Simulator.PCS.HeartbeatTimeout = &off
 	return cfg
@@ -75,19 +86,33 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func startPlant(t *testing.T, cfg *config.Config) *Plant {
 	t.Helper()
-	p, err := New(cfg, profiles(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Error(err)
+	return startWith(t, cfg, profiles(t))
+}
+
+// startWith starts a plant; when another process took one of the free
+// ports meanwhile, it retries on new ones.
+func startWith(t *testing.T, cfg *config.Config, prof devices.Profiles) *Plant {
+	t.Helper()
+	for try := 0; ; try++ {
+		p, err := New(cfg, prof, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return p
+		err = p.Start(context.Background())
+		if err != nil && try < 3 && strings.Contains(err.Error(), "address already in use") {
+			reassign(t, cfg)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := p.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		return p
+	}
 }
 
 // client is a Modbus TCP client of one device, decoding with its profile.
@@ -616,14 +641,7 @@ func TestUserProfile(t *testing.T) {
 	cfg.Units[0].PCS.UnitID = &uid
 	hb := 100 * time.Millisecond // the profile has no heartbeat: the watchdog stays off
 	cfg.Simulator.PCS.HeartbeatTimeout = &hb
-	p, err := New(cfg, all, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startWith(t, cfg, all)
 
 	c := dial(t, cfg.Units[0].PCS.Address, prof, 3*time.Second)
 	c.h.SlaveId = 3
