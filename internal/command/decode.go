@@ -212,10 +212,26 @@ func decodeError(err error) error {
 		if te.Field == "" {
 			return fmt.Errorf("%w: expected a JSON object, got %s", ErrMalformed, te.Value)
 		}
-		return fmt.Errorf("%w: %s: expected %s, got %s", ErrMalformed, te.Field, jsonKind(te.Type), te.Value)
+		return fmt.Errorf("%w: %s: expected %s, got %s", ErrMalformed, jsonPath(te.Field), jsonKind(te.Type), te.Value)
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	return fmt.Errorf("%w: %s", ErrMalformed, msg)
+}
+
+// jsonPath drops the Go names of embedded structs ("SetMode.mode") from
+// an encoding/json field path; command JSON names are all lower case.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "" && !(p[0] >= 'A' && p[0] <= 'Z') {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return field
+	}
+	return strings.Join(out, ".")
 }
 
 // jsonKind names the JSON type that decodes into t.

@@ -74,14 +74,14 @@ func parse(name string, payload []byte, now time.Time, maxPayload int) (req Requ
 	if maxPayload <= 0 {
 		maxPayload = DefaultMaxPayload
 	}
-	if len(payload) > maxPayload {
-		return req, fmt.Errorf("%w: %d bytes exceeds the limit of %d", ErrTooLarge, len(payload), maxPayload)
-	}
 	defer func() {
 		if err != nil && req.ID == "" {
 			req.ID = peekID(payload)
 		}
 	}()
+	if len(payload) > maxPayload {
+		return req, fmt.Errorf("%w: %d bytes exceeds the limit of %d", ErrTooLarge, len(payload), maxPayload)
+	}
 	env, cmd, err := decodeCommand(name, payload)
 	if err != nil {
 		return req, err
@@ -206,19 +206,48 @@ func checkID(id string) error {
 	return nil
 }
 
-// peekID reads a usable id from a payload that failed to parse, or "".
+// peekID reads a usable id from a payload that failed to parse, or "". It
+// reads tokens only as far as the top-level "id", so an id before a
+// syntax error, trailing data or the size limit is still found.
 func peekID(payload []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	if len(payload) > DefaultMaxPayload {
+	// Of an oversize payload only the start is read.
+	dec := json.NewDecoder(bytes.NewReader(payload[:min(len(payload), DefaultMaxPayload)]))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return ""
 	}
-	// Decode reads only the first value, so trailing data does not hide the id.
-	if json.NewDecoder(bytes.NewReader(payload)).Decode(&v) != nil || checkID(v.ID) != nil {
-		return ""
+	depth, key := 1, true // key: at depth 1, the next token is a key
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				depth++
+			} else {
+				depth--
+			}
+			if depth == 0 {
+				return ""
+			}
+			if depth == 1 {
+				key = !key // a nested value just ended
+			}
+			continue
+		}
+		if depth != 1 {
+			continue
+		}
+		if key && tok == "id" {
+			tok, err := dec.Token()
+			if s, ok := tok.(string); err == nil && ok && checkID(s) == nil {
+				return s
+			}
+			return ""
+		}
+		key = !key
 	}
-	return v.ID
 }
 
 // clip shortens s to at most n bytes for use in a message, keeping UTF-8 intact.

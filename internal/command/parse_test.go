@@ -95,7 +95,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown command", "launch", `{"id":"a"}`, ErrUnknownCommand, `unknown command "launch"`, "a"},
 		{"empty", NameMode, ``, ErrMalformed, "empty payload", ""},
 		{"not JSON", NameMode, `mode=manual`, ErrMalformed, "invalid JSON at byte", ""},
-		{"truncated", NameMode, `{"id":"a","mode":"man`, ErrMalformed, "invalid JSON", ""},
+		{"truncated", NameMode, `{"id":"a","mode":"man`, ErrMalformed, "invalid JSON", "a"},
 		{"array", NameMode, `[1,2]`, ErrMalformed, "expected a JSON object, got an array", ""},
 		{"null", NameMode, `null`, ErrMalformed, "expected a JSON object, got null", ""},
 		{"trailing", NameMode, `{"id":"a","mode":"manual"} {"id":"b"}`, ErrMalformed, "trailing data", "a"},
@@ -121,7 +121,7 @@ func TestParseErrors(t *testing.T) {
 		{"schedule short", NameSchedule, `{"id":"a","points":[1,2]}`, ErrInvalid, "need 96 points", "a"},
 		{"peak negative", NamePeakShaving, `{"id":"a","import_limit":-1,"recharge_below":0,"recharge_p":0,"recharge_soc":50}`, ErrInvalid, "import_limit", "a"},
 		{"deep", NameSchedule, `{"id":"a","points":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, ErrMalformed, "nested deeper", "a"},
-		{"oversize", NameSchedule, big, ErrTooLarge, "exceeds the limit of 65536", ""},
+		{"oversize", NameSchedule, big, ErrTooLarge, "exceeds the limit of 65536", "big"},
 	}
 	for _, c := range cases {
 		t.Run(c.label, func(t *testing.T) {
@@ -139,6 +139,24 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("req = %+v, want id %q name %q and no command", req, c.id, c.name)
 			}
 		})
+	}
+}
+
+func TestPeekID(t *testing.T) {
+	cases := map[string]string{
+		`{"x":{"id":"no"},"id":"yes"}`: "yes",
+		`{"x":{"id":"no"}}`:            "",
+		`{"x":["id","no"],"id":"k"}`:   "k",
+		`{"a":"id","id":"v"}`:          "v",
+		`{"a":1,"id":"w","b":`:         "w",
+		`{"id":7}`:                     "",
+		`["id","no"]`:                  "",
+		`{"id":"x\u0000"}`:             "",
+	}
+	for in, want := range cases {
+		if got := peekID([]byte(in)); got != want {
+			t.Errorf("peekID(%s) = %q, want %q", in, got, want)
+		}
 	}
 }
 

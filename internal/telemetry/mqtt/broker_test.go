@@ -1,0 +1,229 @@
+package mqtt
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// testBroker is a real MQTT broker on a loopback TCP port that a test can
+// stop and start again on the same port.
+type testBroker interface {
+	Kind() string
+	Addr() string // host:port
+	Stop(t testing.TB)
+	Start(t testing.TB)
+}
+
+// newBroker starts mosquitto when it is installed, else an embedded mochi
+// broker. EMSD_TEST_BROKER=mochi forces mochi.
+func newBroker(t testing.TB) testBroker {
+	t.Helper()
+	addr := freeAddr(t)
+	var b testBroker
+	path := mosquittoPath()
+	switch {
+	case os.Getenv("EMSD_TEST_BROKER") == "mochi":
+		b = &mochiBroker{addr: addr}
+	case path != "":
+		b = &mosquittoBroker{path: path, addr: addr, dir: t.TempDir()}
+	default:
+		t.Logf("NOTE: mosquitto not found; falling back to the embedded mochi-mqtt broker")
+		b = &mochiBroker{addr: addr}
+	}
+	b.Start(t)
+	t.Cleanup(func() { b.Stop(t) })
+	t.Logf("broker: %s on %s", b.Kind(), addr)
+	return b
+}
+
+func mosquittoPath() string {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitListening waits until addr accepts TCP connections.
+func waitListening(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("broker on %s did not start listening", addr)
+}
+
+// mosquittoBroker runs /usr/sbin/mosquitto as a child process.
+type mosquittoBroker struct {
+	path, addr, dir string
+	mu              sync.Mutex
+	cmd             *exec.Cmd
+	starts          int
+}
+
+func (b *mosquittoBroker) Kind() string { return "mosquitto (" + b.path + ")" }
+func (b *mosquittoBroker) Addr() string { return b.addr }
+
+func (b *mosquittoBroker) Start(t testing.TB) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, port, _ := net.SplitHostPort(b.addr)
+	conf := filepath.Join(b.dir, "mosquitto.conf")
+	cfg := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n", port)
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.starts++
+	logf, err := os.Create(filepath.Join(b.dir, fmt.Sprintf("mosquitto-%d.log", b.starts)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(b.path, "-c", conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	b.cmd = cmd
+	waitListening(t, b.addr)
+}
+
+func (b *mosquittoBroker) Stop(t testing.TB) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = b.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-done
+	}
+	b.cmd = nil
+}
+
+// mochiBroker is an embedded mochi-mqtt broker on a loopback listener.
+type mochiBroker struct {
+	addr string
+	mu   sync.Mutex
+	srv  *mochi.Server
+}
+
+func (b *mochiBroker) Kind() string { return "embedded mochi-mqtt" }
+func (b *mochiBroker) Addr() string { return b.addr }
+
+func (b *mochiBroker) Start(t testing.TB) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	b.srv = srv
+	waitListening(t, b.addr)
+}
+
+func (b *mochiBroker) Stop(testing.TB) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.srv != nil {
+		_ = b.srv.Close()
+		b.srv = nil
+	}
+}
+
+// proxy forwards TCP connections to a broker and can sever them all
+// abruptly, as a failed network would.
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target}
+	go p.serve()
+	t.Cleanup(func() { l.Close(); p.sever() })
+	return p
+}
+
+func (p *proxy) Addr() string { return p.l.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(u, c); u.Close() }()
+		go func() { _, _ = io.Copy(c, u); c.Close() }()
+	}
+}
+
+// sever closes every proxied connection on both sides.
+func (p *proxy) sever() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}

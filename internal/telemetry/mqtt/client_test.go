@@ -1,0 +1,479 @@
+package mqtt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/emsd/emsd/internal/command"
+	"github.com/emsd/emsd/internal/dispatch"
+)
+
+const site = "site1"
+
+// recBus is the station side of the command path in these tests: it
+// records the commands it is given and applies them at once.
+type recBus struct {
+	mu  sync.Mutex
+	got []dispatch.Command
+}
+
+func (b *recBus) Submit(_ context.Context, cmd dispatch.Command, _ command.Source) (time.Time, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.got = append(b.got, cmd)
+	return time.Now(), nil
+}
+
+func (b *recBus) commands() []dispatch.Command {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.got)
+}
+
+// plantState stands in for the caller's state struct.
+type plantState struct {
+	P, Q, SOC, F float64
+	Mode         string
+}
+
+// startClient starts a Client for site on the broker at addr.
+func startClient(t testing.TB, addr string, h CommandHandler, mod func(*Options)) *Client {
+	t.Helper()
+	o := Options{
+		Brokers:              []string{"tcp://" + addr},
+		Site:                 site,
+		ClientID:             fmt.Sprintf("emsd-test-%d", time.Now().UnixNano()),
+		KeepAlive:            2 * time.Second,
+		ConnectTimeout:       2 * time.Second,
+		ConnectRetryInterval: 100 * time.Millisecond,
+		MaxReconnectInterval: 500 * time.Millisecond,
+		StateInterval:        50 * time.Millisecond,
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := New(o, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	})
+	return c
+}
+
+// operator is a second, independent MQTT client: the test's view of the broker.
+type operator struct {
+	t  testing.TB
+	pc paho.Client
+}
+
+func newOperator(t testing.TB, addr string) *operator {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).
+		SetClientID(fmt.Sprintf("operator-%d", time.Now().UnixNano())).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second)
+	pc := paho.NewClient(o)
+	if tok := pc.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("operator connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { pc.Disconnect(100) })
+	return &operator{t: t, pc: pc}
+}
+
+// sub subscribes to filter and returns the messages that arrive.
+func (op *operator) sub(filter string) chan paho.Message {
+	op.t.Helper()
+	ch := make(chan paho.Message, 4096)
+	tok := op.pc.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) { ch <- m })
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		op.t.Fatalf("subscribe %s: %v", filter, tok.Error())
+	}
+	return ch
+}
+
+func (op *operator) pub(topic string, payload []byte, retained bool) {
+	op.t.Helper()
+	tok := op.pc.Publish(topic, 1, retained, payload)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		op.t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// await returns the first message on ch that satisfies ok.
+func await(t testing.TB, ch chan paho.Message, d time.Duration, what string, ok func(paho.Message) bool) paho.Message {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case m := <-ch:
+			if ok(m) {
+				return m
+			}
+		case <-timer.C:
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+			return nil
+		}
+	}
+}
+
+func payloadIs(s string) func(paho.Message) bool {
+	return func(m paho.Message) bool { return string(m.Payload()) == s }
+}
+
+// replyFor waits for the reply with the given id.
+func replyFor(t testing.TB, ch chan paho.Message, id string) (command.Reply, string) {
+	t.Helper()
+	var rep command.Reply
+	m := await(t, ch, 5*time.Second, "reply to "+id, func(m paho.Message) bool {
+		var r command.Reply
+		if json.Unmarshal(m.Payload(), &r) != nil || r.ID != id {
+			return false
+		}
+		rep = r
+		return true
+	})
+	if m.Retained() {
+		t.Errorf("reply %s is retained", id)
+	}
+	return rep, m.Topic()
+}
+
+func awaitOnline(t testing.TB, op *operator) chan paho.Message {
+	t.Helper()
+	st := op.sub("emsd/" + site + "/status")
+	await(t, st, 10*time.Second, "status online", payloadIs(StatusOnline))
+	return st
+}
+
+func TestCommandRoundTripAndPublishing(t *testing.T) {
+	b := newBroker(t)
+	bus := &recBus{}
+	h := command.NewHandler(bus, command.HandlerOptions{})
+	c := startClient(t, b.Addr(), h, func(o *Options) {
+		o.State = func() any { return plantState{P: 1200, Q: -50, SOC: 61.5, F: 49.98, Mode: "agc"} }
+		o.Units = func() map[string]any {
+			return map[string]any{"pcs1": map[string]float64{"p": 600}, "pcs2": map[string]float64{"p": 600}}
+		}
+	})
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	replies := op.sub("emsd/" + site + "/cmd/+/reply")
+	state := op.sub("emsd/" + site + "/state")
+	units := op.sub("emsd/" + site + "/units/+/state")
+	events := op.sub("emsd/" + site + "/events")
+	alarms := op.sub("emsd/" + site + "/alarms")
+
+	before := time.Now()
+	op.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"rt-1","mode":"agc"}`), false)
+	rep, topic := replyFor(t, replies, "rt-1")
+	if topic != "emsd/site1/cmd/mode/reply" {
+		t.Errorf("reply topic = %s", topic)
+	}
+	if !rep.OK || rep.Error != "" || rep.AppliedAt == nil || rep.AppliedAt.Before(before.Add(-time.Second)) {
+		t.Errorf("reply = %+v", rep)
+	}
+	op.pub("emsd/"+site+"/cmd/setpoint", []byte(`{"id":"rt-2","p":-2500,"q":100}`), false)
+	if rep, _ := replyFor(t, replies, "rt-2"); !rep.OK {
+		t.Errorf("setpoint reply = %+v", rep)
+	}
+	want := []dispatch.Command{dispatch.SetMode{Mode: dispatch.ModeAGC}, dispatch.ManualSetpoint{P: -2500, Q: 100}}
+	if got := bus.commands(); !slices.Equal(got, want) {
+		t.Errorf("bus got %#v, want %#v", got, want)
+	}
+
+	m := await(t, state, 5*time.Second, "state", func(paho.Message) bool { return true })
+	var ps plantState
+	if err := json.Unmarshal(m.Payload(), &ps); err != nil || ps.SOC != 61.5 || ps.Mode != "agc" {
+		t.Errorf("state %s: %v", m.Payload(), err)
+	}
+	if m.Retained() || m.Qos() != 0 {
+		t.Errorf("state retained=%v qos=%d", m.Retained(), m.Qos())
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		m := await(t, units, 5*time.Second, "unit states", func(paho.Message) bool { return true })
+		seen[m.Topic()] = true
+	}
+	if !seen["emsd/site1/units/pcs1/state"] || !seen["emsd/site1/units/pcs2/state"] {
+		t.Errorf("unit topics = %v", seen)
+	}
+
+	if err := c.Event(map[string]string{"kind": "mode_change", "to": "agc"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Alarm(map[string]any{"unit": "pcs1", "level": 2}); err != nil {
+		t.Fatal(err)
+	}
+	ev := await(t, events, 5*time.Second, "event", payloadIs(`{"kind":"mode_change","to":"agc"}`))
+	al := await(t, alarms, 5*time.Second, "alarm", payloadIs(`{"level":2,"unit":"pcs1"}`))
+	if ev.Qos() != 1 || ev.Retained() || al.Qos() != 1 || al.Retained() {
+		t.Errorf("event qos=%d retained=%v, alarm qos=%d retained=%v", ev.Qos(), ev.Retained(), al.Qos(), al.Retained())
+	}
+	if err := c.Event(func() {}); err == nil {
+		t.Error("Event accepted a value JSON cannot encode")
+	}
+
+	s := c.Stats()
+	if !s.Connected || s.CommandsOK != 2 || s.CommandsFailed != 0 || s.Published < 5 || s.Reconnects != 0 {
+		t.Errorf("stats = %+v", s)
+	}
+	if hc := h.Counts(); hc[command.ResultOK] != 2 {
+		t.Errorf("handler counts = %v", hc)
+	}
+}
+
+func TestMalformedCommandsThroughBroker(t *testing.T) {
+	b := newBroker(t)
+	bus := &recBus{}
+	auth := command.NewAuthority(true)
+	h := command.NewHandler(bus, command.HandlerOptions{Authority: auth})
+	c := startClient(t, b.Addr(), h, nil)
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	replies := op.sub("emsd/" + site + "/cmd/+/reply")
+
+	big := `{"id":"m-big","points":[` + strings.Repeat("1234.5,", 12000) + `1]}`
+	cases := []struct {
+		id, name, payload, reason string
+	}{
+		{"m-json", "mode", `{"id":"m-json","mode":`, "invalid JSON"},
+		{"", "mode", `{"mode":"agc","id":`, "invalid JSON"},
+		{"m-type", "setpoint", `{"id":"m-type","p":"lots","q":0}`, "p: expected a number, got string"},
+		{"m-range", "frequency_response", `{"id":"m-range","enable":true,"droop_pct":50,"dead_band":0.03}`, "droop_pct: 50 is outside [0.5, 5]"},
+		{"m-unknown-cmd", "self_destruct", `{"id":"m-unknown-cmd"}`, `unknown command "self_destruct"`},
+		{"m-field", "mode", `{"id":"m-field","mode":"agc","priority":9}`, `unknown field "priority"`},
+		{"m-big", "schedule", big, "payload too large"},
+		{"", "mode", `{"mode":"agc"}`, "id: required"},
+		{"m-expired", "mode", `{"id":"m-expired","mode":"agc","expires_at":"2001-01-01T00:00:00Z"}`, "stale command: expired at 2001-01-01T00:00:00Z"},
+		{"m-trailing", "estop", `{"id":"m-trailing"}{"id":"x"}`, "trailing data"},
+	}
+	for _, tc := range cases {
+		op.pub("emsd/"+site+"/cmd/"+tc.name, []byte(tc.payload), false)
+		rep, topic := replyFor(t, replies, tc.id)
+		if rep.OK || !strings.Contains(rep.Error, tc.reason) || rep.AppliedAt != nil {
+			t.Errorf("%s: reply %+v, want an error containing %q", tc.name, rep, tc.reason)
+		}
+		if topic != "emsd/site1/cmd/"+tc.name+"/reply" {
+			t.Errorf("%s: reply on %s", tc.name, topic)
+		}
+		t.Logf("%-20s -> %s", tc.name, rep.Error)
+	}
+
+	// Local mode refuses even a good command.
+	auth.SetRemoteEnabled(false)
+	op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"m-local"}`), false)
+	if rep, _ := replyFor(t, replies, "m-local"); rep.OK || rep.Error != "remote control disabled (local mode)" {
+		t.Errorf("local mode reply = %+v", rep)
+	}
+	auth.SetRemoteEnabled(true)
+
+	if got := bus.commands(); len(got) != 0 {
+		t.Errorf("bus got %v from bad commands", got)
+	}
+	op.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"m-good","mode":"peak_shaving"}`), false)
+	if rep, _ := replyFor(t, replies, "m-good"); !rep.OK || rep.AppliedAt == nil {
+		t.Errorf("good command after bad ones: %+v", rep)
+	}
+	if got := bus.commands(); !slices.Equal(got, []dispatch.Command{dispatch.SetMode{Mode: dispatch.ModePeakShaving}}) {
+		t.Errorf("bus got %v", got)
+	}
+	s := c.Stats()
+	if s.CommandsOK != 1 || s.CommandsFailed != uint64(len(cases))+1 || !s.Connected {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestRetainedCommandRefused(t *testing.T) {
+	b := newBroker(t)
+	op := newOperator(t, b.Addr())
+	replies := op.sub("emsd/" + site + "/cmd/+/reply")
+	// Left retained on the broker, it would be replayed on every resubscribe.
+	op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"stuck"}`), true)
+	t.Cleanup(func() { op.pub("emsd/"+site+"/cmd/estop", nil, true) })
+	bus := &recBus{}
+	startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), nil)
+	if rep, _ := replyFor(t, replies, "stuck"); rep.OK || !strings.Contains(rep.Error, "retained commands are refused") {
+		t.Errorf("retained reply = %+v", rep)
+	}
+	if got := bus.commands(); len(got) != 0 {
+		t.Errorf("bus got %v", got)
+	}
+}
+
+func TestBrokerRestart(t *testing.T) {
+	b := newBroker(t)
+	bus := &recBus{}
+	c := startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), nil)
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	replies := op.sub("emsd/" + site + "/cmd/+/reply")
+	op.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"before","mode":"manual"}`), false)
+	if rep, _ := replyFor(t, replies, "before"); !rep.OK {
+		t.Fatalf("before restart: %+v", rep)
+	}
+
+	b.Stop(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Connected() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.Connected() {
+		t.Fatal("client still connected after the broker stopped")
+	}
+	// Events raised during the outage wait in the queue.
+	if err := c.Event(map[string]string{"kind": "during_outage"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	b.Start(t)
+
+	// A fresh subscriber on the restarted broker (no persistence) sees the
+	// retained online only if the client published it again.
+	op2 := newOperator(t, b.Addr())
+	replies2 := op2.sub("emsd/" + site + "/cmd/+/reply")
+	events := op2.sub("emsd/" + site + "/events")
+	await(t, op2.sub("emsd/"+site+"/status"), 15*time.Second, "status online after restart", payloadIs(StatusOnline))
+	// A subscriber arriving later gets it as a retained message: the
+	// restarted broker (no persistence) only has it because the client
+	// published it again.
+	op3 := newOperator(t, b.Addr())
+	m := await(t, op3.sub("emsd/"+site+"/status"), 5*time.Second, "retained status online after restart", payloadIs(StatusOnline))
+	if !m.Retained() {
+		t.Error("status online after restart is not retained")
+	}
+
+	op2.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"after","mode":"agc"}`), false)
+	if rep, _ := replyFor(t, replies2, "after"); !rep.OK {
+		t.Fatalf("after restart: %+v", rep)
+	}
+	await(t, events, 5*time.Second, "event queued during the outage", payloadIs(`{"kind":"during_outage"}`))
+	if s := c.Stats(); s.Reconnects < 1 || !s.Connected || s.CommandsOK != 2 {
+		t.Errorf("stats = %+v", s)
+	}
+	if got := bus.commands(); len(got) != 2 {
+		t.Errorf("bus got %v", got)
+	}
+}
+
+func TestWillOnAbruptDisconnect(t *testing.T) {
+	b := newBroker(t)
+	p := newProxy(t, b.Addr())
+	c := startClient(t, p.Addr(), command.NewHandler(&recBus{}, command.HandlerOptions{}), func(o *Options) {
+		o.MaxReconnectInterval = 200 * time.Millisecond
+	})
+	op := newOperator(t, b.Addr()) // directly on the broker
+	st := awaitOnline(t, op)
+
+	p.sever() // no DISCONNECT packet: the broker must publish the will
+	m := await(t, st, 10*time.Second, "will: status offline", payloadIs(StatusOffline))
+	if m.Qos() != 1 {
+		t.Errorf("will qos = %d", m.Qos())
+	}
+	// The client reconnects through the proxy and says online again.
+	await(t, st, 10*time.Second, "status online after reconnect", payloadIs(StatusOnline))
+	// The will was retained: a new subscriber now sees "online", the latest.
+	op2 := newOperator(t, b.Addr())
+	if m := await(t, op2.sub("emsd/"+site+"/status"), 5*time.Second, "retained online", payloadIs(StatusOnline)); !m.Retained() {
+		t.Error("online after reconnect is not retained")
+	}
+	if s := c.Stats(); s.Reconnects < 1 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestCleanShutdownPublishesOffline(t *testing.T) {
+	b := newBroker(t)
+	c := startClient(t, b.Addr(), command.NewHandler(&recBus{}, command.HandlerOptions{}), nil)
+	op := newOperator(t, b.Addr())
+	st := awaitOnline(t, op)
+	events := op.sub("emsd/" + site + "/events")
+	for i := range 50 {
+		if err := c.Event(map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	await(t, st, 5*time.Second, "status offline", payloadIs(StatusOffline))
+	// Queued events were flushed before the disconnect.
+	await(t, events, 5*time.Second, "last queued event", payloadIs(`{"n":49}`))
+	if err := c.Close(ctx); err != ErrClosed {
+		t.Errorf("second Close = %v", err)
+	}
+	if err := c.Event("late"); err != ErrClosed {
+		t.Errorf("Event after Close = %v", err)
+	}
+	op2 := newOperator(t, b.Addr())
+	m := await(t, op2.sub("emsd/"+site+"/status"), 5*time.Second, "retained offline", payloadIs(StatusOffline))
+	if !m.Retained() {
+		t.Error("offline is not retained")
+	}
+}
+
+func TestStateQueueDropsWhenFull(t *testing.T) {
+	b := newBroker(t)
+	// A tiny queue and a fast ticker with many units: the queue overflows
+	// and the drops are counted, while events still get through.
+	many := map[string]any{}
+	for i := range 200 {
+		many[fmt.Sprintf("u%03d", i)] = map[string]int{"i": i}
+	}
+	c := startClient(t, b.Addr(), nil, func(o *Options) {
+		o.QueueSize = 4
+		o.StateInterval = 5 * time.Millisecond
+		o.Units = func() map[string]any { return many }
+	})
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Dropped == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := c.Stats(); s.Dropped == 0 || s.Published == 0 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	bad := []Options{
+		{Site: "s"},
+		{Brokers: []string{"http://x:1"}, Site: "s"},
+		{Brokers: []string{"tcp://x:1"}},
+		{Brokers: []string{"tcp://x:1"}, Site: "a/b"},
+		{Brokers: []string{"tcp://x:1"}, Site: "s", Prefix: "a/+"},
+		{Brokers: []string{"tcp://x:1"}, Site: "s", QoS: 2},
+		{Brokers: []string{"tcp://x:1"}, Site: "s", CertFile: "c.pem"},
+		{Brokers: []string{"ssl://x:1"}, Site: "s", CAFile: "/nonexistent/ca.pem"},
+	}
+	for _, o := range bad {
+		if _, err := New(o, nil); err == nil {
+			t.Errorf("New(%+v) succeeded", o)
+		}
+	}
+	c, err := New(Options{Brokers: []string{"ssl://x:8883"}, Site: "s", Prefix: "ems/cn"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.o.ClientID != "emsd-s" || c.Topic("state") != "ems/cn/s/state" || c.t.reply("mode") != "ems/cn/s/cmd/mode/reply" {
+		t.Errorf("defaults: %+v", c.o)
+	}
+	if tc, _ := c.o.tlsConfig(); tc == nil || tc.InsecureSkipVerify {
+		t.Errorf("ssl:// must verify certificates by default: %+v", tc)
+	}
+}
