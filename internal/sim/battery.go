@@ -70,6 +70,9 @@ type batParams struct {
 	cells    int
 	cRate    float64
 	ambientC float64
+	// timeScale runs battery time (SOC and temperature) this many times
+	// faster than the plant's clock; 0 or 1 is real time.
+	timeScale float64
 }
 
 // oneC is the current of a 1C discharge, A.
@@ -106,6 +109,9 @@ func (s *batState) canCharge() bool    { return s.contactor && s.soc < 100 }
 // stepBattery integrates DC power pdc (kW, + discharge) over dt seconds:
 // SOC, then current, voltages, temperature and alarms.
 func stepBattery(bp *batParams, s *batState, pdc, dt float64) {
+	if bp.timeScale > 1 {
+		dt *= bp.timeScale
+	}
 	if !s.contactor {
 		pdc = 0
 	}

@@ -135,10 +135,11 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 				return nil, fmt.Errorf("sim: unit %s bms %d: capacity_kwh %v must be positive", cu.ID, j, cb.CapacityKWh)
 			}
 			bp := batParams{
-				capKWh:   cb.CapacityKWh,
-				cells:    cells,
-				cRate:    orDefaultF(sc.Battery.CRate, 0.5),
-				ambientC: ambient,
+				capKWh:    cb.CapacityKWh,
+				cells:     cells,
+				cRate:     orDefaultF(sc.Battery.CRate, 0.5),
+				ambientC:  ambient,
+				timeScale: sc.Battery.TimeScale,
 			}
 			soc := initialSOC(orDefaultF(sc.Battery.SOCPct, 50), sc.Battery.SOCSpreadPct, k, nBat)
 			k++
