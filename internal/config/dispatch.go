@@ -87,6 +87,9 @@ type Peak struct {
 	RechargeSOCPct float64 `yaml:"recharge_soc_pct"`
 	// ExportLimitKW, if set, keeps export at or below it (anti-backflow).
 	ExportLimitKW *float64 `yaml:"export_limit_kw"`
+	// MarginKW is a guard band the controller keeps below the import limit,
+	// against meter and converter lag on fast load changes. Default 0.
+	MarginKW float64 `yaml:"margin_kw"`
 }
 
 // DispatchConfig builds the controller's configuration from the defaults
@@ -139,6 +142,7 @@ func (c *Config) DispatchConfig() dispatch.Config {
 	setP(&dc.Peak.RechargeP, d.PeakShaving.RechargeKW)
 	set(&dc.Peak.RechargeSOC, d.PeakShaving.RechargeSOCPct)
 	dc.Peak.ExportLimit = d.PeakShaving.ExportLimitKW
+	dc.Peak.Margin = d.PeakShaving.MarginKW
 	return dc
 }
 
@@ -160,7 +164,7 @@ var dispatchKeys = map[string]string{
 	"agc.ki": "dispatch.agc.ki", "agc.integral_limit": "dispatch.agc.integral_limit_kw",
 	"peak.import_limit": "dispatch.peak_shaving.import_limit_kw", "peak.recharge_below": "dispatch.peak_shaving.recharge_below_kw",
 	"peak.recharge_p": "dispatch.peak_shaving.recharge_kw", "peak.recharge_soc": "dispatch.peak_shaving.recharge_soc_pct",
-	"peak.export_limit": "dispatch.peak_shaving.export_limit_kw",
+	"peak.export_limit": "dispatch.peak_shaving.export_limit_kw", "peak.margin": "dispatch.peak_shaving.margin_kw",
 }
 
 func (c *Config) validateDispatch(k *checker) {

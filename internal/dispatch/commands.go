@@ -62,6 +62,9 @@ type PeakParams struct {
 	RechargeP     float64  `json:"recharge_p"`     // kW, >= 0
 	RechargeSOC   float64  `json:"recharge_soc"`   // %
 	ExportLimit   *float64 `json:"export_limit,omitempty"`
+	// Margin is a guard band below the import limit that the controller
+	// aims for, against meter and converter lag on fast load changes, kW.
+	Margin float64 `json:"margin,omitempty"`
 }
 
 // Validate checks the parameters, naming the offending field.
@@ -70,6 +73,9 @@ func (p *PeakParams) Validate() error {
 		return err
 	}
 	if err := checkRange("recharge_below", p.RechargeBelow, 0, p.ImportLimit); err != nil {
+		return err
+	}
+	if err := checkRange("margin", p.Margin, 0, p.ImportLimit); err != nil {
 		return err
 	}
 	if err := checkNonNeg("recharge_p", p.RechargeP); err != nil {

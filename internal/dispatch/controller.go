@@ -460,10 +460,11 @@ func peakShave(p *PeakParams, poiOK bool, load, soc float64, socOK bool) float64
 		return 0 // stale meter data never drives power
 	}
 	imp := -load // site import without the battery
+	aim := p.ImportLimit - p.Margin
 	var out float64
 	switch {
-	case imp > p.ImportLimit:
-		out = imp - p.ImportLimit
+	case imp > aim:
+		out = imp - aim
 	case imp < p.RechargeBelow && socOK && soc < p.RechargeSOC:
 		out = -min(p.RechargeP, p.RechargeBelow-imp)
 	}
