@@ -23,19 +23,19 @@ import (
 
 // plantSpec describes a simulated plant for a closed-loop test.
 type plantSpec struct {
-	units      int
-	ratedKW    float64 // per unit
-	capKWh     float64 // per unit (one BMS each)
-	cRate      float64 // BMS limit = capacity × c_rate
-	socPct     float64
-	dispatch   string // YAML body of the dispatch section, indented two spaces
-	control    string // extra control keys, flow style without braces
-	grid       string // YAML body of simulator.grid, indented four spaces
-	loadKW     float64
-	importKW   float64 // POI import limit; 0 = Σ rated
-	exportKW   float64
-	period     time.Duration
-	timeScale  float64 // battery time runs this many times faster
+	units     int
+	ratedKW   float64 // per unit
+	capKWh    float64 // per unit (one BMS each)
+	cRate     float64 // BMS limit = capacity × c_rate
+	socPct    float64
+	dispatch  string // YAML body of the dispatch section, indented two spaces
+	control   string // extra control keys, flow style without braces
+	grid      string // YAML body of simulator.grid, indented four spaces
+	loadKW    float64
+	importKW  float64 // POI import limit; 0 = Σ rated
+	exportKW  float64
+	period    time.Duration
+	timeScale float64 // battery time runs this many times faster
 }
 
 func (p plantSpec) yaml(t *testing.T) string {

@@ -29,7 +29,11 @@ type testBroker interface {
 
 // newBroker starts mosquitto when it is installed, else an embedded mochi
 // broker. EMSD_TEST_BROKER=mochi forces mochi.
-func newBroker(t testing.TB) testBroker {
+func newBroker(t testing.TB) testBroker { return newBrokerOpt(t, false) }
+
+// newBrokerOpt is newBroker; nodelay sets set_tcp_nodelay in mosquitto
+// (mochi, written in Go, always has TCP_NODELAY).
+func newBrokerOpt(t testing.TB, nodelay bool) testBroker {
 	t.Helper()
 	addr := freeAddr(t)
 	var b testBroker
@@ -38,7 +42,7 @@ func newBroker(t testing.TB) testBroker {
 	case os.Getenv("EMSD_TEST_BROKER") == "mochi":
 		b = &mochiBroker{addr: addr}
 	case path != "":
-		b = &mosquittoBroker{path: path, addr: addr, dir: t.TempDir()}
+		b = &mosquittoBroker{path: path, addr: addr, dir: t.TempDir(), nodelay: nodelay}
 	default:
 		t.Logf("NOTE: mosquitto not found; falling back to the embedded mochi-mqtt broker")
 		b = &mochiBroker{addr: addr}
@@ -89,12 +93,18 @@ func waitListening(t testing.TB, addr string) {
 // mosquittoBroker runs /usr/sbin/mosquitto as a child process.
 type mosquittoBroker struct {
 	path, addr, dir string
+	nodelay         bool
 	mu              sync.Mutex
 	cmd             *exec.Cmd
 	starts          int
 }
 
-func (b *mosquittoBroker) Kind() string { return "mosquitto (" + b.path + ")" }
+func (b *mosquittoBroker) Kind() string {
+	if b.nodelay {
+		return "mosquitto (" + b.path + ", set_tcp_nodelay true)"
+	}
+	return "mosquitto (" + b.path + ")"
+}
 func (b *mosquittoBroker) Addr() string { return b.addr }
 
 func (b *mosquittoBroker) Start(t testing.TB) {
@@ -104,6 +114,9 @@ func (b *mosquittoBroker) Start(t testing.TB) {
 	_, port, _ := net.SplitHostPort(b.addr)
 	conf := filepath.Join(b.dir, "mosquitto.conf")
 	cfg := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n", port)
+	if b.nodelay {
+		cfg += "set_tcp_nodelay true\n"
+	}
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -179,10 +192,11 @@ func (b *mochiBroker) Stop(testing.TB) {
 // proxy forwards TCP connections to a broker and can sever them all
 // abruptly, as a failed network would.
 type proxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
+	l       net.Listener
+	target  string
+	mu      sync.Mutex
+	conns   []net.Conn
+	blocked bool // refuse new connections
 }
 
 func newProxy(t testing.TB, target string) *proxy {
@@ -205,6 +219,13 @@ func (p *proxy) serve() {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		blocked := p.blocked
+		p.mu.Unlock()
+		if blocked {
+			c.Close()
+			continue
+		}
 		u, err := net.Dial("tcp", p.target)
 		if err != nil {
 			c.Close()
@@ -216,6 +237,13 @@ func (p *proxy) serve() {
 		go func() { _, _ = io.Copy(u, c); u.Close() }()
 		go func() { _, _ = io.Copy(c, u); c.Close() }()
 	}
+}
+
+// block makes the proxy refuse (or accept again) new connections.
+func (p *proxy) block(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = on
 }
 
 // sever closes every proxied connection on both sides.

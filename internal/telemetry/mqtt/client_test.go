@@ -11,6 +11,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/dispatch"
@@ -57,6 +58,7 @@ func startClient(t testing.TB, addr string, h CommandHandler, mod func(*Options)
 		MaxReconnectInterval: 500 * time.Millisecond,
 		StateInterval:        50 * time.Millisecond,
 	}
+	o.Log = zaptest.NewLogger(t)
 	if mod != nil {
 		mod(&o)
 	}
@@ -66,6 +68,9 @@ func startClient(t testing.TB, addr string, h CommandHandler, mod func(*Options)
 	}
 	c.Start()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("client stats at failure: %+v", c.Stats())
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = c.Close(ctx)
@@ -153,6 +158,15 @@ func replyFor(t testing.TB, ch chan paho.Message, id string) (command.Reply, str
 
 func awaitOnline(t testing.TB, op *operator) chan paho.Message {
 	t.Helper()
+	spy := op.sub("#")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for len(spy) > 0 {
+				m := <-spy
+				t.Logf("SPY %s r=%v %.80s", m.Topic(), m.Retained(), m.Payload())
+			}
+		}
+	})
 	st := op.sub("emsd/" + site + "/status")
 	await(t, st, 10*time.Second, "status online", payloadIs(StatusOnline))
 	return st
@@ -260,6 +274,16 @@ func TestMalformedCommandsThroughBroker(t *testing.T) {
 		{"m-expired", "mode", `{"id":"m-expired","mode":"agc","expires_at":"2001-01-01T00:00:00Z"}`, "stale command: expired at 2001-01-01T00:00:00Z"},
 		{"m-trailing", "estop", `{"id":"m-trailing"}{"id":"x"}`, "trailing data"},
 	}
+	all := op.sub("#")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("DEBUG stats %+v counts %v", c.Stats(), h.Counts())
+			for len(all) > 0 {
+				m := <-all
+				t.Logf("DEBUG %s %.60s", m.Topic(), m.Payload())
+			}
+		}
+	})
 	for _, tc := range cases {
 		op.pub("emsd/"+site+"/cmd/"+tc.name, []byte(tc.payload), false)
 		rep, topic := replyFor(t, replies, tc.id)
@@ -377,11 +401,16 @@ func TestWillOnAbruptDisconnect(t *testing.T) {
 	op := newOperator(t, b.Addr()) // directly on the broker
 	st := awaitOnline(t, op)
 
-	p.sever() // no DISCONNECT packet: the broker must publish the will
+	// Cut the network: no DISCONNECT packet, so the broker must publish the
+	// will. Reconnection is held off until the will is seen, so that the
+	// broker does not see a session takeover instead.
+	p.block(true)
+	p.sever()
 	m := await(t, st, 10*time.Second, "will: status offline", payloadIs(StatusOffline))
 	if m.Qos() != 1 {
 		t.Errorf("will qos = %d", m.Qos())
 	}
+	p.block(false)
 	// The client reconnects through the proxy and says online again.
 	await(t, st, 10*time.Second, "status online after reconnect", payloadIs(StatusOnline))
 	// The will was retained: a new subscriber now sees "online", the latest.
