@@ -60,8 +60,9 @@ type Station struct {
 	ctl   Controller
 	ntf   Notifier
 
-	lat   *latency
-	ready atomic.Bool // the first full poll is complete
+	lat     *latency
+	onCycle func(v *View)
+	ready   atomic.Bool // the first full poll is complete
 
 	mu   sync.Mutex
 	view View // last view, for Latest
@@ -78,12 +79,15 @@ type Options struct {
 	// FastLatency, if set, receives for each fast-path cycle the time from
 	// the frequency reading's arrival to the last PCS acknowledgement.
 	FastLatency func(time.Duration)
+	// OnCycle, if set, is called from the control loop with each cycle's
+	// view (valid only during the call). It must be quick and not block.
+	OnCycle func(v *View)
 }
 
 // New builds a station for the configuration. Profiles must already have
 // been checked against it (config.CheckProfiles).
 func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Station, error) {
-	s := &Station{cfg: cfg, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}}
+	s := &Station{cfg: cfg, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}, onCycle: o.OnCycle}
 	if s.ctl == nil {
 		s.ctl = Standby{}
 	}
@@ -148,8 +152,8 @@ func (s *Station) Meter() *devices.Device { return s.meter }
 func (s *Station) Latest() View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.view
-	v.Units = append([]UnitView(nil), v.Units...)
+	var v View
+	s.view.copyTo(&v)
 	return v
 }
 
@@ -269,12 +273,15 @@ func (c *cycler) run(now, origin time.Time) {
 	s.ntf.Watchdog()
 }
 
-// publish keeps a copy of the cycle's view for Latest.
+// publish keeps a copy of the cycle's view for Latest and hands the view
+// to the OnCycle hook.
 func (s *Station) publish(v *View) {
 	s.mu.Lock()
-	s.view.At, s.view.POI = v.At, v.POI
-	s.view.Units = append(s.view.Units[:0], v.Units...)
+	v.copyTo(&s.view)
 	s.mu.Unlock()
+	if s.onCycle != nil {
+		s.onCycle(v)
+	}
 }
 
 // Ready reports whether the first full poll is complete and control runs.

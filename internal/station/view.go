@@ -173,3 +173,16 @@ func Summarise(v *View) Summary {
 	}
 	return s
 }
+
+// copyTo deep-copies the view into dst, reusing dst's storage.
+func (v *View) copyTo(dst *View) {
+	dst.At, dst.POI = v.At, v.POI
+	if len(dst.Units) != len(v.Units) {
+		dst.Units = make([]UnitView, len(v.Units))
+	}
+	for i := range v.Units {
+		bms := append(dst.Units[i].BMS[:0], v.Units[i].BMS...)
+		dst.Units[i] = v.Units[i]
+		dst.Units[i].BMS = bms
+	}
+}
