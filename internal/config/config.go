@@ -25,6 +25,12 @@ type Config struct {
 	Dispatch Dispatch `yaml:"dispatch"`
 	// Log sets the logger.
 	Log Log `yaml:"log"`
+	// MQTT is the operators' command and state channel.
+	MQTT MQTT `yaml:"mqtt"`
+	// Influx streams telemetry to InfluxDB.
+	Influx Influx `yaml:"influx"`
+	// HTTP serves metrics, health and state.
+	HTTP HTTP `yaml:"http"`
 	// ProfilesDir is a directory of extra device profile files (*.yaml).
 	// Empty: built-in profiles only.
 	ProfilesDir string `yaml:"profiles_dir"`

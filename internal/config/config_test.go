@@ -174,3 +174,32 @@ func TestDispatchSettingsMapAndBadOnesNameTheKey(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestTelemetrySections(t *testing.T) {
+	c, err := Parse([]byte(small+"mqtt: {enabled: true, brokers: [tcp://127.0.0.1:1883]}\ninflux: {enabled: true, database: emsd}\n"), "shop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.ClientID != "emsd-shop" || !*c.MQTT.RemoteControl || c.Influx.BucketName() != "emsd/" || c.HTTPAddr() != "127.0.0.1:9110" {
+		t.Fatalf("defaults: %+v %+v %v", c.MQTT, c.Influx, c.HTTPAddr())
+	}
+	bad := []struct{ doc, path string }{
+		{"mqtt: {enabled: true}\n", "mqtt.brokers"},
+		{"mqtt: {enabled: true, brokers: [\"http://x:1\"]}\n", "mqtt.brokers[0]"},
+		{"mqtt: {enabled: true, brokers: [tcp://x:1], tls: {cert_file: /nonexistent}}\n", "mqtt.tls.key_file"},
+		{"influx: {enabled: true}\n", "influx.bucket"},
+		{"influx: {enabled: true, bucket: b, database: d}\n", "influx.database"},
+		{"influx: {enabled: true, bucket: b, url: \"ftp://x\"}\n", "influx.url"},
+		{"http: {addr: nope}\n", "http.addr"},
+	}
+	for _, b := range bad {
+		_, err := Parse([]byte(small+b.doc), "shop.yaml")
+		found := false
+		for _, e := range errorsOf(t, err) {
+			found = found || e.Path == b.path
+		}
+		if !found {
+			t.Errorf("%s: want an error at %s, got %v", strings.TrimSpace(b.doc), b.path, err)
+		}
+	}
+}

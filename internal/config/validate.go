@@ -74,6 +74,8 @@ func (c *Config) applyDefaults() {
 		c.StateDir = "/var/lib/emsd"
 	}
 
+	c.telemetryDefaults()
+
 	s := &c.Simulator
 	defD(&s.Step, 5*time.Millisecond)
 	defD(&s.PCS.Tau, 50*time.Millisecond)
@@ -230,6 +232,7 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 
 	c.validateDispatch(k)
+	c.validateTelemetry(k)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
