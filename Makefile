@@ -27,8 +27,10 @@ check-config: build
 	$(BIN)/emsd check-config $(CONFIG)
 
 ## test: the whole suite. Needs mosquitto and a cached influxd (.ci/run installs them).
+## Packages run one at a time (-p 1): the closed-loop tests run in real time
+## against the simulated plant and must not compete for this 2-core machine.
 test:
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -p 1 -timeout 40m ./...
 
 test-short:
 	$(GO) test -count=1 -short ./...
