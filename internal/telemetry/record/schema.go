@@ -1,0 +1,243 @@
+package record
+
+import "fmt"
+
+// Type is an InfluxDB field type. A field keeps one type for ever: InfluxDB
+// refuses points whose field type conflicts with the stored one.
+type Type string
+
+// Field types.
+const (
+	Float   Type = "float"
+	Integer Type = "integer"
+	String  Type = "string"
+	Boolean Type = "boolean"
+)
+
+// Agg is how the readings of one interval are decimated to one value.
+type Agg uint8
+
+// Decimations.
+const (
+	// Last is the last good reading of the interval (the default).
+	Last Agg = iota
+	// Mean is the mean of the good readings, one per control cycle.
+	Mean
+	// Min is the smallest good reading.
+	Min
+	// Max is the largest good reading.
+	Max
+	// Sampled marks a value that is not decimated: a state or count of the
+	// interval's last cycle, a string, or a value read once at flush time
+	// (device health, protection states, acknowledged setpoints).
+	Sampled
+)
+
+var aggNames = [...]string{"last", "mean", "min", "max", "sampled"}
+
+// String returns the decimation's name.
+func (a Agg) String() string {
+	if int(a) < len(aggNames) {
+		return aggNames[a]
+	}
+	return fmt.Sprintf("Agg(%d)", int(a))
+}
+
+// ParseAgg parses "last", "mean", "min" or "max".
+func ParseAgg(s string) (Agg, error) {
+	for i, n := range aggNames[:Sampled] {
+		if n == s {
+			return Agg(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown decimation %q (last, mean, min, max)", s)
+}
+
+// Field is one declared field of a measurement.
+type Field struct {
+	Name string
+	Type Type
+	Unit string // "" for dimensionless values and strings
+	// Agg is the default decimation. Fixed fields (such as f_hz_min) always
+	// use it; the others may be overridden by Options.Decimation.
+	Agg   Agg
+	Fixed bool
+	Desc  string
+}
+
+// Configurable reports whether the field's decimation may be overridden.
+func (f *Field) Configurable() bool { return f.Type == Float && f.Agg != Sampled && !f.Fixed }
+
+// Measurement is one declared measurement.
+type Measurement struct {
+	Name   string
+	Desc   string
+	Tags   []string
+	Fields []Field
+}
+
+// Field returns the named field, or nil.
+func (m *Measurement) Field(name string) *Field {
+	for i := range m.Fields {
+		if m.Fields[i].Name == name {
+			return &m.Fields[i]
+		}
+	}
+	return nil
+}
+
+// HasTag reports whether the measurement has the tag key.
+func (m *Measurement) HasTag(key string) bool {
+	for _, t := range m.Tags {
+		if t == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Schema is the set of measurements emsd writes.
+type Schema []Measurement
+
+// Measurement returns the named measurement, or nil.
+func (s Schema) Measurement(name string) *Measurement {
+	for i := range s {
+		if s[i].Name == name {
+			return &s[i]
+		}
+	}
+	return nil
+}
+
+// Measurement names.
+const (
+	MPlant  = "plant"
+	MMeter  = "meter"
+	MPCS    = "pcs"
+	MBMS    = "bms"
+	MDevice = "device"
+	MEvent  = "event"
+)
+
+// Event kinds (the kind tag of the event measurement).
+const (
+	KindProtection = "protection" // a unit's protection state changed
+	KindMode       = "mode"       // the base mode changed
+	KindCommand    = "command"    // an operator command was accepted or refused
+	KindComm       = "comm"       // a device's communication state changed
+)
+
+func f(name string, t Type, unit string, agg Agg, desc string) Field {
+	return Field{Name: name, Type: t, Unit: unit, Agg: agg, Desc: desc}
+}
+
+func fixed(name, unit string, agg Agg, desc string) Field {
+	return Field{Name: name, Type: Float, Unit: unit, Agg: agg, Fixed: true, Desc: desc}
+}
+
+// Default is the schema emsd writes. Signs: P > 0 is discharge (export),
+// P < 0 charge (import).
+var Default = Schema{
+	{
+		Name: MPlant, Desc: "one point per interval for the whole plant", Tags: []string{"site"},
+		Fields: []Field{
+			f("p_kw", Float, "kW", Last, "active power at the POI meter, > 0 export"),
+			f("q_kvar", Float, "kvar", Last, "reactive power at the POI meter"),
+			f("f_hz", Float, "Hz", Last, "grid frequency at the POI meter"),
+			f("units_p_kw", Float, "kW", Last, "sum of measured unit active power (units with a good reading)"),
+			f("soc_pct", Float, "%", Last, "capacity-weighted SOC of the batteries with a good SOC reading"),
+			f("energy_kwh", Float, "kWh", Last, "stored energy (SOC × capacity) of the batteries with a good SOC reading"),
+			f("capacity_kwh", Float, "kWh", Last, "rated capacity of the batteries with a good SOC reading"),
+			f("mode", String, "", Sampled, "active base mode: standby, manual, schedule, peak_shaving, agc (last cycle)"),
+			f("requested_kw", Float, "kW", Last, "plant P asked by base mode and overlays before any constraint"),
+			f("base_kw", Float, "kW", Last, "base-mode request before the ramp limit"),
+			f("pfr_kw", Float, "kW", Last, "primary frequency response contribution"),
+			f("ffr_kw", Float, "kW", Last, "fast frequency response contribution"),
+			f("target_kw", Float, "kW", Last, "plant P handed to the allocator after all plant constraints"),
+			f("setpoint_p_kw", Float, "kW", Last, "sum of unit P setpoints"),
+			f("setpoint_q_kvar", Float, "kvar", Last, "sum of unit Q setpoints"),
+			f("avail_discharge_kw", Float, "kW", Last, "discharge capacity after all unit constraints"),
+			f("avail_charge_kw", Float, "kW", Last, "charge capacity after all unit constraints, >= 0"),
+			f("binding", String, "", Sampled, "constraint that cut the most active power in the last cycle (none, rated, availability, protection, bms_limit, soc_window, cell_limit, apparent_power, ramp, fr_reserve, poi_limit)"),
+			f("cut_kw", Float, "kW", Last, "active power cut by the binding constraint"),
+			f("available_units", Integer, "", Sampled, "units available to dispatch (last cycle)"),
+			f("tripped_units", Integer, "", Sampled, "units in protection trip (last cycle)"),
+			f("estop", Boolean, "", Sampled, "plant emergency stop latched (last cycle)"),
+			f("cycles", Integer, "", Sampled, "control cycles observed in the interval"),
+			f("devices_online", Integer, "", Sampled, "devices whose communication state is online"),
+			f("devices", Integer, "", Sampled, "devices configured"),
+		},
+	},
+	{
+		Name: MMeter, Desc: "the POI meter, one point per interval", Tags: []string{"site", "device"},
+		Fields: []Field{
+			f("p_kw", Float, "kW", Last, "active power, > 0 export"),
+			fixed("p_kw_mean", "kW", Mean, "mean active power over the interval"),
+			fixed("p_kw_min", "kW", Min, "lowest active power in the interval"),
+			fixed("p_kw_max", "kW", Max, "highest active power in the interval"),
+			f("q_kvar", Float, "kvar", Last, "reactive power"),
+			f("f_hz", Float, "Hz", Last, "frequency"),
+			fixed("f_hz_mean", "Hz", Mean, "mean frequency over the interval"),
+			fixed("f_hz_min", "Hz", Min, "lowest frequency in the interval"),
+			fixed("f_hz_max", "Hz", Max, "highest frequency in the interval"),
+			f("v_v", Float, "V", Last, "voltage"),
+			f("quality", String, "", Sampled, "worst quality of the meter's readings in the interval: good, stale, lost"),
+		},
+	},
+	{
+		Name: MPCS, Desc: "one point per unit (PCS) per interval", Tags: []string{"site", "unit"},
+		Fields: []Field{
+			f("p_kw", Float, "kW", Last, "measured active power, > 0 discharge"),
+			f("q_kvar", Float, "kvar", Last, "measured reactive power"),
+			{Name: "state", Type: Integer, Agg: Last, Fixed: true, Desc: "PCS operating state code (profile-specific)"},
+			{Name: "fault", Type: Integer, Agg: Max, Fixed: true, Desc: "PCS fault code, 0 none (highest in the interval)"},
+			f("setpoint_p_kw", Float, "kW", Sampled, "last active power setpoint the PCS acknowledged"),
+			f("setpoint_q_kvar", Float, "kvar", Sampled, "last reactive power setpoint the PCS acknowledged"),
+			f("protection", String, "", Sampled, "protection state: normal, derate, limit, trip"),
+			f("quality", String, "", Sampled, "worst quality of the PCS's readings in the interval: good, stale, lost"),
+		},
+	},
+	{
+		Name: MBMS, Desc: "one point per battery (BMS) per interval; bms is the battery's index within its unit", Tags: []string{"site", "unit", "bms"},
+		Fields: []Field{
+			f("soc_pct", Float, "%", Last, "state of charge"),
+			f("soh_pct", Float, "%", Last, "state of health"),
+			f("v_v", Float, "V", Last, "DC voltage"),
+			f("i_a", Float, "A", Last, "DC current, > 0 discharge"),
+			f("cell_v_max_v", Float, "V", Last, "highest cell voltage"),
+			f("cell_v_min_v", Float, "V", Last, "lowest cell voltage"),
+			f("cell_t_max_c", Float, "°C", Last, "highest cell temperature"),
+			f("cell_t_min_c", Float, "°C", Last, "lowest cell temperature"),
+			f("charge_max_kw", Float, "kW", Last, "dynamic charge power limit"),
+			f("discharge_max_kw", Float, "kW", Last, "dynamic discharge power limit"),
+			{Name: "alarm_level", Type: Integer, Agg: Max, Fixed: true, Desc: "highest BMS alarm level in the interval: 0 none, 1 warning, 2 alarm, 3 protection"},
+			{Name: "contactor", Type: Integer, Agg: Min, Fixed: true, Desc: "DC contactor: 1 closed, 0 open (0 if it opened at any time in the interval)"},
+			f("quality", String, "", Sampled, "worst quality of the BMS's readings in the interval: good, stale, lost"),
+		},
+	},
+	{
+		Name: MDevice, Desc: "communication health of every device, one point per interval (when device health is wired)", Tags: []string{"site", "device"},
+		Fields: []Field{
+			f("state", String, "", Sampled, "communication state: online, stale, lost"),
+			f("connected", Boolean, "", Sampled, "the device holds a connection"),
+			f("reads", Integer, "", Sampled, "successful reads since start (counter)"),
+			f("writes", Integer, "", Sampled, "successful writes since start (counter)"),
+			f("errors", Integer, "", Sampled, "failed transactions and dials since start (counter)"),
+			f("reconnects", Integer, "", Sampled, "connections made after the first (counter)"),
+			f("overruns", Integer, "", Sampled, "reads started more than one period late (counter)"),
+			f("last_ok_age_s", Float, "s", Sampled, "time since the last successful transaction"),
+			f("latency_ms_mean", Float, "ms", Sampled, "mean duration of successful transactions in the interval (when transactions are observed)"),
+			f("latency_ms_max", Float, "ms", Sampled, "longest successful transaction in the interval"),
+		},
+	},
+	{
+		Name: MEvent, Desc: "one point per event, written when it happens; kind is protection, mode, command or comm; unit is a unit ID, \"plant\", or the device name for comm events", Tags: []string{"site", "unit", "kind"},
+		Fields: []Field{
+			f("from_state", String, "", Sampled, "state before: protection state, mode, or communication state"),
+			f("to_state", String, "", Sampled, "state after; for commands the result (ok, refused, invalid, …)"),
+			f("cause", String, "", Sampled, "protection cause (e.g. bms_alarm_3), or the command name"),
+			f("message", String, "", Sampled, "human-readable detail: a command's refusal reason or payload, a device's last error"),
+			f("source", String, "", Sampled, "who caused it: command transport and client"),
+		},
+	},
+}
