@@ -31,7 +31,7 @@ func (a *acc) addf(x float64) {
 }
 
 // add folds v in if it is good.
-func (a *acc) add(v procimg.Value) {
+func (a *acc) add(v *procimg.Value) {
 	if v.Q == procimg.Good {
 		a.addf(v.V)
 	}
@@ -54,8 +54,8 @@ func (a *acc) get(agg Agg) (x float64, ok bool) {
 }
 
 // worse raises q to v's quality, ignoring points the profile lacks.
-func worse(q *procimg.Quality, v procimg.Value) {
-	if v.Q > *q && !station.Absent(v) {
+func worse(q *procimg.Quality, v *procimg.Value) {
+	if v.Q > *q && !station.Absent(*v) {
 		*q = v.Q
 	}
 }
@@ -170,17 +170,17 @@ type bmsFrame struct {
 func (f *frame) observe(v *station.View, rep *dispatch.Report) {
 	f.cycles++
 	m := &v.POI
-	f.meter[mtP].add(m.P)
-	f.meter[mtQ].add(m.Q)
-	f.meter[mtF].add(m.F)
-	f.meter[mtV].add(m.V)
-	worse(&f.meterQ, m.P)
-	worse(&f.meterQ, m.Q)
-	worse(&f.meterQ, m.F)
-	worse(&f.meterQ, m.V)
-	f.plant[plP].add(m.P)
-	f.plant[plQ].add(m.Q)
-	f.plant[plF].add(m.F)
+	f.meter[mtP].add(&m.P)
+	f.meter[mtQ].add(&m.Q)
+	f.meter[mtF].add(&m.F)
+	f.meter[mtV].add(&m.V)
+	worse(&f.meterQ, &m.P)
+	worse(&f.meterQ, &m.Q)
+	worse(&f.meterQ, &m.F)
+	worse(&f.meterQ, &m.V)
+	f.plant[plP].add(&m.P)
+	f.plant[plQ].add(&m.Q)
+	f.plant[plF].add(&m.F)
 
 	if len(f.units) != len(v.Units) {
 		f.units = make([]unitFrame, len(v.Units))
@@ -190,14 +190,14 @@ func (f *frame) observe(v *station.View, rep *dispatch.Report) {
 	for i := range v.Units {
 		uv, uf := &v.Units[i], &f.units[i]
 		uf.id = uv.ID
-		uf.v[pcP].add(uv.P)
-		uf.v[pcQ].add(uv.Q)
-		uf.v[pcState].add(uv.State)
-		uf.v[pcFault].add(uv.Fault)
-		worse(&uf.q, uv.P)
-		worse(&uf.q, uv.Q)
-		worse(&uf.q, uv.State)
-		worse(&uf.q, uv.Fault)
+		uf.v[pcP].add(&uv.P)
+		uf.v[pcQ].add(&uv.Q)
+		uf.v[pcState].add(&uv.State)
+		uf.v[pcFault].add(&uv.Fault)
+		worse(&uf.q, &uv.P)
+		worse(&uf.q, &uv.Q)
+		worse(&uf.q, &uv.State)
+		worse(&uf.q, &uv.Fault)
 		if uv.P.Good() {
 			unitsP += uv.P.V
 			nP++
@@ -207,11 +207,11 @@ func (f *frame) observe(v *station.View, rep *dispatch.Report) {
 		}
 		for j := range uv.BMS {
 			b, bf := &uv.BMS[j], &uf.bms[j]
-			vals := [nBMS]procimg.Value{b.SOC, b.SOH, b.V, b.I, b.CellVMax, b.CellVMin,
-				b.CellTMax, b.CellTMin, b.ChargeMax, b.DischargeMax, b.AlarmLevel, b.Contactor}
-			for k := range vals {
-				bf.v[k].add(vals[k])
-				worse(&bf.q, vals[k])
+			vals := [nBMS]*procimg.Value{&b.SOC, &b.SOH, &b.V, &b.I, &b.CellVMax, &b.CellVMin,
+				&b.CellTMax, &b.CellTMin, &b.ChargeMax, &b.DischargeMax, &b.AlarmLevel, &b.Contactor}
+			for k, p := range vals {
+				bf.v[k].add(p)
+				worse(&bf.q, p)
 			}
 			if b.SOC.Good() {
 				energy += b.SOC.V / 100 * b.CapacityKWh
