@@ -1,0 +1,320 @@
+package httpapi
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/procimg"
+	"github.com/emsd/emsd/internal/station"
+)
+
+// Num is a float that encodes as null in JSON when it is not finite.
+type Num float64
+
+// MarshalJSON encodes n, or null for NaN and ±Inf.
+func (n Num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// Value is a measured value with its quality ("good", "stale", "lost") and
+// age in seconds; Value and AgeS are null when the point was never read.
+type Value struct {
+	Value   *Num   `json:"value"`
+	Quality string `json:"quality"`
+	AgeS    *Num   `json:"age_s"`
+}
+
+// value converts v at now; nil for a point the profile does not have.
+func value(v procimg.Value, now time.Time) *Value {
+	if station.Absent(v) {
+		return nil
+	}
+	out := &Value{Quality: v.Q.String()}
+	if !v.At.IsZero() {
+		x, age := Num(v.V), Num(now.Sub(v.At).Seconds())
+		out.Value, out.AgeS = &x, &age
+	}
+	return out
+}
+
+// State is the body of /api/state.
+type State struct {
+	// Time is when the state was taken; SnapshotAt is the time of the
+	// control loop's last snapshot (null before the first cycle).
+	Time       time.Time  `json:"time"`
+	SnapshotAt *time.Time `json:"snapshot_at"`
+	// Ready is true once every device was read and control runs.
+	Ready    bool           `json:"ready"`
+	Plant    PlantState     `json:"plant"`
+	Dispatch *DispatchState `json:"dispatch,omitempty"`
+	Units    []UnitState    `json:"units"`
+	// Events are the most recent protection events, oldest first.
+	Events []dispatch.Event `json:"events,omitempty"`
+}
+
+// PlantState is the plant at the point of interconnection.
+type PlantState struct {
+	P *Value `json:"p_kw,omitempty"`
+	Q *Value `json:"q_kvar,omitempty"`
+	F *Value `json:"f_hz,omitempty"`
+	V *Value `json:"v_v,omitempty"`
+	// SOC is the capacity-weighted SOC of the batteries with a good
+	// reading; its quality is the worst battery's, its age the oldest.
+	SOC *Value `json:"soc_pct,omitempty"`
+	// BatteriesGood of Batteries have a good SOC reading.
+	BatteriesGood int `json:"batteries_good"`
+	Batteries     int `json:"batteries"`
+	// UnitsP is the sum of the unit powers with a good reading, kW.
+	UnitsP Num `json:"units_p_kw"`
+	// Meter is the POI meter's communication health.
+	Meter *DeviceHealth `json:"meter,omitempty"`
+}
+
+// DispatchState is the dispatcher's mode and its last cycle's report.
+type DispatchState struct {
+	Mode           dispatch.Mode  `json:"mode"`
+	Requested      Num            `json:"requested_kw"` // base mode + overlays, before constraints
+	Base           Num            `json:"base_kw"`      // base mode before ramp
+	PFR            Num            `json:"pfr_kw"`       // primary frequency response overlay
+	FFR            Num            `json:"ffr_kw"`       // fast frequency response overlay
+	Target         Num            `json:"target_kw"`    // after all plant constraints
+	P              Num            `json:"p_kw"`         // sum of unit setpoints
+	Q              Num            `json:"q_kvar"`
+	AvailDischarge Num            `json:"available_discharge_kw"`
+	AvailCharge    Num            `json:"available_charge_kw"`
+	Binding        string         `json:"binding_constraint"` // "none" when nothing cut
+	Cut            Num            `json:"cut_kw"`             // cut by the binding constraint
+	Cuts           map[string]Num `json:"cuts"`               // cut by every stage that cut (apparent_power in kvar)
+	Available      int            `json:"units_available"`
+	Tripped        int            `json:"units_tripped"`
+	EStop          bool           `json:"estop"`
+}
+
+// UnitState is one PCS with its batteries.
+type UnitState struct {
+	ID     string `json:"id"`
+	RatedP Num    `json:"rated_p_kw"`
+	RatedS Num    `json:"rated_s_kva"`
+	P      *Value `json:"p_kw,omitempty"`
+	Q      *Value `json:"q_kvar,omitempty"`
+	State  *Value `json:"pcs_state,omitempty"`
+	Fault  *Value `json:"pcs_fault,omitempty"`
+	// SOC is capacity-weighted over the unit's good battery readings.
+	SOC *Value `json:"soc_pct,omitempty"`
+	// ChargeMax and DischargeMax are the unit's BMS power limits, kW, as
+	// the dispatcher sees them: the most constrained battery's limit per
+	// kWh scaled to the unit's capacity; null unless every battery's
+	// limits are good.
+	ChargeMax    *Num `json:"charge_max_kw"`
+	DischargeMax *Num `json:"discharge_max_kw"`
+	// Protection is the dispatcher's protection state: normal, derate,
+	// limit or trip.
+	Protection string `json:"protection,omitempty"`
+	// Acked is the last setpoint the PCS acknowledged.
+	Acked     *Acked         `json:"acked,omitempty"`
+	PCS       *DeviceHealth  `json:"pcs_health,omitempty"`
+	Batteries []BatteryState `json:"batteries"`
+}
+
+// Acked is an acknowledged setpoint.
+type Acked struct {
+	P  Num       `json:"p_kw"`
+	Q  Num       `json:"q_kvar"`
+	At time.Time `json:"at"`
+}
+
+// BatteryState is one BMS.
+type BatteryState struct {
+	Device       string        `json:"device"`
+	CapacityKWh  Num           `json:"capacity_kwh"`
+	SOC          *Value        `json:"soc_pct,omitempty"`
+	SOH          *Value        `json:"soh_pct,omitempty"`
+	V            *Value        `json:"v_v,omitempty"`
+	I            *Value        `json:"i_a,omitempty"`
+	CellVMax     *Value        `json:"cell_v_max,omitempty"`
+	CellVMin     *Value        `json:"cell_v_min,omitempty"`
+	CellTMax     *Value        `json:"cell_t_max_c,omitempty"`
+	CellTMin     *Value        `json:"cell_t_min_c,omitempty"`
+	ChargeMax    *Value        `json:"charge_max_kw,omitempty"`
+	DischargeMax *Value        `json:"discharge_max_kw,omitempty"`
+	AlarmLevel   *Value        `json:"alarm_level,omitempty"`
+	Contactor    *Value        `json:"contactor,omitempty"`
+	Health       *DeviceHealth `json:"health,omitempty"`
+}
+
+// DeviceHealth is a device's communication health.
+type DeviceHealth struct {
+	Device      string     `json:"device"`
+	State       string     `json:"state"` // online, stale, lost
+	Since       time.Time  `json:"since"`
+	Connected   bool       `json:"connected"`
+	LastOK      *time.Time `json:"last_ok,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	Reads       uint64     `json:"reads"`
+	Writes      uint64     `json:"writes"`
+	Errors      uint64     `json:"errors"`
+	Reconnects  uint64     `json:"reconnects"`
+}
+
+func deviceHealth(d *devices.Device) *DeviceHealth {
+	if d == nil {
+		return nil
+	}
+	h := d.Health()
+	out := &DeviceHealth{Device: d.Name(), State: h.State.String(), Since: h.Since, Connected: h.Connected,
+		LastError: h.LastErr, Reads: h.Reads, Writes: h.Writes, Errors: h.Errors, Reconnects: h.Reconnects}
+	if !h.LastOK.IsZero() {
+		out.LastOK = &h.LastOK
+	}
+	if !h.LastErrAt.IsZero() {
+		out.LastErrorAt = &h.LastErrAt
+	}
+	return out
+}
+
+// maxEvents bounds the events in a State.
+const maxEvents = 20
+
+// Snapshot builds the State of the plant and (if d is not nil) the
+// dispatcher at now. Device health is matched to units by the station's
+// device names: "poi", "<unit>.pcs" and "<unit>.bms<i>".
+func Snapshot(p Plant, d Dispatch, now time.Time) State {
+	v := p.Latest()
+	st := State{Time: now, Ready: p.Ready()}
+	if !v.At.IsZero() {
+		st.SnapshotAt = &v.At
+	}
+	byName := map[string]*devices.Device{}
+	for _, dev := range p.Devices() {
+		byName[dev.Name()] = dev
+	}
+	st.Plant = plantState(&v, now)
+	st.Plant.Meter = deviceHealth(byName["poi"])
+
+	var states []dispatch.State
+	if d != nil {
+		st.Dispatch = dispatchState(d)
+		states = d.States()
+		ev := d.Events()
+		st.Events = ev[max(0, len(ev)-maxEvents):]
+	}
+	acked, ackedAt := p.Acked()
+	st.Units = make([]UnitState, len(v.Units))
+	for i := range v.Units {
+		uv, us := &v.Units[i], &st.Units[i]
+		*us = UnitState{ID: uv.ID, RatedP: Num(uv.RatedP), RatedS: Num(uv.RatedS),
+			P: value(uv.P, now), Q: value(uv.Q, now), State: value(uv.State, now), Fault: value(uv.Fault, now),
+			PCS: deviceHealth(byName[uv.ID+".pcs"]), Batteries: make([]BatteryState, len(uv.BMS))}
+		if i < len(states) {
+			us.Protection = states[i].String()
+		}
+		if i < len(acked) && !ackedAt[i].IsZero() {
+			us.Acked = &Acked{P: Num(acked[i].P), Q: Num(acked[i].Q), At: ackedAt[i]}
+		}
+		us.SOC, _, _ = soc(uv.BMS, now)
+		us.ChargeMax, us.DischargeMax = limits(uv.BMS)
+		for j := range uv.BMS {
+			b := &uv.BMS[j]
+			name := fmt.Sprintf("%s.bms%d", uv.ID, j)
+			us.Batteries[j] = BatteryState{Device: name, CapacityKWh: Num(b.CapacityKWh),
+				SOC: value(b.SOC, now), SOH: value(b.SOH, now), V: value(b.V, now), I: value(b.I, now),
+				CellVMax: value(b.CellVMax, now), CellVMin: value(b.CellVMin, now),
+				CellTMax: value(b.CellTMax, now), CellTMin: value(b.CellTMin, now),
+				ChargeMax: value(b.ChargeMax, now), DischargeMax: value(b.DischargeMax, now),
+				AlarmLevel: value(b.AlarmLevel, now), Contactor: value(b.Contactor, now),
+				Health: deviceHealth(byName[name])}
+		}
+	}
+	return st
+}
+
+func plantState(v *station.View, now time.Time) PlantState {
+	ps := PlantState{P: value(v.POI.P, now), Q: value(v.POI.Q, now), F: value(v.POI.F, now), V: value(v.POI.V, now),
+		UnitsP: Num(station.Summarise(v).UnitP)}
+	var all []station.BatteryView
+	for i := range v.Units {
+		all = append(all, v.Units[i].BMS...)
+	}
+	ps.SOC, ps.BatteriesGood, ps.Batteries = soc(all, now)
+	return ps
+}
+
+// soc is the capacity-weighted SOC over the good readings of bs, with the
+// worst quality and the oldest age; nil when there are no batteries.
+func soc(bs []station.BatteryView, now time.Time) (*Value, int, int) {
+	if len(bs) == 0 {
+		return nil, 0, 0
+	}
+	var e, capTotal float64
+	worst, good := procimg.Good, 0
+	var oldest time.Time
+	for i := range bs {
+		s := bs[i].SOC
+		worst = max(worst, s.Q)
+		if s.At.IsZero() {
+			continue
+		}
+		if oldest.IsZero() || s.At.Before(oldest) {
+			oldest = s.At
+		}
+		if s.Good() {
+			good++
+			e += s.V * bs[i].CapacityKWh
+			capTotal += bs[i].CapacityKWh
+		}
+	}
+	out := &Value{Quality: worst.String()}
+	if capTotal > 0 {
+		x := Num(e / capTotal)
+		out.Value = &x
+	}
+	if !oldest.IsZero() {
+		age := Num(now.Sub(oldest).Seconds())
+		out.AgeS = &age
+	}
+	return out, good, len(bs)
+}
+
+// limits applies the dispatcher's rule to a unit's batteries: the most
+// constrained battery's limit per kWh, times the unit's capacity.
+func limits(bs []station.BatteryView) (chg, dis *Num) {
+	if len(bs) == 0 {
+		return nil, nil
+	}
+	chgRatio, disRatio := math.Inf(1), math.Inf(1)
+	var capTotal float64
+	for i := range bs {
+		b := &bs[i]
+		if !b.ChargeMax.Good() || !b.DischargeMax.Good() || b.CapacityKWh <= 0 {
+			return nil, nil
+		}
+		chgRatio = math.Min(chgRatio, b.ChargeMax.V/b.CapacityKWh)
+		disRatio = math.Min(disRatio, b.DischargeMax.V/b.CapacityKWh)
+		capTotal += b.CapacityKWh
+	}
+	c, d := Num(math.Max(0, chgRatio*capTotal)), Num(math.Max(0, disRatio*capTotal))
+	return &c, &d
+}
+
+func dispatchState(d Dispatch) *DispatchState {
+	r := d.Report()
+	ds := &DispatchState{Mode: d.Mode(), Requested: Num(r.Requested), Base: Num(r.Base), PFR: Num(r.PFR), FFR: Num(r.FFR),
+		Target: Num(r.Target), P: Num(r.P), Q: Num(r.Q), AvailDischarge: Num(r.AvailDischarge), AvailCharge: Num(r.AvailCharge),
+		Binding: r.Binding.String(), Cut: Num(r.Cut), Cuts: map[string]Num{},
+		Available: r.Available, Tripped: r.Tripped, EStop: r.EStop}
+	for i, c := range r.Cuts {
+		if c != 0 {
+			ds.Cuts[dispatch.Constraint(i).String()] = Num(c)
+		}
+	}
+	return ds
+}
