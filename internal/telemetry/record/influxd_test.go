@@ -176,8 +176,10 @@ func TestRealInfluxDB(t *testing.T) {
 	}
 	dev := &fakeDevice{name: "u001.pcs", h: devices.Health{State: devices.Online, Connected: true}}
 	r, err := New(w, Options{Site: "s1", Devices: []HealthSource{dev},
-		States:    func() []dispatch.State { return []dispatch.State{dispatch.StateNormal, dispatch.StateLimit} },
-		Setpoints: func() ([]station.Setpoint, []time.Time) { return []station.Setpoint{{P: 5}, {P: 6}}, []time.Time{t0, t0} },
+		States: func() []dispatch.State { return []dispatch.State{dispatch.StateNormal, dispatch.StateLimit} },
+		Setpoints: func() ([]station.Setpoint, []time.Time) {
+			return []station.Setpoint{{P: 5}, {P: 6}}, []time.Time{t0, t0}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -105,7 +105,9 @@ func lex(q string) ([]token, error) {
 	return out, nil
 }
 
-func isWord(c byte) bool { return c == '_' || c < 128 && (unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c))) }
+func isWord(c byte) bool {
+	return c == '_' || c < 128 && (unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c)))
+}
 
 // keywords are bare words that are never field or tag references.
 var keywords = map[string]bool{
