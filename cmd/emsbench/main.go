@@ -4,42 +4,148 @@
 //
 //	emsbench -scenario NAME [-config FILE] [-trace FILE] [-duration D] [-speed X] [-out DIR] [-json]
 //	emsbench -gen-config ref-800mwh|ref-800mwh-string > FILE
+//	emsbench -list
 //
-// The simulated plant and the daemon's station runtime run in this process
-// (poll-scale can put the plant in a child process with -plant child). All
-// figures are loopback simulations.
+// The simulated plant (real Modbus TCP servers on loopback) and the
+// daemon's station runtime with its dispatch controller run in this
+// process; poll-scale runs the plant in a child process by default (-plant),
+// so that the CPU and memory figures are the runtime's own. Every figure
+// is a loopback simulation. Scenarios: latency, poll-scale, fr-step, agc,
+// peak-shave, freq-trace, faults (-list describes them).
 package main
 
 import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/emsd/emsd/internal/bench"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "emsbench:", err)
 		os.Exit(1)
 	}
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 2 && args[0] == "-gen-config" {
-		mk, ok := bench.Specs[args[1]]
+	fs := flag.NewFlagSet("emsbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.Options
+	fs.StringVar(&o.Scenario, "scenario", "", "scenario to run (-list shows them)")
+	fs.StringVar(&o.Config, "config", "", "station configuration (default: the scenario's reference station)")
+	fs.StringVar(&o.Trace, "trace", "", "CSV trace: regulation -1..+1, frequency (f_hz or df_mhz, RTE) or site load (load_kw)")
+	fs.DurationVar(&o.Duration, "duration", 0, "run length (default: the scenario's)")
+	fs.Float64Var(&o.Speed, "speed", 0, "play traces and battery time this many times faster (default: the scenario's)")
+	fs.IntVar(&o.Steps, "steps", 0, "latency: number of frequency steps (default 200)")
+	fs.StringVar(&o.Out, "out", "", "directory for series.csv, units.csv, result.json and scenario files")
+	fs.BoolVar(&o.FreePorts, "free-ports", false, "move every device to a free loopback port instead of the config's")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	plant := fs.String("plant", "child", "poll-scale: run the simulated plant in a child process (child) or in this one (inproc)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	logLevel := fs.String("log-level", "error", "runtime log level (to stderr)")
+	gen := fs.String("gen-config", "", "print the generated reference station config (ref-800mwh, ref-800mwh-string) and exit")
+	servePlant := fs.String("serve-plant", "", "internal: serve the simulated plant of this config until stdin closes")
+	list := fs.Bool("list", false, "list the scenarios")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *gen != "":
+		mk, ok := bench.Specs[*gen]
 		if !ok {
 			names := make([]string, 0, len(bench.Specs))
 			for n := range bench.Specs {
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			return fmt.Errorf("-gen-config: unknown station %q (known: %s)", args[1], strings.Join(names, ", "))
+			return fmt.Errorf("-gen-config: unknown station %q (known: %s)", *gen, strings.Join(names, ", "))
 		}
 		_, err := stdout.Write(mk().YAML())
 		return err
+	case *servePlant != "":
+		return serve(*servePlant, stdout)
+	case *list:
+		docs := bench.Scenarios()
+		for _, n := range bench.ScenarioNames() {
+			fmt.Fprintf(stdout, "%-11s %s\n", n, docs[n])
+		}
+		return nil
+	case o.Scenario == "":
+		fs.Usage()
+		return errors.New("-scenario is required")
 	}
-	return fmt.Errorf("not implemented")
+	if *plant == "child" && o.Scenario == "poll-scale" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.ChildPlant = []string{exe, "-serve-plant"}
+	} else if *plant != "child" && *plant != "inproc" {
+		return fmt.Errorf("-plant %q: want child or inproc", *plant)
+	}
+	lvl, err := zapcore.ParseLevel(*logLevel)
+	if err != nil {
+		return err
+	}
+	lc := zap.NewDevelopmentConfig()
+	lc.Level = zap.NewAtomicLevelAt(lvl)
+	lc.OutputPaths, lc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	if o.Log, err = lc.Build(); err != nil {
+		return err
+	}
+	o.Progress = stderr
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return res.WriteJSON(stdout)
+	}
+	res.WriteTable(stdout)
+	return nil
+}
+
+// serve runs only the simulated plant (for poll-scale's child process):
+// it prints "ready" once every device listens and serves until stdin closes.
+func serve(path string, stdout io.Writer) error {
+	p, err := bench.LoadPlant(path, nil, false)
+	if err != nil {
+		return err
+	}
+	pl, _, err := bench.StartSim(p, nil)
+	if err != nil {
+		return err
+	}
+	defer pl.Close()
+	fmt.Fprintln(stdout, "ready")
+	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+	return nil
 }
