@@ -32,13 +32,16 @@ type Value struct {
 	AgeS    *Num   `json:"age_s"`
 }
 
-// value converts v at now; nil for a point the profile does not have.
+// value converts v at now; nil for a point the profile does not have. A
+// value never read is lost, as the process image grades it.
 func value(v procimg.Value, now time.Time) *Value {
 	if station.Absent(v) {
 		return nil
 	}
 	out := &Value{Quality: v.Q.String()}
-	if !v.At.IsZero() {
+	if v.At.IsZero() {
+		out.Quality = procimg.Lost.String()
+	} else {
 		x, age := Num(v.V), Num(now.Sub(v.At).Seconds())
 		out.Value, out.AgeS = &x, &age
 	}
