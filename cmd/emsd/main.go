@@ -238,14 +238,19 @@ func cmdRun(args []string, stderr io.Writer, simOnly bool) error {
 		return nil
 	}
 
-	disp, err := newDispatcher(cfg, log)
+	svc, err := newServices(cfg, log)
 	if err != nil {
 		return configErr(err)
 	}
-	st, err := station.New(cfg, profiles, log, station.Options{Notifier: newNotifier(log), Controller: disp})
+	st, err := station.New(cfg, profiles, log, svc.stationOptions(newNotifier(log)))
 	if err != nil {
 		return configErr(err)
 	}
+	if err := svc.start(ctx, st); err != nil {
+		svc.stop()
+		return err
+	}
+	defer svc.stop()
 	if err := st.Run(ctx); err != nil {
 		// The stop was asked for; the PCS heartbeat watchdogs cover the
 		// units that did not confirm, so this is logged, not a failure exit.
@@ -257,7 +262,7 @@ func cmdRun(args []string, stderr io.Writer, simOnly bool) error {
 
 // newDispatcher builds the dispatch controller with the configured start
 // mode and frequency response.
-func newDispatcher(cfg *config.Config, log *zap.Logger) (*station.Dispatcher, error) {
+func newDispatcher(cfg *config.Config, log *zap.Logger, onEvents func([]dispatch.Event)) (*station.Dispatcher, error) {
 	ctl, err := dispatch.New(cfg.DispatchConfig())
 	if err != nil {
 		return nil, fmt.Errorf("%s: dispatch: %w", cfg.File, err)
@@ -276,5 +281,5 @@ func newDispatcher(cfg *config.Config, log *zap.Logger) (*station.Dispatcher, er
 		}
 	}
 	log.Info("dispatch", zap.String("mode", string(ctl.Mode())), zap.Bool("frequency_response", d.FrequencyResponse.Enabled))
-	return station.NewDispatcher(ctl, log.Named("dispatch"), nil), nil
+	return station.NewDispatcher(ctl, log.Named("dispatch"), onEvents), nil
 }

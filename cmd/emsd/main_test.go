@@ -141,7 +141,9 @@ func demoOnFreePorts(t *testing.T) string {
 	for p := 15020; p <= 15032; p++ {
 		s = strings.ReplaceAll(s, fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	}
-	s = strings.ReplaceAll(s, "127.0.0.1:18080", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	for _, fixed := range []string{"127.0.0.1:18080", "127.0.0.1:1883", "127.0.0.1:9110"} {
+		s = strings.ReplaceAll(s, fixed, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	}
 	s = strings.ReplaceAll(s, "state_dir: ./state", "state_dir: "+t.TempDir())
 	s += "control: {summary_period: 1s}\n"
 	return writeFile(t, "demo.yaml", s)

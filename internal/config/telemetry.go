@@ -33,6 +33,10 @@ type MQTT struct {
 	// RemoteControl is the remote/local switch (远方/就地) at start: with it
 	// off, operator commands are refused. Default true.
 	RemoteControl *bool `yaml:"remote_control"`
+	// EmbeddedBroker starts a built-in broker on this loopback address,
+	// for demos and commissioning without an outside broker; it admits
+	// every client. With no brokers given, the daemon connects to it.
+	EmbeddedBroker string `yaml:"embedded_broker"`
 }
 
 // TLS holds certificate files.
@@ -105,6 +109,9 @@ func (c *Config) HTTPAddr() string { return *c.HTTP.Addr }
 
 func (c *Config) telemetryDefaults() {
 	m := &c.MQTT
+	if m.EmbeddedBroker != "" && len(m.Brokers) == 0 {
+		m.Brokers = []string{"tcp://" + m.EmbeddedBroker}
+	}
 	if m.ClientID == "" {
 		m.ClientID = "emsd-" + c.Site.Name
 	}
@@ -139,6 +146,13 @@ func (c *Config) telemetryDefaults() {
 
 func (c *Config) validateTelemetry(k *checker) {
 	m := &c.MQTT
+	if a := m.EmbeddedBroker; a != "" {
+		if host, _, err := net.SplitHostPort(a); err != nil {
+			k.bad("mqtt.embedded_broker", "%q is not host:port: %v", a, err)
+		} else if !isLoopback(host) {
+			k.bad("mqtt.embedded_broker", "%q is not on loopback: the embedded broker admits every client", a)
+		}
+	}
 	if m.Enabled {
 		if len(m.Brokers) == 0 {
 			k.bad("mqtt.brokers", "at least one broker URL is needed when mqtt is enabled")
