@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -354,5 +357,123 @@ func TestREADMEMbpoll(t *testing.T) {
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("mbpoll %s:\ngot\n%s\nREADME says\n%s", strings.Join(args, " "), strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
+	}
+}
+
+// TestKilledDaemonLeavesUnitsToTheirHeartbeatWatchdogs runs the plant
+// (`emsd sim`) and the daemon (`emsd run`) as separate processes, holds the
+// plant at power through frequency response, kills the daemon with SIGKILL
+// (no shutdown ramp), and checks that every PCS falls to 0 kW once its
+// heartbeat lapses.
+func TestKilledDaemonLeavesUnitsToTheirHeartbeatWatchdogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two processes for several seconds")
+	}
+	demo, err := os.ReadFile(demoOnFreePorts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	simCfg := strings.Replace(string(demo), "simulator:\n  enabled: true\n", "simulator:\n  enabled: true\n  pcs: {heartbeat_timeout: 1500ms}\n", 1)
+	simCfg = regexpReplace(simCfg, `control_addr: 127\.0\.0\.1:\d+`, "control_addr: "+ctl)
+	simCfg = strings.Replace(simCfg, "    frequency_hz: 50\n", "    frequency_hz: 49.8\n", 1)
+	runCfg := strings.Replace(string(demo), "simulator:\n  enabled: true\n", "simulator:\n  enabled: false\n", 1)
+	runCfg = regexpReplace(runCfg, `  control_addr: 127\.0\.0\.1:\d+\n`, "")
+	runCfg = regexpReplace(runCfg, `  embedded_broker: 127\.0\.0\.1:\d+\n`, "  embedded_broker: \"\"\n")
+	runCfg = strings.Replace(runCfg, "mqtt:\n  enabled: true\n", "mqtt:\n  enabled: false\n", 1)
+
+	simProc := exec.Command(binPath, "sim", "-config", writeFile(t, "sim.yaml", simCfg), "-log-format", "json")
+	simOut := &lines{}
+	se, _ := simProc.StderrPipe()
+	if err := simProc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { simProc.Process.Signal(syscall.SIGINT); simProc.Wait() }()
+	go simOut.read(bufio.NewScanner(se))
+	simOut.waitFor(t, 10*time.Second, "simulated plant serving")
+
+	runProc := exec.Command(binPath, "run", "-config", writeFile(t, "run.yaml", runCfg), "-log-format", "json")
+	runOut := &lines{}
+	re, _ := runProc.StderrPipe()
+	if err := runProc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer runProc.Process.Kill()
+	go runOut.read(bufio.NewScanner(re))
+	runOut.waitFor(t, 10*time.Second, "all devices online")
+
+	// 49.8 Hz at 2 % droop and 0.033 Hz dead band: 1670 kW over 4 units.
+	pcsP := func() []float64 {
+		var st struct {
+			Units []struct {
+				PCS struct {
+					PKW           float64 `json:"p_kw"`
+					HeartbeatLost bool    `json:"heartbeat_lost"`
+				} `json:"pcs"`
+			} `json:"units"`
+		}
+		getJSON(t, "http://"+ctl+"/state", &st)
+		var out []float64
+		for _, u := range st.Units {
+			p := u.PCS.PKW
+			if u.PCS.HeartbeatLost {
+				p = -p - 1e6 // mark lost heartbeats so the caller can see them
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := pcsP()
+		if len(p) == 4 && p[0] > 300 && p[3] > 300 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("units never reached frequency-response power: %v", p)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := runProc.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	runProc.Wait()
+	killed := time.Now()
+	// Still at power right after the kill: nothing ramped them down.
+	if p := pcsP(); p[0] < 300 {
+		t.Fatalf("units dropped before their watchdog: %v", p)
+	}
+	for {
+		p := pcsP()
+		zero := true
+		for _, x := range p {
+			if x > -1e6+0.5 || x < -1e6-0.5 { // heartbeat lost and 0 kW
+				zero = false
+			}
+		}
+		if zero {
+			t.Logf("all PCS at 0 kW with heartbeat lost %v after SIGKILL (watchdog 1.5 s)", time.Since(killed).Round(10*time.Millisecond))
+			break
+		}
+		if time.Since(killed) > 5*time.Second {
+			t.Fatalf("PCS still at power 5 s after the daemon died: %v", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func regexpReplace(s, expr, repl string) string {
+	return regexp.MustCompile(expr).ReplaceAllString(s, repl)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
