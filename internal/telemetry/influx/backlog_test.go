@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/testutil/influxd"
 )
 
 func lines(from, n int) []byte {
@@ -77,15 +79,13 @@ func TestBacklogOrderAndCrashRepair(t *testing.T) {
 // rather than fail): Close must give up at its deadline, persist everything to
 // the backlog, and a later Writer must replay it once the server runs again.
 func TestCloseWithHungServer(t *testing.T) {
-	srv := startInfluxd(t)
-	srv.createDB(testDB)
+	srv := influxd.Start(t)
+	srv.CreateDB(t, testDB)
 	state := t.TempDir()
 	cfg := testConfig(t, srv, state)
 	cfg.WriteTimeout = time.Minute
 
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	srv.Signal(t, syscall.SIGSTOP)
 	w, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -104,16 +104,14 @@ func TestCloseWithHungServer(t *testing.T) {
 		t.Fatalf("after Close: %+v", s)
 	}
 
-	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	srv.Signal(t, syscall.SIGCONT)
 	w2, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "backlog replayed", drained(w2, total))
 	closeWriter(t, w2, 5*time.Second)
-	if got := srv.count(testDB, "hung"); got != total {
+	if got := srv.Count(t, testDB, "hung"); got != total {
 		t.Errorf("count(*) = %d, want %d", got, total)
 	}
 	if segs, _ := filepath.Glob(filepath.Join(state, BacklogDirName, "*"+segSuffix)); len(segs) != 0 {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/testutil/influxd"
 )
 
 // The plant of the design card: 80 central PCS and 160 BMS (two battery
@@ -73,8 +75,8 @@ func BenchmarkPlantWrite(b *testing.B) {
 }
 
 func benchPlantWrite(b *testing.B, batchSize int) {
-	srv := startInfluxd(b)
-	srv.createDB(testDB)
+	srv := influxd.Start(b)
+	srv.CreateDB(b, testDB)
 	cfg := testConfig(b, srv, b.TempDir())
 	cfg.BatchSize = batchSize
 	cfg.FlushInterval = 100 * time.Millisecond // only the last batch waits for it
@@ -106,7 +108,7 @@ func benchPlantWrite(b *testing.B, batchSize int) {
 	if s.DroppedTotal() != 0 || s.Written != uint64(total) || s.WriteErrors != 0 {
 		b.Fatalf("stats = %+v, want %d written and no loss", s, total)
 	}
-	pcs, bms := srv.count(testDB, "pcs"), srv.count(testDB, "bms")
+	pcs, bms := srv.Count(b, testDB, "pcs"), srv.Count(b, testDB, "bms")
 	if pcs != int64(seconds*plantPCS) || bms != int64(seconds*plantBMS) {
 		b.Fatalf("database holds %d pcs + %d bms points, want %d + %d", pcs, bms, seconds*plantPCS, seconds*plantBMS)
 	}
@@ -122,8 +124,8 @@ func benchPlantWrite(b *testing.B, batchSize int) {
 // TestPlantRealtime runs the plant at its real rate (240 points every second)
 // for a few seconds and checks that nothing is lost and the queue stays short.
 func TestPlantRealtime(t *testing.T) {
-	srv := startInfluxd(t)
-	srv.createDB(testDB)
+	srv := influxd.Start(t)
+	srv.CreateDB(t, testDB)
 	cfg := testConfig(t, srv, t.TempDir())
 	cfg.BatchSize, cfg.FlushInterval = 5000, time.Second
 	w, err := New(cfg)
@@ -146,7 +148,7 @@ func TestPlantRealtime(t *testing.T) {
 	if s.Written != seconds*plantPoints || s.DroppedTotal() != 0 {
 		t.Fatalf("stats = %+v", s)
 	}
-	if pcs, bms := srv.count(testDB, "pcs"), srv.count(testDB, "bms"); pcs != seconds*plantPCS || bms != seconds*plantBMS {
+	if pcs, bms := srv.Count(t, testDB, "pcs"), srv.Count(t, testDB, "bms"); pcs != seconds*plantPCS || bms != seconds*plantBMS {
 		t.Fatalf("database holds %d pcs + %d bms points", pcs, bms)
 	}
 	t.Logf("plant at real time: %d points in %ds, last write latency %v", seconds*plantPoints, seconds, s.LastWriteLatency)

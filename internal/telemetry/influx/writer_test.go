@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/testutil/influxd"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -18,7 +19,7 @@ import (
 
 const testDB = "emsd"
 
-func testConfig(tb testing.TB, srv *influxServer, stateDir string) Config {
+func testConfig(tb testing.TB, srv *influxd.Server, stateDir string) Config {
 	tb.Helper()
 	return Config{
 		URL:              srv.URL(),
@@ -43,8 +44,8 @@ func seqPoint(measurement string, seq int64, t time.Time) Point {
 }
 
 func TestWriteQueryBack(t *testing.T) {
-	srv := startInfluxd(t)
-	srv.createDB(testDB)
+	srv := influxd.Start(t)
+	srv.CreateDB(t, testDB)
 	w, err := New(testConfig(t, srv, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -83,17 +84,17 @@ func TestWriteQueryBack(t *testing.T) {
 	waitFor(t, 30*time.Second, "all points written", drained(w, total+3))
 	closeWriter(t, w, 10*time.Second)
 
-	if got := srv.count(testDB, `"unit state"`); got != total {
+	if got := srv.Count(t, testDB, `"unit state"`); got != total {
 		t.Fatalf("count(*) = %d, want %d", got, total)
 	}
 	for _, d := range devices {
 		q := fmt.Sprintf(`SELECT count(p_kw) FROM "unit state" WHERE device = '%s'`, strings.ReplaceAll(d, `'`, `\'`))
-		if got := srv.scalars(testDB, q)[0]; got != perDevice {
+		if got := srv.Scalars(t, testDB, q)[0]; got != perDevice {
 			t.Errorf("device %q: %d points, want %d", d, got, perDevice)
 		}
 	}
 	// One point read back field by field: escaping and types survive.
-	series := srv.query(testDB, fmt.Sprintf(`SELECT alarm, energy_wh, mode, p_kw, q_kvar, soc FROM "unit state" WHERE device = 'pcs 02' AND time = %d`,
+	series := srv.Query(t, testDB, fmt.Sprintf(`SELECT alarm, energy_wh, mode, p_kw, q_kvar, soc FROM "unit state" WHERE device = 'pcs 02' AND time = %d`,
 		base.Add(7*time.Second).UnixNano()))
 	if len(series) != 1 || len(series[0].Values) != 1 {
 		t.Fatalf("point 7: %+v", series)
@@ -163,8 +164,8 @@ func TestOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("outage test takes about a minute")
 	}
-	srv := startInfluxd(t)
-	srv.createDB(testDB)
+	srv := influxd.Start(t)
+	srv.CreateDB(t, testDB)
 	w, err := New(testConfig(t, srv, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +199,7 @@ func TestOutage(t *testing.T) {
 	}()
 
 	time.Sleep(5 * time.Second)
-	srv.stop()
+	srv.Stop(t)
 	outageFirst := seq.Load()
 	t.Logf("influxd stopped at seq %d", outageFirst)
 	time.Sleep(30 * time.Second)
@@ -207,7 +208,7 @@ func TestOutage(t *testing.T) {
 	if during.BacklogPoints == 0 || during.Connected {
 		t.Errorf("during outage: backlog %d points, connected %v", during.BacklogPoints, during.Connected)
 	}
-	srv.start()
+	srv.Start(t)
 	t.Logf("influxd restarted at seq %d with %d points in the backlog", outageLast+1, during.BacklogPoints)
 	time.Sleep(5 * time.Second)
 	close(stopWriting)
@@ -222,17 +223,17 @@ func TestOutage(t *testing.T) {
 	if s.Written != uint64(total) || s.DroppedTotal() != 0 || s.BacklogPoints != 0 || s.WriteErrors == 0 {
 		t.Errorf("stats = %+v, want %d written, nothing dropped, some write errors", s, total)
 	}
-	if got := srv.count(testDB, "outage"); got != total {
+	if got := srv.Count(t, testDB, "outage"); got != total {
 		t.Errorf("count(*) = %d, want %d", got, total)
 	}
-	r := srv.scalars(testDB, fmt.Sprintf("SELECT count(seq), min(seq), max(seq) FROM outage WHERE seq >= %d AND seq <= %d", outageFirst, outageLast))
+	r := srv.Scalars(t, testDB, fmt.Sprintf("SELECT count(seq), min(seq), max(seq) FROM outage WHERE seq >= %d AND seq <= %d", outageFirst, outageLast))
 	want := outageLast - outageFirst + 1
 	if r[0] != want || r[1] != outageFirst || r[2] != outageLast {
 		t.Errorf("outage window: count/min/max = %v, want %d/%d/%d", r, want, outageFirst, outageLast)
 	}
 	// Every single sequence number is there once.
 	seen := make([]bool, total)
-	for _, sr := range srv.query(testDB, "SELECT seq FROM outage") {
+	for _, sr := range srv.Query(t, testDB, "SELECT seq FROM outage") {
 		for _, v := range sr.Values {
 			n, _ := v[1].(interface{ Int64() (int64, error) }).Int64()
 			if n < 0 || n >= total || seen[n] {
@@ -253,9 +254,9 @@ func TestOutage(t *testing.T) {
 // TestRestartSurvival fills the backlog with the server down, closes the
 // Writer, and checks that a new Writer on the same state dir replays it all.
 func TestRestartSurvival(t *testing.T) {
-	srv := startInfluxd(t)
-	srv.createDB(testDB)
-	srv.stop()
+	srv := influxd.Start(t)
+	srv.CreateDB(t, testDB)
+	srv.Stop(t)
 	state := t.TempDir()
 	cfg := testConfig(t, srv, state)
 
@@ -283,7 +284,7 @@ func TestRestartSurvival(t *testing.T) {
 		t.Fatalf("backlog segments on disk: %v", segs)
 	}
 
-	srv.start()
+	srv.Start(t)
 	w2, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +297,7 @@ func TestRestartSurvival(t *testing.T) {
 	if s := w2.Stats(); s.Written != total || s.DroppedTotal() != 0 {
 		t.Errorf("second Writer stats = %+v", s)
 	}
-	if got := srv.count(testDB, "restart"); got != total {
+	if got := srv.Count(t, testDB, "restart"); got != total {
 		t.Errorf("count(*) = %d, want %d", got, total)
 	}
 	if segs, _ := filepath.Glob(filepath.Join(state, BacklogDirName, "*"+segSuffix)); len(segs) != 0 {
@@ -307,9 +308,9 @@ func TestRestartSurvival(t *testing.T) {
 // TestOverflow bounds the backlog tightly: the oldest points are dropped, the
 // newest survive, and the drop counter equals the shortfall exactly.
 func TestOverflow(t *testing.T) {
-	srv := startInfluxd(t)
-	srv.createDB(testDB)
-	srv.stop()
+	srv := influxd.Start(t)
+	srv.CreateDB(t, testDB)
+	srv.Stop(t)
 	core, logs := observer.New(zapcore.WarnLevel)
 	cfg := testConfig(t, srv, t.TempDir())
 	cfg.BatchSize = 100
@@ -335,12 +336,12 @@ func TestOverflow(t *testing.T) {
 		t.Fatalf("backlog %d bytes (bound %d), overflow drops %d", s.BacklogBytes, cfg.BacklogMaxBytes, s.Dropped[DropBacklogOverflow])
 	}
 
-	srv.start()
+	srv.Start(t)
 	waitFor(t, 30*time.Second, "backlog replayed", drained(w, total))
 	closeWriter(t, w, 5*time.Second)
 	s = w.Stats()
 	dropped := int64(s.Dropped[DropBacklogOverflow])
-	r := srv.scalars(testDB, "SELECT count(seq), min(seq), max(seq) FROM overflow")
+	r := srv.Scalars(t, testDB, "SELECT count(seq), min(seq), max(seq) FROM overflow")
 	if r[0] != total-dropped || r[1] != dropped || r[2] != total-1 {
 		t.Errorf("in database count/min/max = %v, want %d/%d/%d (oldest %d dropped)", r, total-dropped, dropped, total-1, dropped)
 	}
@@ -363,8 +364,8 @@ func TestOverflow(t *testing.T) {
 // are dropped and counted, directly and from the backlog, and that the data
 // behind them is still written.
 func TestRejectedBatchDoesNotWedge(t *testing.T) {
-	srv := startInfluxd(t)
-	srv.createDB(testDB)
+	srv := influxd.Start(t)
+	srv.CreateDB(t, testDB)
 	state := t.TempDir()
 	// A backlog from an "earlier run" holding a malformed segment between two
 	// good ones.
@@ -394,7 +395,7 @@ func TestRejectedBatchDoesNotWedge(t *testing.T) {
 	if s.Written != 4 || s.Dropped[DropRejected] != 2 || s.WriteErrors != 2 {
 		t.Errorf("stats = %+v, want 4 written, 2 rejected, 2 write errors", s)
 	}
-	if got := srv.count(testDB, "wedge"); got != 4 {
+	if got := srv.Count(t, testDB, "wedge"); got != 4 {
 		t.Errorf("count(*) = %d, want 4", got)
 	}
 }

@@ -3,13 +3,7 @@ package record
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,136 +13,11 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/influx"
+	"github.com/emsd/emsd/internal/testutil/influxd"
 )
 
-// influxd finds the binary the influx package's tests use: $EMSD_INFLUXD,
-// $EMSD_CACHE/bin or <repo>/.cache/influxd/bin (scripts/influxd.sh), PATH.
-func influxd(t *testing.T) string {
-	if p := os.Getenv("EMSD_INFLUXD"); p != "" {
-		return p
-	}
-	cache := os.Getenv("EMSD_CACHE")
-	if cache == "" {
-		cache = filepath.Join("..", "..", "..", ".cache", "influxd")
-	}
-	if p := filepath.Join(cache, "bin", "influxd"); fileExists(p) {
-		return p
-	}
-	if p, err := exec.LookPath("influxd"); err == nil {
-		return p
-	}
-	msg := "no influxd (EMSD_INFLUXD, $EMSD_CACHE/bin, .cache/influxd/bin, PATH); build one with scripts/influxd.sh"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("\n\n!!!!!!!! SKIPPING REAL-INFLUXDB TEST: " + msg + " !!!!!!!!\n")
-	return ""
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startInfluxd runs a throw-away InfluxDB 1.8 on loopback and returns its URL.
-func startInfluxd(t *testing.T) string {
-	bin := influxd(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-[meta]
-  dir = %q
-[data]
-  dir = %q
-  wal-dir = %q
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:%d"
-  log-enabled = false
-[logging]
-  level = "warn"
-[monitor]
-  store-enabled = false
-`, freePort(t), filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), port)
-	cfg := filepath.Join(dir, "influxd.conf")
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "influxd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "run", "-config", cfg)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	u := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(u + "/ping"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return u
-			}
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(dir, "influxd.log"))
-			t.Fatalf("influxd exited:\n%s", b)
-		default:
-		}
-	}
-	t.Fatal("influxd did not answer /ping")
-	return ""
-}
-
-type series struct {
-	Name    string            `json:"name"`
-	Tags    map[string]string `json:"tags"`
-	Columns []string          `json:"columns"`
-	Values  [][]any           `json:"values"`
-}
-
-func influxQuery(t *testing.T, base, db, q string) ([]series, error) {
-	resp, err := http.PostForm(base+"/query", url.Values{"q": {q}, "db": {db}, "epoch": {"ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Results []struct {
-			Series []series `json:"series"`
-			Error  string   `json:"error"`
-		} `json:"results"`
-		Error string `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, err
-	}
-	if out.Error != "" {
-		return nil, fmt.Errorf("%s", out.Error)
-	}
-	if len(out.Results) == 0 {
-		return nil, nil
-	}
-	if out.Results[0].Error != "" {
-		return nil, fmt.Errorf("%s", out.Results[0].Error)
-	}
-	return out.Results[0].Series, nil
-}
-
 // hasValue reports whether any row has a non-null value besides time.
-func hasValue(ss []series) bool {
+func hasValue(ss []influxd.Series) bool {
 	for _, s := range ss {
 		for _, row := range s.Values {
 			for i, v := range row {
@@ -166,11 +35,9 @@ func hasValue(ss []series) bool {
 // judge), then runs every dashboard query, with Grafana's macros expanded,
 // and requires each to succeed and return data.
 func TestRealInfluxDB(t *testing.T) {
-	base := startInfluxd(t)
-	if _, err := influxQuery(t, base, "", "CREATE DATABASE emsd"); err != nil {
-		t.Fatal(err)
-	}
-	w, err := influx.New(influx.Config{URL: base, Bucket: "emsd", StateDir: t.TempDir(), FlushInterval: 50 * time.Millisecond})
+	srv := influxd.Start(t)
+	srv.CreateDB(t, "emsd")
+	w, err := influx.New(influx.Config{URL: srv.URL(), Bucket: "emsd", StateDir: t.TempDir(), FlushInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,15 +76,15 @@ func TestRealInfluxDB(t *testing.T) {
 		t.Fatalf("writer dropped points: %+v", st)
 	}
 
-	ss, err := influxQuery(t, base, "emsd", `SELECT count("quality") FROM "bms"`)
-	if err != nil || !hasValue(ss) || ss[0].Values[0][1] != float64(5*4) {
+	ss, err := srv.QueryErr("emsd", `SELECT count("quality") FROM "bms"`)
+	if err != nil || !hasValue(ss) || ss[0].Values[0][1] != json.Number(strconv.Itoa(5*4)) {
 		t.Fatalf("bms points: %v %v, want 20", ss, err)
 	}
 
 	expand := strings.NewReplacer("$timeFilter", "time > now() - 1h", "$__interval", "1s", "$site", "s1", "$unit", "(u001|u002)")
 	for _, q := range dashboardQueries(t) {
 		sql := expand.Replace(q.query)
-		ss, err := influxQuery(t, base, "emsd", sql)
+		ss, err := srv.QueryErr("emsd", sql)
 		if err != nil {
 			t.Errorf("%s: %q: %v\n\t%s", q.file, q.where, err, sql)
 			continue

@@ -1,4 +1,4 @@
-package influx
+package influxd
 
 import (
 	"os/exec"

@@ -1,0 +1,37 @@
+package influx
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// drained reports whether everything written so far has left the queue, the
+// batcher and the backlog.
+func drained(w *Writer, total uint64) func() bool {
+	return func() bool {
+		s := w.Stats()
+		return s.Written+s.DroppedTotal() >= total && s.BacklogPoints == 0 && s.QueuedPoints == 0
+	}
+}
+
+func closeWriter(tb testing.TB, w *Writer, timeout time.Duration) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		tb.Fatalf("Close: %v", err)
+	}
+}
