@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/testutil"
 	"github.com/emsd/emsd/internal/testutil/influxd"
 )
 
@@ -109,7 +110,7 @@ func TestCloseWithHungServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "backlog replayed", drained(w2, total))
+	testutil.WaitFor(t, 30*time.Second, "backlog replayed", drained(w2, total))
 	closeWriter(t, w2, 5*time.Second)
 	if got := srv.Count(t, testDB, "hung"); got != total {
 		t.Errorf("count(*) = %d, want %d", got, total)

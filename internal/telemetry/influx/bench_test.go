@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/testutil"
 	"github.com/emsd/emsd/internal/testutil/influxd"
 )
 
@@ -99,7 +100,7 @@ func benchPlantWrite(b *testing.B, batchSize int) {
 			b.Fatalf("second %d: only %d points queued", sec, n)
 		}
 	}
-	waitFor(b, 10*time.Minute, "all points written", drained(w, uint64(total)))
+	testutil.WaitFor(b, 10*time.Minute, "all points written", drained(w, uint64(total)))
 	elapsed := time.Since(start)
 	b.StopTimer()
 	closeWriter(b, w, 10*time.Second)
@@ -142,7 +143,7 @@ func TestPlantRealtime(t *testing.T) {
 		}
 		<-tick.C
 	}
-	waitFor(t, 10*time.Second, "all points written", drained(w, seconds*plantPoints))
+	testutil.WaitFor(t, 10*time.Second, "all points written", drained(w, seconds*plantPoints))
 	closeWriter(t, w, 5*time.Second)
 	s := w.Stats()
 	if s.Written != seconds*plantPoints || s.DroppedTotal() != 0 {

@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emsd/emsd/internal/testutil/influxd"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/emsd/emsd/internal/testutil"
+	"github.com/emsd/emsd/internal/testutil/influxd"
 )
 
 const testDB = "emsd"
@@ -81,7 +83,7 @@ func TestWriteQueryBack(t *testing.T) {
 	w.Write(Point{Measurement: "m", Fields: map[string]any{"x": struct{}{}}})
 
 	const total = perDevice * 5
-	waitFor(t, 30*time.Second, "all points written", drained(w, total+3))
+	testutil.WaitFor(t, 30*time.Second, "all points written", drained(w, total+3))
 	closeWriter(t, w, 10*time.Second)
 
 	if got := srv.Count(t, testDB, `"unit state"`); got != total {
@@ -216,7 +218,7 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	total := seq.Load()
-	waitFor(t, 60*time.Second, "backlog replayed", drained(w, uint64(total)))
+	testutil.WaitFor(t, 60*time.Second, "backlog replayed", drained(w, uint64(total)))
 	closeWriter(t, w, 10*time.Second)
 
 	s := w.Stats()
@@ -292,7 +294,7 @@ func TestRestartSurvival(t *testing.T) {
 	if got := w2.Stats().BacklogPoints; got != total {
 		t.Fatalf("new Writer found %d backlog points, want %d", got, total)
 	}
-	waitFor(t, 30*time.Second, "backlog replayed", drained(w2, total))
+	testutil.WaitFor(t, 30*time.Second, "backlog replayed", drained(w2, total))
 	closeWriter(t, w2, 5*time.Second)
 	if s := w2.Stats(); s.Written != total || s.DroppedTotal() != 0 {
 		t.Errorf("second Writer stats = %+v", s)
@@ -327,7 +329,7 @@ func TestOverflow(t *testing.T) {
 			t.Fatalf("Write dropped %d", i)
 		}
 	}
-	waitFor(t, 30*time.Second, "all points in the backlog", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "all points in the backlog", func() bool {
 		s := w.Stats()
 		return uint64(s.BacklogPoints)+s.Dropped[DropBacklogOverflow] == total
 	})
@@ -337,7 +339,7 @@ func TestOverflow(t *testing.T) {
 	}
 
 	srv.Start(t)
-	waitFor(t, 30*time.Second, "backlog replayed", drained(w, total))
+	testutil.WaitFor(t, 30*time.Second, "backlog replayed", drained(w, total))
 	closeWriter(t, w, 5*time.Second)
 	s = w.Stats()
 	dropped := int64(s.Dropped[DropBacklogOverflow])
@@ -383,12 +385,12 @@ func TestRejectedBatchDoesNotWedge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "backlog replayed", drained(w, 4))
+	testutil.WaitFor(t, 10*time.Second, "backlog replayed", drained(w, 4))
 	// A field type conflict: seq is an integer, this batch sends a string.
 	w.Write(Point{Measurement: "wedge", Fields: map[string]any{"seq": "x"}, Time: time.Unix(0, 4000)})
-	waitFor(t, 10*time.Second, "conflict rejected", drained(w, 5))
+	testutil.WaitFor(t, 10*time.Second, "conflict rejected", drained(w, 5))
 	w.Write(Point{Measurement: "wedge", Fields: map[string]any{"seq": 5}, Time: time.Unix(0, 5000)})
-	waitFor(t, 10*time.Second, "good point after the conflict", drained(w, 6))
+	testutil.WaitFor(t, 10*time.Second, "good point after the conflict", drained(w, 6))
 	closeWriter(t, w, 5*time.Second)
 
 	s := w.Stats()

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 // Binary returns the path of the influxd binary (see the package doc). It
@@ -80,16 +81,6 @@ func repoRoot() (string, error) {
 	}
 }
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Server is a real InfluxDB 1.8 server on loopback with its own data
 // directory.
 type Server struct {
@@ -104,7 +95,7 @@ type Server struct {
 // the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{bin: Binary(tb), dir: tb.TempDir(), httpPort: freePort(tb)}
+	s := &Server{bin: Binary(tb), dir: tb.TempDir(), httpPort: testutil.FreePort(tb)}
 	conf := fmt.Sprintf(`reporting-disabled = true
 bind-address = "127.0.0.1:%d"
 [meta]
@@ -122,7 +113,7 @@ bind-address = "127.0.0.1:%d"
   store-enabled = false
 [continuous_queries]
   enabled = false
-`, freePort(tb), filepath.Join(s.dir, "meta"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "wal"), s.httpPort)
+`, testutil.FreePort(tb), filepath.Join(s.dir, "meta"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "wal"), s.httpPort)
 	if err := os.WriteFile(filepath.Join(s.dir, "influxd.conf"), []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
 	}
