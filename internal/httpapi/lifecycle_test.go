@@ -14,6 +14,7 @@ import (
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 // still is a plant whose control loop never cycles.
@@ -81,7 +82,7 @@ func TestContextEndStopsTheServer(t *testing.T) {
 		t.Errorf("/metrics without a gatherer: %d, want 404", code)
 	}
 	cancel()
-	waitFor(t, 3*time.Second, "the listener to close", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "the listener to close", func() bool {
 		c, err := net.DialTimeout("tcp", srv.Addr(), 100*time.Millisecond)
 		if err == nil {
 			c.Close()

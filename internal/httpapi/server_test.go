@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,27 +17,13 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/emsd/emsd/internal/config"
-	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/sim"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
+	"github.com/emsd/emsd/internal/testutil"
+	"github.com/emsd/emsd/internal/testutil/planttest"
 )
-
-// freePort returns a loopback address below the ephemeral range that
-// nobody listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
 
 // get fetches url and returns the status and body.
 func get(t *testing.T, url string) (int, []byte) {
@@ -66,17 +49,6 @@ func getJSON(t *testing.T, url string, v any) int {
 	return code
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // plantRig is a simulated plant with a station, a dispatcher and metrics,
 // not yet running.
 type plantRig struct {
@@ -89,72 +61,30 @@ type plantRig struct {
 
 func newPlantRig(t *testing.T, units int) *plantRig {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "site:\n  name: httpapi\n  rated_p_kw: %d\n  rated_e_kwh: %d\n", 1000*units, 2000*units)
-	fmt.Fprintf(&b, "  poi:\n    meter: {address: %s}\n", freePort(t))
-	b.WriteString("units:\n")
-	for i := range units {
-		fmt.Fprintf(&b, "  - id: u%d\n    rated_p_kw: 1000\n    pcs: {address: %s}\n", i+1, freePort(t))
-		fmt.Fprintf(&b, "    bms:\n      - {address: %s, capacity_kwh: 2000}\n", freePort(t))
-	}
-	b.WriteString("devices: {lost_after: 500ms, backoff_max: 200ms}\n")
-	b.WriteString("control: {period: 50ms, heartbeat_period: 200ms, shutdown_timeout: 3s, summary_period: 0s}\n")
-	b.WriteString("simulator:\n  enabled: true\n  battery: {soc_pct: 60, soc_spread_pct: 0}\n")
-	cfg, err := config.Parse([]byte(b.String()), "httpapi-test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles, err := devices.LoadProfiles("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := planttest.Config(t, planttest.Spec{
+		Name: "httpapi", Units: units, RatedKW: 1000, CapKWh: 2000,
+		Devices: "lost_after: 500ms, backoff_max: 200ms",
+		Control: "period: 50ms, heartbeat_period: 200ms, shutdown_timeout: 3s, summary_period: 0s",
+		Battery: "soc_pct: 60, soc_spread_pct: 0",
+	})
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	plant, err := sim.New(cfg, profiles, log.Named("sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plant.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { plant.Close() })
-	ctl, err := dispatch.New(cfg.DispatchConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	disp := station.NewDispatcher(ctl, log.Named("dispatch"), nil)
+	plant := planttest.StartPlant(t, cfg, log)
+	disp := planttest.NewDispatcher(t, cfg, log)
 	m := metrics.New(metrics.Options{})
-	st, err := station.New(cfg, profiles, log, station.Options{
+	st := planttest.NewStation(t, cfg, log, station.Options{
 		Controller: m.Controller(disp), Observer: m, FastLatency: m.FastLatency, OnCycle: m.OnCycle,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := m.Attach(st, disp); err != nil {
 		t.Fatal(err)
 	}
 	return &plantRig{plant: plant, st: st, disp: disp, m: m, cfg: cfg}
 }
 
-// run starts the station and returns its stop function.
+// run starts the station and returns its stop function, which waits for
+// the station to stop; the end of the test stops it too.
 func (r *plantRig) run(t *testing.T) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.st.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("station did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	running := planttest.Run(t, r.st)
+	return func() { running.Stop(t) }
 }
 
 func TestServerAgainstASimulatedPlant(t *testing.T) {
@@ -181,7 +111,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 	}
 
 	stop := r.run(t)
-	waitFor(t, 5*time.Second, "/readyz 200", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "/readyz 200", func() bool {
 		code, _ := get(t, base+"/readyz")
 		return code == http.StatusOK
 	})
@@ -198,7 +128,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 		}
 	}
 	var st State
-	waitFor(t, 5*time.Second, "the units to acknowledge 300 kW in all", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the units to acknowledge 300 kW in all", func() bool {
 		st = State{}
 		getJSON(t, base+"/api/state", &st)
 		if len(st.Units) != 2 {
@@ -261,7 +191,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 	if err := r.plant.DropDevice("u1.bms0"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "u1.bms0 lost in /api/state", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "u1.bms0 lost in /api/state", func() bool {
 		st = State{}
 		getJSON(t, base+"/api/state", &st)
 		b := st.Units[0].Batteries[0]
@@ -276,7 +206,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 
 	// The control loop stops: liveness fails within the limit (1 s).
 	stop()
-	waitFor(t, 3*time.Second, "/healthz 503", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "/healthz 503", func() bool {
 		code, _ := get(t, base+"/healthz")
 		return code == http.StatusServiceUnavailable
 	})

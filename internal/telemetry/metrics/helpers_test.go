@@ -1,15 +1,10 @@
 package metrics
 
 import (
-	"context"
-	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -18,11 +13,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/emsd/emsd/internal/config"
-	"github.com/emsd/emsd/internal/devices"
-	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/sim"
 	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/testutil/planttest"
 )
 
 // scraper serves a registry over loopback HTTP and parses what it serves.
@@ -128,21 +121,6 @@ func (f families) typ(name string) dto.MetricType {
 	return -1
 }
 
-// freePort returns a loopback address below the ephemeral range that
-// nobody listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
-
 // rig is a simulated plant run by a station with a dispatcher and the
 // metrics hooks.
 type rig struct {
@@ -154,77 +132,26 @@ type rig struct {
 
 func startRig(t *testing.T, units int, dispatchYAML string) *rig {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "site:\n  name: metrics\n  rated_p_kw: %d\n  rated_e_kwh: %d\n", 1000*units, 2000*units)
-	fmt.Fprintf(&b, "  poi:\n    meter: {address: %s}\n", freePort(t))
-	b.WriteString("units:\n")
-	for i := range units {
-		fmt.Fprintf(&b, "  - id: u%d\n    rated_p_kw: 1000\n    pcs: {address: %s}\n", i+1, freePort(t))
-		fmt.Fprintf(&b, "    bms:\n      - {address: %s, capacity_kwh: 2000}\n", freePort(t))
-	}
-	b.WriteString("devices: {lost_after: 500ms, backoff_max: 200ms}\n")
-	b.WriteString("control: {period: 100ms, heartbeat_period: 200ms, shutdown_timeout: 3s, summary_period: 0s}\n")
-	if dispatchYAML != "" {
-		b.WriteString("dispatch:\n" + dispatchYAML)
-	}
-	b.WriteString("simulator:\n  enabled: true\n  battery: {soc_pct: 50, soc_spread_pct: 0}\n")
-	cfg, err := config.Parse([]byte(b.String()), "metrics-test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles, err := devices.LoadProfiles("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := planttest.Config(t, planttest.Spec{
+		Name: "metrics", Units: units, RatedKW: 1000, CapKWh: 2000,
+		Devices:  "lost_after: 500ms, backoff_max: 200ms",
+		Control:  "period: 100ms, heartbeat_period: 200ms, shutdown_timeout: 3s, summary_period: 0s",
+		Dispatch: dispatchYAML,
+		Battery:  "soc_pct: 50, soc_spread_pct: 0",
+	})
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	plant, err := sim.New(cfg, profiles, log.Named("sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plant.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { plant.Close() })
-	ctl, err := dispatch.New(cfg.DispatchConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	disp := station.NewDispatcher(ctl, log.Named("dispatch"), nil)
+	plant := planttest.StartPlant(t, cfg, log)
+	disp := planttest.NewDispatcher(t, cfg, log)
 	m := New(Options{})
-	st, err := station.New(cfg, profiles, log, station.Options{
+	st := planttest.NewStation(t, cfg, log, station.Options{
 		Controller:  m.Controller(disp),
 		Observer:    m,
 		FastLatency: m.FastLatency,
 		OnCycle:     m.OnCycle,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := m.Attach(st, disp); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("station did not stop")
-		}
-	})
+	planttest.Run(t, st)
 	return &rig{plant: plant, st: st, disp: disp, m: m}
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 const pfrOn = "  frequency_response: {enabled: true, droop_pct: 2, dead_band_hz: 0.033}\n"
@@ -20,7 +21,7 @@ const pfrOn = "  frequency_response: {enabled: true, droop_pct: 2, dead_band_hz:
 func TestRunningStationMetrics(t *testing.T) {
 	r := startRig(t, 2, pfrOn)
 	s := serve(t, r.m)
-	waitFor(t, 5*time.Second, "the first full poll", r.st.Ready)
+	testutil.WaitFor(t, 5*time.Second, "the first full poll", r.st.Ready)
 	if _, err := r.disp.Submit(context.Background(), dispatch.SetPFR{Enable: true,
 		PFRParams: dispatch.PFRParams{DroopPct: 2, DeadBand: 0.033}}); err != nil {
 		t.Fatal(err)
@@ -30,7 +31,7 @@ func TestRunningStationMetrics(t *testing.T) {
 	// reading triggers fast cycles whose writes get acknowledged.
 	r.plant.StepFrequency(49.8)
 	var f families
-	waitFor(t, 5*time.Second, "fast cycles and a fast-path latency", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "fast cycles and a fast-path latency", func() bool {
 		f = s.scrape()
 		fast, _ := f.value("emsd_control_cycles_total", labels("kind", KindFast))
 		tick, _ := f.value("emsd_control_cycles_total", labels("kind", KindTick))
@@ -119,7 +120,7 @@ func TestRunningStationMetrics(t *testing.T) {
 	if err := r.plant.DropDevice("u2.bms0"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "u2.bms0 lost in the metrics", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "u2.bms0 lost in the metrics", func() bool {
 		f = s.scrape()
 		st, _ := f.value("emsd_device_state", labels("device", "u2.bms0"))
 		errs, _ := f.value("emsd_device_errors_total", labels("device", "u2.bms0"))
@@ -133,7 +134,7 @@ func TestRunningStationMetrics(t *testing.T) {
 	}
 	// The image grades a point by its own group's period, so the SOC
 	// reading may outlive the device's comm-loss state by a few seconds.
-	waitFor(t, 10*time.Second, "the plant SOC quality to drop", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the plant SOC quality to drop", func() bool {
 		v, _ := s.scrape().value("emsd_plant_quality", labels("quantity", "soc"))
 		return v < 2
 	})
@@ -149,7 +150,7 @@ func (b bus) Submit(ctx context.Context, c dispatch.Command, _ command.Source) (
 func TestCommandsCountedByNameAndResult(t *testing.T) {
 	r := startRig(t, 1, "")
 	s := serve(t, r.m)
-	waitFor(t, 5*time.Second, "the first full poll", r.st.Ready)
+	testutil.WaitFor(t, 5*time.Second, "the first full poll", r.st.Ready)
 	h := command.NewHandler(bus{r.disp}, command.HandlerOptions{Audit: r.m})
 	src := command.Source{Transport: command.TransportLocal}
 	ctx := context.Background()
@@ -191,7 +192,7 @@ func TestCommandsCountedByNameAndResult(t *testing.T) {
 	if setpoints != 1 {
 		t.Errorf("setpoint counted %v times, want 1", setpoints)
 	}
-	waitFor(t, 2*time.Second, "manual mode in the metrics", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "manual mode in the metrics", func() bool {
 		v, _ := s.scrape().value("emsd_mode", labels("mode", "manual"))
 		return v == 1
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/telemetry/mqtt"
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 // startBroker runs an embedded MQTT broker on a loopback port.
@@ -36,7 +37,7 @@ func TestInfluxAndMQTTOnTheSameRegistry(t *testing.T) {
 	s := serve(t, m)
 
 	// An InfluxDB writer whose server is away: its points go to the backlog.
-	dead := freePort(t)
+	dead := testutil.FreeAddr(t)
 	w, err := influx.New(influx.Config{URL: "http://" + dead, Bucket: "b", StateDir: t.TempDir(),
 		FlushInterval: 20 * time.Millisecond, RetryInterval: 50 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	if err != nil {
@@ -51,7 +52,7 @@ func TestInfluxAndMQTTOnTheSameRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := freePort(t)
+	addr := testutil.FreeAddr(t)
 	broker := startBroker(t, addr)
 	c, err := mqtt.New(mqtt.Options{Brokers: []string{"tcp://" + addr}, Site: "metrics",
 		ConnectRetryInterval: 50 * time.Millisecond, MaxReconnectInterval: 100 * time.Millisecond}, nil)
@@ -72,7 +73,7 @@ func TestInfluxAndMQTTOnTheSameRegistry(t *testing.T) {
 		w.Write(influx.Point{Measurement: "plant", Fields: map[string]any{"p_kw": 1.0}})
 	}
 	var f families
-	waitFor(t, 5*time.Second, "the MQTT connection and the influx backlog", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the MQTT connection and the influx backlog", func() bool {
 		f = s.scrape()
 		conn, _ := f.value("emsd_mqtt_connected", nil)
 		backlog, _ := f.value("emsd_influx_backlog_points", nil)
@@ -90,7 +91,7 @@ func TestInfluxAndMQTTOnTheSameRegistry(t *testing.T) {
 
 	// The broker goes away: the gauge follows.
 	broker.Close()
-	waitFor(t, 5*time.Second, "emsd_mqtt_connected 0", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "emsd_mqtt_connected 0", func() bool {
 		v, _ := s.scrape().value("emsd_mqtt_connected", nil)
 		return v == 0
 	})
