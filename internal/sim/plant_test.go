@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -19,34 +18,20 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/testutil"
 )
-
-// freePort returns a loopback address nobody listens on right now, below
-// the usual ephemeral range so that client sockets do not take it meanwhile.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
 
 // reassign moves every address of cfg to a free port.
 func reassign(t *testing.T, cfg *config.Config) {
 	t.Helper()
-	cfg.Site.POI.Meter.Address = freePort(t)
+	cfg.Site.POI.Meter.Address = testutil.FreeAddr(t)
 	for i := range cfg.Units {
-		cfg.Units[i].PCS.Address = freePort(t)
+		cfg.Units[i].PCS.Address = testutil.FreeAddr(t)
 		for j := range cfg.Units[i].BMS {
-			cfg.Units[i].BMS[j].Address = freePort(t)
+			cfg.Units[i].BMS[j].Address = testutil.FreeAddr(t)
 		}
 	}
-	cfg.Simulator.ControlAddr = freePort(t)
+	cfg.Simulator.ControlAddr = testutil.FreeAddr(t)
 }
 
 // demoConfig loads configs/demo.yaml and moves every address to a free port,
@@ -70,18 +55,6 @@ func profiles(t *testing.T) devices.Profiles {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// eventually polls cond every 10 ms until it holds or 5 s have passed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5 s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func startPlant(t *testing.T, cfg *config.Config) *Plant {
@@ -246,7 +219,7 @@ func TestModbusSetpointFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	near(t, "p_set read back", pc.point(devices.PointPSet), 1234.5, 1e-9)
-	eventually(t, "PCS P follows the setpoint", func() bool { return pc.point(devices.PointP) > 1234 })
+	testutil.WaitFor(t, 5*time.Second, "PCS P follows the setpoint", func() bool { return pc.point(devices.PointP) > 1234 })
 	near(t, "PCS P after the setpoint", pc.point(devices.PointP), 1234.5, 0.5)
 	near(t, "PCS Q", pc.point(devices.PointQ), -200, 0.5)
 	s := p.Snapshot()
@@ -258,7 +231,7 @@ func TestModbusSetpointFollows(t *testing.T) {
 	if err := pc.set(devices.PointRun, 0); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "P goes to 0 after stop", func() bool { return pc.point(devices.PointP) < 0.05 })
+	testutil.WaitFor(t, 5*time.Second, "P goes to 0 after stop", func() bool { return pc.point(devices.PointP) < 0.05 })
 	near(t, "state after stop", pc.point(devices.PointState), 0, 0)
 
 	// Writes to read-only or unmapped registers are refused.
@@ -283,14 +256,14 @@ func TestModbusHeartbeatAndFault(t *testing.T) {
 	if err := pc.set(devices.PointPSet, 500); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "heartbeat-lost bit", func() bool { return pc.point(devices.PointFaultWord) == FaultHeartbeatLost })
+	testutil.WaitFor(t, 5*time.Second, "heartbeat-lost bit", func() bool { return pc.point(devices.PointFaultWord) == FaultHeartbeatLost })
 	if age := p.Snapshot().Units[0].PCS.HeartbeatAge; age < hb {
 		t.Errorf("heartbeat lost at age %v, before the timeout %v", age, hb)
 	}
 	near(t, "P without heartbeat", pc.point(devices.PointP), 0, 0)
 	near(t, "state without heartbeat", pc.point(devices.PointState), 2, 0)
 	i := 0
-	eventually(t, "P resumes with a heartbeat", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "P resumes with a heartbeat", func() bool {
 		i++
 		if err := pc.set(devices.PointHeartbeat, float64(i)); err != nil {
 			t.Fatal(err)
@@ -321,14 +294,14 @@ func TestModbusBMSAlarm(t *testing.T) {
 	if err := pc.set(devices.PointPSet, 2000); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "PCS at 2000 kW", func() bool { return pc.point(devices.PointP) > 1999.5 })
+	testutil.WaitFor(t, 5*time.Second, "PCS at 2000 kW", func() bool { return pc.point(devices.PointP) > 1999.5 })
 	if err := p.SetBMSAlarm("u3", 1, 3); err != nil {
 		t.Fatal(err)
 	}
 	near(t, "alarm level", bc.point(devices.PointAlarmLevel), 3, 0)
 	near(t, "contactor", bc.point(devices.PointContactor), 0, 0)
 	near(t, "discharge limit", bc.point(devices.PointDischargeMax), 0, 0)
-	eventually(t, "PCS limited to the closed battery's share", func() bool { return pc.point(devices.PointP) < 1250.05 })
+	testutil.WaitFor(t, 5*time.Second, "PCS limited to the closed battery's share", func() bool { return pc.point(devices.PointP) < 1250.05 })
 	near(t, "PCS P with one of two contactors open", pc.point(devices.PointP), 1250, 0.1)
 	if err := p.SetBMSAlarm("u3", 1, -1); err != nil {
 		t.Fatal(err)
@@ -478,7 +451,7 @@ func TestFrequencyStepsScript(t *testing.T) {
 	if f := m.point(devices.PointF); time.Since(start) < time.Second {
 		near(t, "f before the scripted step", f, 50, 1e-6)
 	}
-	eventually(t, "scripted step", func() bool { return m.point(devices.PointF) < 49.95 })
+	testutil.WaitFor(t, 5*time.Second, "scripted step", func() bool { return m.point(devices.PointF) < 49.95 })
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("scripted step at 1 s seen after %v", d)
 	}
@@ -592,8 +565,8 @@ func TestTraceReplay(t *testing.T) {
 	cfg.Simulator.Grid.TraceSpeed = 10
 	p := startPlant(t, cfg)
 	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 3*time.Second)
-	eventually(t, "frequency trace replayed at 10x", func() bool { return m.point(devices.PointF) < 49.99 })
-	eventually(t, "end of the frequency trace held", func() bool { return m.point(devices.PointF) == 49 })
+	testutil.WaitFor(t, 5*time.Second, "frequency trace replayed at 10x", func() bool { return m.point(devices.PointF) < 49.99 })
+	testutil.WaitFor(t, 5*time.Second, "end of the frequency trace held", func() bool { return m.point(devices.PointF) == 49 })
 	s := p.Snapshot()
 	if s.POI.LoadKW < 1000 || s.POI.LoadKW > 1100 {
 		t.Errorf("load from the trace after ~0.1-5 s at 10x: %v kW", s.POI.LoadKW)
@@ -660,7 +633,7 @@ func TestUserProfile(t *testing.T) {
 	if _, err := c.c.WriteSingleRegister(100, r[0]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "P follows", func() bool { return c.point(devices.PointP) == -800 })
+	testutil.WaitFor(t, 5*time.Second, "P follows", func() bool { return c.point(devices.PointP) == -800 })
 	time.Sleep(2 * hb)
 	if s := p.Snapshot().Units[0].PCS; s.HeartbeatLost || math.Abs(s.PKW+800) > 0.5 {
 		t.Errorf("PCS without a heartbeat point: lost %v, P %v", s.HeartbeatLost, s.PKW)
