@@ -15,7 +15,6 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // testBroker is a real MQTT broker on a loopback TCP port that a test can
@@ -152,11 +151,17 @@ func (b *mosquittoBroker) Stop(t testing.TB) {
 	b.cmd = nil
 }
 
-// mochiBroker is an embedded mochi-mqtt broker on a loopback listener.
+// mochiBroker is an embedded mochi-mqtt broker. It accepts on its own
+// loopback listener and hands connections to mochi, because mochi's own
+// listener Close can deadlock (a recursive read lock in
+// Clients.GetByListener) when a client leaves during shutdown.
 type mochiBroker struct {
-	addr string
-	mu   sync.Mutex
-	srv  *mochi.Server
+	addr  string
+	mu    sync.Mutex
+	srv   *mochi.Server
+	l     net.Listener
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
 }
 
 func (b *mochiBroker) Kind() string { return "embedded mochi-mqtt" }
@@ -166,27 +171,69 @@ func (b *mochiBroker) Start(t testing.TB) {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.addr})); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	b.srv = srv
-	waitListening(t, b.addr)
+	var l net.Listener
+	var err error
+	for range 50 { // the port may linger briefly after Stop
+		if l, err = net.Listen("tcp", b.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.srv, b.l, b.conns = srv, l, map[net.Conn]bool{}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.conns[c] = true
+			b.mu.Unlock()
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				_ = srv.EstablishConnection("tcp", c)
+				b.mu.Lock()
+				delete(b.conns, c)
+				b.mu.Unlock()
+			}()
+		}
+	}()
 }
 
-func (b *mochiBroker) Stop(testing.TB) {
+func (b *mochiBroker) Stop(t testing.TB) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.srv != nil {
-		_ = b.srv.Close()
-		b.srv = nil
+	if b.srv == nil {
+		b.mu.Unlock()
+		return
 	}
+	srv := b.srv
+	b.srv = nil
+	_ = b.l.Close()
+	for c := range b.conns {
+		_ = c.Close()
+	}
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("mochi connections did not end")
+	}
+	_ = srv.Close() // no mochi listeners: nothing to deadlock on
 }
 
 // proxy forwards TCP connections to a broker and can sever them all
