@@ -1,12 +1,14 @@
 package mqtt
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -28,23 +30,32 @@ type testBroker interface {
 
 // newBroker starts mosquitto when it is installed, else an embedded mochi
 // broker. EMSD_TEST_BROKER=mochi forces mochi.
-func newBroker(t testing.TB) testBroker { return newBrokerOpt(t, false) }
+func newBroker(t testing.TB) testBroker { return newBrokerOpt(t, brokerOpts{}) }
 
-// newBrokerOpt is newBroker; nodelay sets set_tcp_nodelay in mosquitto
-// (mochi, written in Go, always has TCP_NODELAY).
-func newBrokerOpt(t testing.TB, nodelay bool) testBroker {
+// brokerOpts vary the test broker.
+type brokerOpts struct {
+	// nodelay sets set_tcp_nodelay in mosquitto (mochi, written in Go,
+	// always has TCP_NODELAY).
+	nodelay bool
+	// tls, when set, makes the listener TLS only, requiring a client
+	// certificate signed by the same CA.
+	tls *pki
+}
+
+// newBrokerOpt is newBroker with options.
+func newBrokerOpt(t testing.TB, bo brokerOpts) testBroker {
 	t.Helper()
 	addr := freeAddr(t)
 	var b testBroker
 	path := mosquittoPath()
 	switch {
 	case os.Getenv("EMSD_TEST_BROKER") == "mochi":
-		b = &mochiBroker{addr: addr}
+		b = &mochiBroker{addr: addr, pki: bo.tls}
 	case path != "":
-		b = &mosquittoBroker{path: path, addr: addr, dir: t.TempDir(), nodelay: nodelay}
+		b = &mosquittoBroker{path: path, addr: addr, dir: t.TempDir(), brokerOpts: bo}
 	default:
 		t.Logf("NOTE: mosquitto not found; falling back to the embedded mochi-mqtt broker")
-		b = &mochiBroker{addr: addr}
+		b = &mochiBroker{addr: addr, pki: bo.tls}
 	}
 	b.Start(t)
 	t.Cleanup(func() { b.Stop(t) })
@@ -74,25 +85,24 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// waitListening waits until addr accepts TCP connections.
-func waitListening(t testing.TB, addr string) {
-	t.Helper()
+// listening waits up to 10 s for addr to accept TCP connections.
+func listening(addr string) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("broker on %s did not start listening", addr)
+	return false
 }
 
 // mosquittoBroker runs /usr/sbin/mosquitto as a child process.
 type mosquittoBroker struct {
 	path, addr, dir string
-	nodelay         bool
+	brokerOpts
 	mu              sync.Mutex
 	cmd             *exec.Cmd
 	starts          int
@@ -113,8 +123,17 @@ func (b *mosquittoBroker) Start(t testing.TB) {
 	_, port, _ := net.SplitHostPort(b.addr)
 	conf := filepath.Join(b.dir, "mosquitto.conf")
 	cfg := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n", port)
+	if u, err := user.Current(); err == nil {
+		// Started as root, mosquitto would switch to user "mosquitto",
+		// who cannot read the test's temporary TLS files.
+		cfg += "user " + u.Username + "\n"
+	}
 	if b.nodelay {
 		cfg += "set_tcp_nodelay true\n"
+	}
+	if b.tls != nil {
+		cfg += fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
+			b.tls.CA, b.tls.ServerCert, b.tls.ServerKey)
 	}
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -130,7 +149,10 @@ func (b *mosquittoBroker) Start(t testing.TB) {
 		t.Fatalf("start mosquitto: %v", err)
 	}
 	b.cmd = cmd
-	waitListening(t, b.addr)
+	if !listening(b.addr) {
+		log, _ := os.ReadFile(logf.Name())
+		t.Fatalf("mosquitto did not start listening on %s; its log:\n%s", b.addr, log)
+	}
 }
 
 func (b *mosquittoBroker) Stop(t testing.TB) {
@@ -157,6 +179,7 @@ func (b *mosquittoBroker) Stop(t testing.TB) {
 // Clients.GetByListener) when a client leaves during shutdown.
 type mochiBroker struct {
 	addr  string
+	pki   *pki
 	mu    sync.Mutex
 	srv   *mochi.Server
 	l     net.Listener
@@ -188,6 +211,9 @@ func (b *mochiBroker) Start(t testing.TB) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.pki != nil {
+		l = tls.NewListener(l, b.pki.serverConfig(t))
 	}
 	b.srv, b.l, b.conns = srv, l, map[net.Conn]bool{}
 	b.wg.Add(1)

@@ -77,6 +77,7 @@ type Client struct {
 	pubStop chan struct{}   // closed by Close once no more replies come: drain and stop
 	ctx     context.Context // handler context, cancelled when Close gives up or ends
 	cancel  context.CancelFunc
+	started atomic.Bool
 	closed  atomic.Bool
 	wg      sync.WaitGroup // state ticker, command worker
 	pubWG   sync.WaitGroup // publisher and ack waiter
@@ -139,8 +140,12 @@ func New(o Options, h CommandHandler) (*Client, error) {
 }
 
 // Start connects in the background and starts publishing. It returns at
-// once; the client keeps trying to reach the broker until Close.
+// once; the client keeps trying to reach the broker until Close. Calls
+// after the first do nothing.
 func (c *Client) Start() {
+	if c.started.Swap(true) {
+		return
+	}
 	c.pubWG.Add(2)
 	go c.publisher()
 	go c.ackWaiter()
@@ -166,6 +171,8 @@ func (c *Client) onConnect(pc paho.Client) {
 	n := c.connects.Add(1)
 	c.log.Info("mqtt connected", zap.Uint64("connects", n))
 	if c.handler != nil {
+		// Without the subscription the plant is deaf to operators, so
+		// keep trying for as long as this connection lasts.
 		for attempt := 1; ; attempt++ {
 			tok := pc.Subscribe(c.t.cmdFilter, 1, c.onCommand)
 			if tok.WaitTimeout(c.o.WriteTimeout) && tok.Error() == nil {
@@ -173,9 +180,10 @@ func (c *Client) onConnect(pc paho.Client) {
 			}
 			c.log.Error("mqtt subscribe failed", zap.String("filter", c.t.cmdFilter),
 				zap.Int("attempt", attempt), zap.Error(tok.Error()))
-			if attempt == 3 || !pc.IsConnectionOpen() || c.closed.Load() {
-				return // the next reconnect tries again
+			if !pc.IsConnectionOpen() || c.closed.Load() {
+				return // the next connection tries again
 			}
+			time.Sleep(min(time.Duration(attempt)*time.Second, c.o.MaxReconnectInterval))
 		}
 	}
 	if c.closed.Load() {

@@ -15,7 +15,7 @@ import (
 // roundTrips publishes n setpoint commands one after another, each after
 // the previous reply, and returns the publish-to-reply times.
 func roundTrips(t testing.TB, n int, nodelay bool) ([]time.Duration, string) {
-	b := newBrokerOpt(t, nodelay)
+	b := newBrokerOpt(t, brokerOpts{nodelay: nodelay})
 	startClient(t, b.Addr(), command.NewHandler(&recBus{}, command.HandlerOptions{}), nil)
 	op := newOperator(t, b.Addr())
 	awaitOnline(t, op)
