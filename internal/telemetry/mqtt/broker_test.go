@@ -103,9 +103,9 @@ func listening(addr string) bool {
 type mosquittoBroker struct {
 	path, addr, dir string
 	brokerOpts
-	mu              sync.Mutex
-	cmd             *exec.Cmd
-	starts          int
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	starts int
 }
 
 func (b *mosquittoBroker) Kind() string {
