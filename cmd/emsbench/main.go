@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.Speed, "speed", 0, "play traces and battery time this many times faster (default: the scenario's)")
 	fs.IntVar(&o.Steps, "steps", 0, "latency: number of frequency steps (default 200)")
 	fs.StringVar(&o.Out, "out", "", "directory for series.csv, units.csv, result.json and scenario files")
-	fs.BoolVar(&o.FreePorts, "free-ports", false, "move every device to a free loopback port instead of the config's")
+	fixed := fs.Bool("fixed-ports", false, "serve the devices on the config's ports (default: free loopback ports, as the machine is shared)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	plant := fs.String("plant", "child", "poll-scale: run the simulated plant in a child process (child) or in this one (inproc)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -61,9 +61,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	gen := fs.String("gen-config", "", "print the generated reference station config (ref-800mwh, ref-800mwh-string) and exit")
 	servePlant := fs.String("serve-plant", "", "internal: serve the simulated plant of this config until stdin closes")
 	list := fs.Bool("list", false, "list the scenarios")
+	runs := fs.Int("runs", 1, "run the scenario this many times and report the median of each figure (-out keeps the last run's files)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.FreePorts = !*fixed
 	switch {
 	case *gen != "":
 		mk, ok := bench.Specs[*gen]
@@ -122,9 +124,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	res, err := bench.Run(ctx, o)
-	if err != nil {
-		return err
+	var all []*bench.Result
+	for i := range max(*runs, 1) {
+		if *runs > 1 {
+			fmt.Fprintf(stderr, "emsbench: run %d of %d\n", i+1, *runs)
+		}
+		res, err := bench.Run(ctx, o)
+		if err != nil {
+			return err
+		}
+		all = append(all, res)
+	}
+	res := all[0]
+	if len(all) > 1 {
+		res = bench.Median(all)
 	}
 	if *asJSON {
 		return res.WriteJSON(stdout)
@@ -134,10 +147,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 // serve runs only the simulated plant (for poll-scale's child process):
-// it prints "ready" once every device listens and serves until stdin closes.
+// it reads the device addresses from stdin (one a line, ended by an empty
+// line), prints "ready" once every device listens and serves until stdin
+// closes.
 func serve(path string, stdout io.Writer) error {
 	p, err := bench.LoadPlant(path, nil, false)
 	if err != nil {
+		return err
+	}
+	in := bufio.NewReader(os.Stdin)
+	var addrs []string
+	for {
+		line, err := in.ReadString('\n')
+		if line = strings.TrimSpace(line); line == "" || err != nil {
+			break
+		}
+		addrs = append(addrs, line)
+	}
+	if err := p.SetAddresses(addrs); err != nil {
 		return err
 	}
 	pl, _, err := bench.StartSim(p, nil)
@@ -146,6 +173,6 @@ func serve(path string, stdout io.Writer) error {
 	}
 	defer pl.Close()
 	fmt.Fprintln(stdout, "ready")
-	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+	_, _ = io.Copy(io.Discard, in)
 	return nil
 }

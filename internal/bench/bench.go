@@ -35,7 +35,8 @@ type Options struct {
 	FreePorts bool
 	// ChildPlant runs the simulated plant in a child process (poll-scale):
 	// the command run to serve it, e.g. {os.Args[0], "-serve-plant"}; the
-	// config path is appended.
+	// config path is appended, and the device addresses are passed one a
+	// line on the child's stdin, ended by an empty line.
 	ChildPlant []string
 	// Log receives the runtime's log; nil discards it.
 	Log *zap.Logger
@@ -119,7 +120,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Config == "" {
 		o.Config = sc.config
 	}
-	p, err := LoadPlant(o.Config, o.ConfigYAML, o.FreePorts && o.ChildPlant == nil)
+	p, err := LoadPlant(o.Config, o.ConfigYAML, o.FreePorts)
 	if err != nil {
 		return nil, err
 	}

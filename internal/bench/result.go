@@ -186,3 +186,68 @@ func maxAbs(xs []float64) float64 {
 	}
 	return m
 }
+
+// Median combines several runs of one scenario into one result whose
+// figures are the medians of the runs' figures (for an even count, the
+// mean of the middle two). Pass is taken from the run whose figure is
+// closest to the median. Notes list every run's values.
+func Median(runs []*Result) *Result {
+	if len(runs) == 0 {
+		return nil
+	}
+	out := *runs[0]
+	out.KPIs = nil
+	out.Detail = nil
+	for _, k := range runs[0].KPIs {
+		var vs []float64
+		for _, r := range runs {
+			if v, ok := r.Get(k.Name); ok {
+				vs = append(vs, v)
+			}
+		}
+		med := median(vs)
+		m := KPI{Name: k.Name, Value: F(med), Unit: k.Unit, Target: k.Target}
+		if k.Pass != nil {
+			best := math.Inf(1)
+			for _, r := range runs {
+				for _, rk := range r.KPIs {
+					if rk.Name == k.Name && rk.Pass != nil && math.Abs(float64(rk.Value)-med) < best {
+						best = math.Abs(float64(rk.Value) - med)
+						p := *rk.Pass
+						m.Pass = &p
+					}
+				}
+			}
+		}
+		out.KPIs = append(out.KPIs, m)
+	}
+	out.Notes = append([]string{fmt.Sprintf("medians of %d runs", len(runs))}, runs[0].Notes...)
+	for _, k := range runs[0].KPIs {
+		var vals []string
+		for _, r := range runs {
+			v, _ := r.Get(k.Name)
+			vals = append(vals, formatValue(v))
+		}
+		out.Notes = append(out.Notes, fmt.Sprintf("runs of %q: %s", k.Name, strings.Join(vals, ", ")))
+	}
+	out.Detail = map[string]any{"runs": runs}
+	return &out
+}
+
+func median(xs []float64) float64 {
+	s := make([]float64, 0, len(xs))
+	for _, x := range xs {
+		if !math.IsNaN(x) {
+			s = append(s, x)
+		}
+	}
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

@@ -55,8 +55,9 @@ func LoadPlant(path string, yaml []byte, freePorts bool) (*Plant, error) {
 	return &Plant{Cfg: cfg, Profiles: profiles}, nil
 }
 
-// remap gives every device a free loopback port.
-func remap(cfg *config.Config) error {
+// addresses points at every device address: the meter, then each unit's
+// PCS and BMS.
+func addresses(cfg *config.Config) []*string {
 	addrs := []*string{&cfg.Site.POI.Meter.Address}
 	for i := range cfg.Units {
 		u := &cfg.Units[i]
@@ -65,6 +66,34 @@ func remap(cfg *config.Config) error {
 			addrs = append(addrs, &u.BMS[j].Address)
 		}
 	}
+	return addrs
+}
+
+// Addresses lists every device address in configuration order.
+func (p *Plant) Addresses() []string {
+	var out []string
+	for _, a := range addresses(p.Cfg) {
+		out = append(out, *a)
+	}
+	return out
+}
+
+// SetAddresses replaces every device address (as listed by Addresses).
+func (p *Plant) SetAddresses(list []string) error {
+	addrs := addresses(p.Cfg)
+	if len(list) != len(addrs) {
+		return fmt.Errorf("%d addresses for %d devices", len(list), len(addrs))
+	}
+	for i, a := range addrs {
+		*a = list[i]
+	}
+	p.Cfg.Simulator.ControlAddr = ""
+	return nil
+}
+
+// remap gives every device a free loopback port.
+func remap(cfg *config.Config) error {
+	addrs := addresses(cfg)
 	ls := make([]net.Listener, 0, len(addrs))
 	defer func() {
 		for _, l := range ls {
