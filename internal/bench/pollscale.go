@@ -183,7 +183,7 @@ func runPollScale(ctx context.Context, e *env, res *Result) error {
 	}
 	res.AddTarget("CPU ("+what+")", cores, "cores", "≤ 1 core", cores <= 1)
 	if child != nil {
-		res.Add("CPU (plant child process)", (procCPU(child.Process.Pid) - childA).Seconds()/wall, "cores")
+		res.Add("CPU (plant child process)", (procCPU(child.Process.Pid)-childA).Seconds()/wall, "cores")
 	}
 	res.AddTarget("RSS max ("+what+")", rssMax, "MB", "≤ 150 MB", rssMax <= 150)
 	res.Add("RSS high-water mark", procStatus("self", "VmHWM"), "MB")
