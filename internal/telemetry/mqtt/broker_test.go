@@ -54,7 +54,7 @@ func newBrokerOpt(t testing.TB, bo brokerOpts) testBroker {
 	case path != "":
 		b = &mosquittoBroker{path: path, addr: addr, dir: t.TempDir(), brokerOpts: bo}
 	default:
-		t.Logf("NOTE: mosquitto not found; falling back to the embedded mochi-mqtt broker")
+		t.Logf("WARNING: mosquitto not found (apt-get install mosquitto); falling back to the embedded mochi-mqtt broker")
 		b = &mochiBroker{addr: addr, pki: bo.tls}
 	}
 	b.Start(t)

@@ -326,8 +326,15 @@ func (c *Client) stateTicker() {
 	}
 }
 
-// publishState queues one round of state messages.
+// publishState queues one round of state messages. A panic in the
+// caller's State or Units is logged and counted, not propagated.
 func (c *Client) publishState() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.failed.Add(1)
+			c.log.Error("mqtt state source panicked", zap.Any("panic", r))
+		}
+	}()
 	up := c.pc.IsConnectionOpen()
 	put := func(topic string, v any) {
 		if !up {
@@ -366,6 +373,7 @@ func (c *Client) publisher() {
 		if !c.pc.IsConnectionOpen() {
 			select {
 			case <-c.pubStop:
+				c.dropped.Add(uint64(len(c.prio) + len(c.state)))
 				return
 			case <-c.wake:
 			case <-poll.C:
