@@ -1,23 +1,21 @@
-package station
+package station_test
 
 import (
 	"context"
 	"fmt"
 	"math"
 	"sort"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/emsd/emsd/internal/config"
-	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/kpi"
-	"github.com/emsd/emsd/internal/sim"
+	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/testutil"
+	"github.com/emsd/emsd/internal/testutil/planttest"
 	"github.com/emsd/emsd/internal/trace"
 )
 
@@ -38,31 +36,12 @@ type plantSpec struct {
 	timeScale float64 // battery time runs this many times faster
 }
 
-func (p plantSpec) yaml(t *testing.T) string {
-	t.Helper()
-	ports := freePorts(t, 1+2*p.units)
-	rated := p.ratedKW * float64(p.units)
-	var b strings.Builder
-	fmt.Fprintf(&b, "site:\n  name: closed-loop\n  rated_p_kw: %g\n  rated_e_kwh: %g\n", rated, p.capKWh*float64(p.units))
-	fmt.Fprintf(&b, "  poi:\n    meter: {address: 127.0.0.1:%d}\n", ports[0])
-	if p.importKW > 0 {
-		fmt.Fprintf(&b, "    import_limit_kw: %g\n", p.importKW)
-	}
-	if p.exportKW > 0 {
-		fmt.Fprintf(&b, "    export_limit_kw: %g\n", p.exportKW)
-	}
-	b.WriteString("units:\n")
-	for i := range p.units {
-		fmt.Fprintf(&b, "  - id: u%d\n    rated_p_kw: %g\n    pcs: {address: 127.0.0.1:%d}\n", i+1, p.ratedKW, ports[1+2*i])
-		fmt.Fprintf(&b, "    bms:\n      - {address: 127.0.0.1:%d, capacity_kwh: %g}\n", ports[2+2*i], p.capKWh)
-	}
+// spec is the plant's planttest.Spec, with this file's defaults: a 50 ms
+// period, 0.5 C, 50 % SOC and battery time at wall-clock speed.
+func (p plantSpec) spec() planttest.Spec {
 	period := p.period
 	if period == 0 {
 		period = 50 * time.Millisecond
-	}
-	fmt.Fprintf(&b, "control: {period: %v, summary_period: 0s%s}\n", period, p.control)
-	if p.dispatch != "" {
-		b.WriteString("dispatch:\n" + p.dispatch)
 	}
 	cRate, soc := p.cRate, p.socPct
 	if cRate == 0 {
@@ -75,58 +54,34 @@ func (p plantSpec) yaml(t *testing.T) string {
 	if ts == 0 {
 		ts = 1
 	}
-	fmt.Fprintf(&b, "simulator:\n  enabled: true\n  battery: {soc_pct: %g, soc_spread_pct: 4, c_rate: %g, time_scale: %g}\n", soc, cRate, ts)
-	fmt.Fprintf(&b, "  grid:\n    load_kw: %g\n%s", p.loadKW, p.grid)
-	return b.String()
+	return planttest.Spec{
+		Name: "closed-loop", Units: p.units, RatedKW: p.ratedKW, CapKWh: p.capKWh,
+		ImportKW: p.importKW, ExportKW: p.exportKW,
+		Control:  fmt.Sprintf("period: %v, summary_period: 0s%s", period, p.control),
+		Dispatch: p.dispatch,
+		Battery:  fmt.Sprintf("soc_pct: %g, soc_spread_pct: 4, c_rate: %g, time_scale: %g", soc, cRate, ts),
+		Grid:     fmt.Sprintf("    load_kw: %g\n%s", p.loadKW, p.grid),
+	}
 }
 
 // loop is a running closed loop: simulated plant, station and dispatcher.
 type loop struct {
 	*rig
-	disp  *Dispatcher
+	disp  *station.Dispatcher
 	rated float64
 }
 
-func startLoop(t *testing.T, spec plantSpec, o Options) *loop {
+func startLoop(t *testing.T, spec plantSpec, o station.Options) *loop {
 	t.Helper()
-	cfg, err := config.Parse([]byte(spec.yaml(t)), "closed-loop.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles, err := devices.LoadProfiles("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := planttest.Config(t, spec.spec())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	plant, err := sim.New(cfg, profiles, log.Named("sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plant.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { plant.Close() })
-	ctl, err := dispatch.New(cfg.DispatchConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	disp := NewDispatcher(ctl, log.Named("dispatch"), nil)
+	plant := planttest.StartPlant(t, cfg, log)
+	disp := planttest.NewDispatcher(t, cfg, log)
 	o.Controller = disp
-	st, err := New(cfg, profiles, log, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &rig{cfg: cfg, plant: plant, st: st, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- st.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := r.wait(t, 10*time.Second); err != nil && strings.Contains(err.Error(), "did not stop") {
-			t.Error(err)
-		}
-	})
+	st := planttest.NewStation(t, cfg, log, o)
+	r := &rig{Running: planttest.Run(t, st), cfg: cfg, plant: plant, st: st}
 	l := &loop{rig: r, disp: disp, rated: cfg.Site.RatedPKW}
-	waitFor(t, 5*time.Second, "the first full poll", r.st.Ready)
+	testutil.WaitFor(t, 5*time.Second, "the first full poll", r.st.Ready)
 	return l
 }
 
@@ -139,55 +94,6 @@ func (l *loop) apply(t *testing.T, cmds ...dispatch.Command) {
 	}
 }
 
-// sampler records the simulated POI power (what the meter serves) at a
-// fixed interval, with times relative to its start.
-type sampler struct {
-	mu   sync.Mutex
-	t0   time.Time
-	t, p []float64
-	soc  []float64
-	load []float64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func sample(plant *sim.Plant, every time.Duration) *sampler {
-	s := &sampler{t0: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tk := time.NewTicker(every)
-		defer tk.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case now := <-tk.C:
-				st := plant.Snapshot()
-				var e, c float64
-				for _, u := range st.Units {
-					for _, b := range u.BMS {
-						e += b.SOCPct * b.CapacityKWh
-						c += b.CapacityKWh
-					}
-				}
-				s.mu.Lock()
-				s.t = append(s.t, now.Sub(s.t0).Seconds())
-				s.p = append(s.p, st.POI.PKW)
-				s.soc = append(s.soc, e/c)
-				s.load = append(s.load, st.POI.LoadKW)
-				s.mu.Unlock()
-			}
-		}
-	}()
-	return s
-}
-
-func (s *sampler) finish() (t, p, soc []float64) {
-	close(s.stop)
-	<-s.done
-	return s.t, s.p, s.soc
-}
-
 // TestClosedLoopFrequencyStep steps the POI frequency from 50.00 to 49.80 Hz
 // with primary frequency response at 2 % droop and a 0.033 Hz dead band, and
 // scores the response at the POI meter against GB/T 40595.
@@ -195,16 +101,16 @@ func TestClosedLoopFrequencyStep(t *testing.T) {
 	l := startLoop(t, plantSpec{
 		units: 4, ratedKW: 2500, capKWh: 5000,
 		dispatch: "  frequency_response: {enabled: true, droop_pct: 2, dead_band_hz: 0.033}\n",
-	}, Options{})
+	}, station.Options{})
 	l.apply(t, dispatch.SetPFR{Enable: true, PFRParams: dispatch.PFRParams{DroopPct: 2, DeadBand: 0.033}})
 	time.Sleep(500 * time.Millisecond)
 
-	s := sample(l.plant, 2*time.Millisecond)
+	s := planttest.Sample(l.plant, 2*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	at := l.plant.StepFrequency(49.80)
 	time.Sleep(3 * time.Second)
-	tt, p, _ := s.finish()
-	t0 := at.Sub(s.t0).Seconds()
+	tt, p, _ := s.Finish()
+	t0 := at.Sub(s.T0).Seconds()
 
 	// ΔP/P_rated = (0.2 - 0.033) / 50 / 0.02 = 0.167 → 1670 kW of discharge.
 	want := (0.2 - 0.033) / 50 / 0.02 * l.rated
@@ -225,14 +131,14 @@ func TestClosedLoopFrequencyStep(t *testing.T) {
 // within 1 s.
 func TestClosedLoopUnitTripMovesItsShare(t *testing.T) {
 	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, period: 50 * time.Millisecond,
-		dispatch: "  ramp_kw_per_s: 100000\n"}, Options{})
+		dispatch: "  ramp_kw_per_s: 100000\n"}, station.Options{})
 	const request = 6000.0
 	l.apply(t, dispatch.ManualSetpoint{P: request}, dispatch.SetMode{Mode: dispatch.ModeManual})
-	waitFor(t, 5*time.Second, "the plant at the request", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the plant at the request", func() bool {
 		return math.Abs(l.plant.Snapshot().POI.PKW-request) < 0.01*l.rated
 	})
 	time.Sleep(300 * time.Millisecond)
-	s := sample(l.plant, 2*time.Millisecond)
+	s := planttest.Sample(l.plant, 2*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
 	faultAt := time.Now()
 	if err := l.plant.SetPCSFault("u2", true); err != nil {
@@ -240,7 +146,7 @@ func TestClosedLoopUnitTripMovesItsShare(t *testing.T) {
 	}
 	// One control cycle after the PCS reports the fault (its 100 ms read),
 	// the others must have been ordered its share.
-	waitFor(t, 2*time.Second, "the trip", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "the trip", func() bool {
 		st := l.disp.States()
 		return len(st) == 4 && st[1] == dispatch.StateTrip
 	})
@@ -256,8 +162,8 @@ func TestClosedLoopUnitTripMovesItsShare(t *testing.T) {
 		t.Errorf("two cycles after the trip the other units are ordered %.1f kW, want %.0f", others, request)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	tt, p, _ := s.finish()
-	f0 := faultAt.Sub(s.t0).Seconds()
+	tt, p, _ := s.Finish()
+	f0 := faultAt.Sub(s.T0).Seconds()
 	// Recovery: the last time the POI was outside 1 % of the request.
 	var last float64
 	for i := range tt {
@@ -289,13 +195,13 @@ func TestClosedLoopAGCTracksPJM(t *testing.T) {
 	const speed = 10.0
 	const traceSeconds = 900.0 // 15 minutes of signal, 90 s of test
 	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, period: 20 * time.Millisecond,
-		dispatch: "  ramp_kw_per_s: 100000\n  agc: {ramp_mw_per_min: 600, dead_band_kw: 0}\n"}, Options{})
+		dispatch: "  ramp_kw_per_s: 100000\n  agc: {ramp_mw_per_min: 600, dead_band_kw: 0}\n"}, station.Options{})
 	base := 0.0
 	capacity := 0.5 * l.rated
 	l.apply(t, dispatch.AGCTarget{P: base}, dispatch.SetMode{Mode: dispatch.ModeAGC})
 	time.Sleep(time.Second)
 
-	s := sample(l.plant, 20*time.Millisecond)
+	s := planttest.Sample(l.plant, 20*time.Millisecond)
 	start := time.Now()
 	var cmdT, cmd []float64
 	for k := 0.0; k <= traceSeconds; k += 2 {
@@ -309,8 +215,8 @@ func TestClosedLoopAGCTracksPJM(t *testing.T) {
 		cmd = append(cmd, tr.At(k))
 	}
 	time.Sleep(time.Duration(2 / speed * float64(time.Second)))
-	tt, p, _ := s.finish()
-	off := start.Sub(s.t0).Seconds()
+	tt, p, _ := s.Finish()
+	off := start.Sub(s.T0).Seconds()
 	// Resample the response at the 2 s signal instants, in trace time.
 	resp := make([]float64, len(cmdT))
 	j := 0
@@ -340,13 +246,13 @@ func TestClosedLoopAGCTracksPJM(t *testing.T) {
 // plant must not see, and checks the POI error after the integral trim.
 func TestClosedLoopAGCSteadyError(t *testing.T) {
 	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, loadKW: 300, period: 20 * time.Millisecond,
-		dispatch: "  ramp_kw_per_s: 100000\n  agc: {ramp_mw_per_min: 600, ki: 1}\n"}, Options{})
+		dispatch: "  ramp_kw_per_s: 100000\n  agc: {ramp_mw_per_min: 600, ki: 1}\n"}, station.Options{})
 	const target = 4000.0
 	l.apply(t, dispatch.AGCTarget{P: target}, dispatch.SetMode{Mode: dispatch.ModeAGC})
 	time.Sleep(4 * time.Second)
-	s := sample(l.plant, 10*time.Millisecond)
+	s := planttest.Sample(l.plant, 10*time.Millisecond)
 	time.Sleep(2 * time.Second)
-	_, p, _ := s.finish()
+	_, p, _ := s.Finish()
 	var mean float64
 	for _, x := range p {
 		mean += x / float64(len(p))
@@ -379,11 +285,12 @@ func TestClosedLoopPeakShavingDay(t *testing.T) {
 		dispatch: fmt.Sprintf("  mode: peak_shaving\n  ramp_kw_per_s: 3000\n"+
 			"  peak_shaving: {import_limit_kw: %g, margin_kw: 9, recharge_below_kw: 220, recharge_kw: 100, recharge_soc_pct: 90}\n", limit),
 		grid: fmt.Sprintf("    load_trace: testdata/cni-load-day.csv\n    trace_speed: %g\n", speed),
-	}, Options{})
+	}, station.Options{})
 	l.apply(t, dispatch.SetMode{Mode: dispatch.ModePeakShaving})
-	s := sample(l.plant, 20*time.Millisecond)
+	s := planttest.Sample(l.plant, 20*time.Millisecond)
 	time.Sleep(time.Duration(86400 / speed * float64(time.Second)))
-	tt, p, soc := s.finish()
+	tt, p, soc := s.Finish()
+	load := s.Load()
 
 	socMin := l.cfg.Control.SOCMinPct
 	var imports []float64
@@ -399,7 +306,7 @@ func TestClosedLoopPeakShavingDay(t *testing.T) {
 		}
 		if i > 0 {
 			// The battery's output is the POI export plus the site load.
-			if batt := p[i] + s.load[i]; batt > 0 {
+			if batt := p[i] + load[i]; batt > 0 {
 				shaved += batt * (tt[i] - tt[i-1]) * speed / 3600
 			}
 		}
@@ -436,11 +343,11 @@ func TestClosedLoopFrequencyTraceDay(t *testing.T) {
 	l := startLoop(t, plantSpec{units: 2, ratedKW: 1000, capKWh: 500, cRate: 2, socPct: 50, timeScale: speed, period: 50 * time.Millisecond,
 		dispatch: "  frequency_response: {enabled: true, droop_pct: 1, dead_band_hz: 0.033}\n",
 		grid:     fmt.Sprintf("    frequency_trace: %s\n    trace_speed: %g\n", path, speed),
-	}, Options{})
+	}, station.Options{})
 	l.apply(t, dispatch.SetPFR{Enable: true, PFRParams: dispatch.PFRParams{DroopPct: 1, DeadBand: 0.033}})
-	s := sample(l.plant, 20*time.Millisecond)
+	s := planttest.Sample(l.plant, 20*time.Millisecond)
 	time.Sleep(time.Duration(86400 / speed * float64(time.Second)))
-	tt, p, soc := s.finish()
+	tt, p, soc := s.Finish()
 	var through float64
 	for i := 1; i < len(tt); i++ {
 		through += math.Abs(p[i]) * (tt[i] - tt[i-1]) * speed / 3600

@@ -1,10 +1,7 @@
-package station
+package station_test
 
 import (
-	"context"
-	"fmt"
 	"math"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,137 +12,56 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/emsd/emsd/internal/config"
-	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/sim"
+	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/testutil"
+	"github.com/emsd/emsd/internal/testutil/planttest"
 )
 
-// freePorts reserves n loopback ports and releases them for the plant.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+// rigSpec is a simulated plant of n units with one BMS each.
+func rigSpec(n int) planttest.Spec {
+	return planttest.Spec{
+		Name: "test", Units: n, RatedKW: 1000, CapKWh: 2000,
+		Devices: "lost_after: 500ms, backoff_max: 200ms",
+		Control: "period: 20ms, heartbeat_period: 100ms, shutdown_timeout: 3s, summary_period: 0s",
+		Battery: "soc_spread_pct: 0",
 	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
-// plantConfig is a simulated plant of n units with one BMS each.
-func plantConfig(t *testing.T, n int, extra string) *config.Config {
-	t.Helper()
-	ports := freePorts(t, 1+2*n)
-	var b strings.Builder
-	fmt.Fprintf(&b, "site:\n  name: test\n  rated_p_kw: %d\n  rated_e_kwh: %d\n", 1000*n, 2000*n)
-	fmt.Fprintf(&b, "  poi:\n    meter: {address: 127.0.0.1:%d}\n", ports[0])
-	b.WriteString("units:\n")
-	for i := range n {
-		fmt.Fprintf(&b, "  - id: u%d\n    rated_p_kw: 1000\n    pcs: {address: 127.0.0.1:%d}\n", i+1, ports[1+2*i])
-		fmt.Fprintf(&b, "    bms:\n      - {address: 127.0.0.1:%d, capacity_kwh: 2000}\n", ports[2+2*i])
-	}
-	b.WriteString("devices: {lost_after: 500ms, backoff_max: 200ms}\n")
-	b.WriteString("control: {period: 20ms, heartbeat_period: 100ms, shutdown_timeout: 3s, summary_period: 0s}\n")
-	b.WriteString("simulator:\n  enabled: true\n  battery: {soc_spread_pct: 0}\n")
-	b.WriteString(extra)
-	cfg, err := config.Parse([]byte(b.String()), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
+// rig is a simulated plant polled by a running station.
 type rig struct {
+	*planttest.Running
 	cfg   *config.Config
 	plant *sim.Plant
-	st    *Station
-	stop  context.CancelFunc
-	done  chan error
-
-	once sync.Once
-	err  error
+	st    *station.Station
 }
 
-// wait returns Run's result, waiting at most timeout for it.
-func (r *rig) wait(t *testing.T, timeout time.Duration) error {
+func startRig(t *testing.T, n int, o station.Options) *rig {
 	t.Helper()
-	r.once.Do(func() {
-		select {
-		case r.err = <-r.done:
-		case <-time.After(timeout):
-			r.err = fmt.Errorf("station did not stop within %v", timeout)
-		}
-	})
-	return r.err
-}
-
-func startRig(t *testing.T, n int, o Options) *rig {
-	t.Helper()
-	cfg := plantConfig(t, n, "")
-	profiles, err := devices.LoadProfiles("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := planttest.Config(t, rigSpec(n))
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	plant, err := sim.New(cfg, profiles, log.Named("sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plant.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { plant.Close() })
-	st, err := New(cfg, profiles, log, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &rig{cfg: cfg, plant: plant, st: st, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- st.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := r.wait(t, 10*time.Second); err != nil && strings.Contains(err.Error(), "did not stop") {
-			t.Error(err)
-		}
-	})
-	return r
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	plant := planttest.StartPlant(t, cfg, log)
+	st := planttest.NewStation(t, cfg, log, o)
+	return &rig{Running: planttest.Run(t, st), cfg: cfg, plant: plant, st: st}
 }
 
 // constant orders the same power from every unit.
 type constant struct{ p atomic.Value }
 
-func (c *constant) Step(_ *View, out []Setpoint) {
+func (c *constant) Step(_ *station.View, out []station.Setpoint) {
 	p, _ := c.p.Load().(float64)
 	for i := range out {
-		out[i] = Setpoint{P: p}
+		out[i] = station.Setpoint{P: p}
 	}
 }
 
 func TestStationWritesSetpointsAndRampsToZeroOnShutdown(t *testing.T) {
 	ctl := &constant{}
 	ctl.p.Store(800.0)
-	r := startRig(t, 3, Options{Controller: ctl})
+	r := startRig(t, 3, station.Options{Controller: ctl})
 
-	waitFor(t, 5*time.Second, "every PCS to deliver 800 kW", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "every PCS to deliver 800 kW", func() bool {
 		s := r.plant.Snapshot()
 		for _, u := range s.Units {
 			if math.Abs(u.PCS.PKW-800) > 8 || !u.PCS.Run {
@@ -154,7 +70,7 @@ func TestStationWritesSetpointsAndRampsToZeroOnShutdown(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, 2*time.Second, "the view to show the delivered power", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "the view to show the delivered power", func() bool {
 		v := r.st.Latest()
 		return len(v.Units) == 3 && v.Units[0].P.Good() && math.Abs(v.Units[0].P.V-800) < 10
 	})
@@ -178,8 +94,8 @@ func TestStationWritesSetpointsAndRampsToZeroOnShutdown(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	r.stop()
-	err := r.wait(t, 5*time.Second)
+	r.Cancel()
+	err := r.Wait(5 * time.Second)
 	<-sampling
 	if err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -208,7 +124,7 @@ func TestStationWritesSetpointsAndRampsToZeroOnShutdown(t *testing.T) {
 	}
 	acked, _ := r.st.Acked()
 	for i, a := range acked {
-		if a != (Setpoint{}) {
+		if a != (station.Setpoint{}) {
 			t.Errorf("unit %d acked %v, want 0", i, a)
 		}
 	}
@@ -217,8 +133,8 @@ func TestStationWritesSetpointsAndRampsToZeroOnShutdown(t *testing.T) {
 func TestShutdownIsBoundedWhenAPCSIsUnreachable(t *testing.T) {
 	ctl := &constant{}
 	ctl.p.Store(500.0)
-	r := startRig(t, 2, Options{Controller: ctl})
-	waitFor(t, 5*time.Second, "units at 500 kW", func() bool {
+	r := startRig(t, 2, station.Options{Controller: ctl})
+	testutil.WaitFor(t, 5*time.Second, "units at 500 kW", func() bool {
 		a, _ := r.st.Acked()
 		return a[0].P == 500 && a[1].P == 500
 	})
@@ -226,8 +142,8 @@ func TestShutdownIsBoundedWhenAPCSIsUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	r.stop()
-	err := r.wait(t, 10*time.Second)
+	r.Cancel()
+	err := r.Wait(10 * time.Second)
 	took := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "u2") || strings.Contains(err.Error(), "u1") {
 		t.Fatalf("want an error naming only u2, got %v", err)
@@ -247,12 +163,12 @@ type stuck struct {
 	release chan struct{}
 }
 
-func (s *stuck) Step(_ *View, out []Setpoint) {
+func (s *stuck) Step(_ *station.View, out []station.Setpoint) {
 	if s.calls.Add(1) > 10 {
 		<-s.release
 	}
 	for i := range out {
-		out[i] = Setpoint{}
+		out[i] = station.Setpoint{}
 	}
 }
 
@@ -265,9 +181,9 @@ func (n *countingNotifier) Stopping() { n.stopping.Add(1) }
 func TestWatchdogPingsStopWhenTheLoopIsStuck(t *testing.T) {
 	ctl := &stuck{release: make(chan struct{})}
 	ntf := &countingNotifier{}
-	r := startRig(t, 1, Options{Controller: ctl, Notifier: ntf})
-	waitFor(t, 5*time.Second, "READY", func() bool { return ntf.ready.Load() == 1 })
-	waitFor(t, 5*time.Second, "the loop to hang", func() bool { return ctl.calls.Load() > 10 })
+	r := startRig(t, 1, station.Options{Controller: ctl, Notifier: ntf})
+	testutil.WaitFor(t, 5*time.Second, "READY", func() bool { return ntf.ready.Load() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the loop to hang", func() bool { return ctl.calls.Load() > 10 })
 	time.Sleep(50 * time.Millisecond)
 	before := ntf.watchdog.Load()
 	if before < 5 {
@@ -278,9 +194,9 @@ func TestWatchdogPingsStopWhenTheLoopIsStuck(t *testing.T) {
 		t.Fatalf("watchdog pinged %d times while the loop was stuck", after-before)
 	}
 	close(ctl.release)
-	waitFor(t, 2*time.Second, "pings to resume", func() bool { return ntf.watchdog.Load() > before })
-	r.stop()
-	if err := r.wait(t, 5*time.Second); err != nil {
+	testutil.WaitFor(t, 2*time.Second, "pings to resume", func() bool { return ntf.watchdog.Load() > before })
+	r.Cancel()
+	if err := r.Wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if ntf.stopping.Load() != 1 {
@@ -289,15 +205,15 @@ func TestWatchdogPingsStopWhenTheLoopIsStuck(t *testing.T) {
 }
 
 func TestLostBatteryIsLostInTheView(t *testing.T) {
-	r := startRig(t, 2, Options{})
-	waitFor(t, 5*time.Second, "good SOC everywhere", func() bool {
+	r := startRig(t, 2, station.Options{})
+	testutil.WaitFor(t, 5*time.Second, "good SOC everywhere", func() bool {
 		v := r.st.Latest()
 		return len(v.Units) == 2 && v.Units[0].BMS[0].SOC.Good() && v.Units[1].BMS[0].SOC.Good()
 	})
 	if err := r.plant.DropDevice("u1.bms0"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "u1.bms0 lost in the view", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "u1.bms0 lost in the view", func() bool {
 		return r.st.Latest().Units[0].BMS[0].SOC.Q == procimg.Lost
 	})
 	if v := r.st.Latest(); !v.Units[1].BMS[0].SOC.Good() {
@@ -306,7 +222,7 @@ func TestLostBatteryIsLostInTheView(t *testing.T) {
 	if err := r.plant.RestoreDevice("u1.bms0"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "u1.bms0 good again", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "u1.bms0 good again", func() bool {
 		return r.st.Latest().Units[0].BMS[0].SOC.Good()
 	})
 }
@@ -314,14 +230,14 @@ func TestLostBatteryIsLostInTheView(t *testing.T) {
 func TestSummariseWeighsSOCByCapacityAndSkipsBadValues(t *testing.T) {
 	good := func(v float64) procimg.Value { return procimg.Value{V: v, Q: procimg.Good, At: time.Unix(1, 0)} }
 	stale := procimg.Value{V: 99, Q: procimg.Stale}
-	v := &View{
-		POI: MeterView{P: good(-300), F: good(49.95)},
-		Units: []UnitView{
-			{P: good(200), BMS: []BatteryView{{CapacityKWh: 1000, SOC: good(40)}, {CapacityKWh: 3000, SOC: good(80)}}},
-			{P: stale, BMS: []BatteryView{{CapacityKWh: 5000, SOC: stale}}},
+	v := &station.View{
+		POI: station.MeterView{P: good(-300), F: good(49.95)},
+		Units: []station.UnitView{
+			{P: good(200), BMS: []station.BatteryView{{CapacityKWh: 1000, SOC: good(40)}, {CapacityKWh: 3000, SOC: good(80)}}},
+			{P: stale, BMS: []station.BatteryView{{CapacityKWh: 5000, SOC: stale}}},
 		},
 	}
-	s := Summarise(v)
+	s := station.Summarise(v)
 	// (40×1000 + 80×3000) / 4000 = 70; the stale battery and unit are left out.
 	if s.SOC != 70 || s.SOCOK != 2 || s.UnitP != 200 || !s.POIOK || s.POIP != -300 || s.F != 49.95 {
 		t.Fatalf("got %+v", s)
