@@ -94,7 +94,11 @@ func runAGC(ctx context.Context, e *env, res *Result) error {
 	}
 	sleepCtx(ctx, time.Duration(agcEvery/speed*float64(time.Second)))
 	stepsFrom := rec.Since(time.Now())
-	e.progress("agc: %d step commands of %v each for the K indices", len(agcSteps), agcStepHold)
+	stepHold := agcStepHold
+	if e.o.Duration > 0 && e.o.Duration < 30*time.Second {
+		stepHold = 3 * time.Second // short runs (tests)
+	}
+	e.progress("agc: %d step commands of %v each for the K indices", len(agcSteps), stepHold)
 	for _, x := range agcSteps {
 		if ctx.Err() != nil {
 			break
@@ -104,7 +108,7 @@ func runAGC(ctx context.Context, e *env, res *Result) error {
 			return err
 		}
 		cmd.Set(x * rated)
-		sleepCtx(ctx, agcStepHold)
+		sleepCtx(ctx, stepHold)
 	}
 	rows, units := rec.Stop()
 	if err := ctx.Err(); err != nil {
@@ -134,7 +138,7 @@ func runAGC(ctx context.Context, e *env, res *Result) error {
 	res.Note("trace played from %.0f s (60 s before the signal first moves by more than 0.05)", off)
 	res.Note("regulation capacity ±%.0f kW around %.0f kW; a command every %g s of trace time; trace and series time run %g× wall time, the PCS dynamics do not", capKW, base, agcEvery, speed)
 	res.Note("PJM score on 10 s block means of the 20 ms samples; K indices per kpi.NorthChinaAGC (Pe %.0f MW), dispatch ramp caps raised to 100× rated", rated/1000)
-	res.Note("K1/K2/K3/Kp and the steady error are scored on %d step commands (%v each, wall time); on the trace's own 2 s commands most moves are within 2 × the 1 %% band, where K1 is not measurable (set to 1) and Kp cannot exceed 4", len(agcSteps), agcStepHold)
+	res.Note("K1/K2/K3/Kp and the steady error are scored on %d step commands (%v each, wall time); on the trace's own 2 s commands most moves are within 2 × the 1 %% band, where K1 is not measurable (set to 1) and Kp cannot exceed 4", len(agcSteps), stepHold)
 	res.Note("tracking error compares each sample with the command in force; it includes the transport and PCS lag after each new command")
 	return e.writeSeries(rows, units)
 }
