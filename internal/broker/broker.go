@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -46,5 +47,20 @@ func Start(addr string) (*Broker, error) {
 // URL is the broker's address as a client URL.
 func (b *Broker) URL() string { return "tcp://" + b.addr }
 
-// Close stops the broker and disconnects its clients.
-func (b *Broker) Close() error { return b.srv.Close() }
+// closeWait bounds Close: mochi's Server.Close can deadlock on its own
+// locks (a nested read lock), and a demo broker must never hang the
+// daemon's shutdown.
+const closeWait = 2 * time.Second
+
+// Close stops the broker and disconnects its clients, giving up after
+// closeWait (the listener is closed first, so no new client gets in).
+func (b *Broker) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeWait):
+		return fmt.Errorf("embedded broker: close did not finish within %v", closeWait)
+	}
+}

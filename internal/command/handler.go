@@ -138,7 +138,9 @@ func (h *Handler) Handle(ctx context.Context, name string, payload []byte, src S
 
 	req, err := parse(name, payload, start, h.max)
 	rep.ID = req.ID
-	if src.Transport != TransportLocal && !h.auth.RemoteEnabled() {
+	// An emergency stop only takes power away: it is accepted from every
+	// source, whatever the remote/local switch says (it is still audited).
+	if src.Transport != TransportLocal && !h.auth.RemoteEnabled() && name != NameEStop {
 		res, reason = ResultDenied, reasonLocal
 		rep.Error = reasonLocal
 		return rep

@@ -145,6 +145,23 @@ func TestHandleRefusals(t *testing.T) {
 	}
 }
 
+func TestEStopIsAcceptedInLocalMode(t *testing.T) {
+	bus := &fakeBus{}
+	h, audit := newTestHandler(bus, HandlerOptions{Authority: NewAuthority(false)})
+	if rep := h.Handle(context.Background(), NameMode, []byte(`{"id":"m","mode":"manual"}`), mqttSrc); rep.OK {
+		t.Fatalf("remote mode change accepted in local mode: %+v", rep)
+	}
+	if rep := h.Handle(context.Background(), NameEStop, []byte(`{"id":"e","reason":"fire alarm"}`), mqttSrc); !rep.OK {
+		t.Fatalf("remote emergency stop refused in local mode: %+v", rep)
+	}
+	if got := bus.commands(); len(got) != 1 {
+		t.Fatalf("bus got %v, want only the emergency stop", got)
+	}
+	if r := audit.last(); r.ID != "e" || r.Result != ResultOK {
+		t.Errorf("emergency stop not audited as accepted: %+v", r)
+	}
+}
+
 func TestHandleLocalTransportIgnoresAuthority(t *testing.T) {
 	bus := &fakeBus{}
 	h, _ := newTestHandler(bus, HandlerOptions{Authority: NewAuthority(false)})

@@ -293,9 +293,10 @@ func TestMalformedCommandsThroughBroker(t *testing.T) {
 		t.Logf("%-20s -> %s", tc.name, rep.Error)
 	}
 
-	// Local mode refuses even a good command.
+	// Local mode refuses even a good command (all but an emergency stop,
+	// which the command handler's own tests cover).
 	auth.SetRemoteEnabled(false)
-	op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"m-local"}`), false)
+	op.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"m-local","mode":"standby"}`), false)
 	if rep, _ := replyFor(t, replies, "m-local"); rep.OK || rep.Error != "remote control disabled (local mode)" {
 		t.Errorf("local mode reply = %+v", rep)
 	}
