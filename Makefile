@@ -35,10 +35,25 @@ test:
 test-short:
 	$(GO) test -count=1 -short ./...
 
-## bench: the performance benchmarks (medians: run with BENCHCOUNT=5 and compare with benchstat).
-BENCHCOUNT ?= 3
+## bench: a short run of every emsbench scenario against the simulated plant
+## (loopback, plant and runtime in process; poll-scale's plant in a child
+## process), then the Go benchmarks with a short -benchtime. Under 10 minutes on
+## 2 cores. Results (JSON, CSV) go to $(BENCHOUT). For the README's medians run
+## each scenario with -runs 3.
+BENCHOUT  ?= $(BIN)/bench-out
+BENCHTIME ?= 1x
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 30m ./...
+	$(GO) build -o $(BIN)/emsbench ./cmd/emsbench
+	@mkdir -p $(BENCHOUT)
+	$(BIN)/emsbench -scenario latency -steps 200 -out $(BENCHOUT)/latency-80
+	$(BIN)/emsbench -scenario latency -steps 200 -config configs/station-800mwh-string.yaml -out $(BENCHOUT)/latency-930
+	$(BIN)/emsbench -scenario poll-scale -duration 20s
+	$(BIN)/emsbench -scenario fr-step -duration 24s -out $(BENCHOUT)/fr-step
+	$(BIN)/emsbench -scenario agc -duration 40s -speed 15 -out $(BENCHOUT)/agc
+	$(BIN)/emsbench -scenario peak-shave -speed 2880 -out $(BENCHOUT)/peak-shave
+	$(BIN)/emsbench -scenario freq-trace -speed 2880 -out $(BENCHOUT)/freq-trace
+	$(BIN)/emsbench -scenario faults -duration 16s -out $(BENCHOUT)/faults
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 5m ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
