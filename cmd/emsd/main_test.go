@@ -463,8 +463,15 @@ func TestKilledDaemonLeavesUnitsToTheirHeartbeatWatchdogs(t *testing.T) {
 }
 
 func regexpReplace(s, expr, repl string) string {
-	return regexp.MustCompile(expr).ReplaceAllString(s, repl)
+	return regexpMust(expr).ReplaceAllString(s, repl)
 }
+
+func regexpMust(expr string) *regexp.Regexp { return regexp.MustCompile(expr) }
+
+// netDialer dials TCP with a short timeout.
+type netDialer struct{}
+
+func (netDialer) dial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 200*time.Millisecond) }
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
