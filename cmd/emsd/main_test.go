@@ -471,7 +471,9 @@ func regexpMust(expr string) *regexp.Regexp { return regexp.MustCompile(expr) }
 // netDialer dials TCP with a short timeout.
 type netDialer struct{}
 
-func (netDialer) dial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 200*time.Millisecond) }
+func (netDialer) dial(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, 200*time.Millisecond)
+}
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
