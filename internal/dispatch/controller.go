@@ -448,7 +448,7 @@ func (c *Controller) base(in *Input, poiOK bool, load, meanSOC float64, socOK bo
 	case ModePeakShaving:
 		return peakShave(&c.peak, poiOK, load, meanSOC, socOK), 0
 	case ModeAGC:
-		return c.agc.step(&c.agcP, in.POIP, poiOK, c.lastOver, dt, c.satHi, c.satLo), 0
+		return c.agc.step(&c.agcP, in.POIP, poiOK, c.lastOver, dt, c.satHi, c.satLo, c.cfg.RatedP), 0
 	}
 	return 0, 0
 }
@@ -480,7 +480,17 @@ type agcState struct {
 	targetSet bool
 	ref       float64 // ramped reference, kW
 	integ     float64 // integral trim, kW
+	still     float64 // seconds since the reference last moved
 }
+
+// The AGC trim integrates only the settled error: while the reference has
+// been still for agcSettle, or while the error is within agcBand of rated
+// power. Integrating the transient after a step (the converters' lag) would
+// wind the trim up and overshoot the new target for seconds.
+const (
+	agcSettle = 0.5  // s
+	agcBand   = 0.01 // fraction of rated power
+)
 
 // enter starts tracking from the current output without a step.
 func (a *agcState) enter(poiP float64, poiOK bool, current, limit float64) {
@@ -493,16 +503,24 @@ func (a *agcState) enter(poiP float64, poiOK bool, current, limit float64) {
 		a.targetSet = true
 	}
 	a.integ = clamp(current-a.ref, -limit, limit)
+	a.still = 0
 }
 
 // step returns the plant command: reference + integral trim. The trim
 // integrates the POI error (reference plus last overlay minus measured), is
 // clamped to ±IntegralLimit and does not integrate further into saturation.
-func (a *agcState) step(p *AGCParams, poiP float64, poiOK bool, overlay, dt float64, satHi, satLo bool) float64 {
+func (a *agcState) step(p *AGCParams, poiP float64, poiOK bool, overlay, dt float64, satHi, satLo bool, rated float64) float64 {
+	prev := a.ref
 	a.ref = approach(a.ref, a.target, p.RampRate*1000/60*dt)
+	if a.ref != prev {
+		a.still = 0
+	} else {
+		a.still += dt
+	}
 	if poiOK && dt > 0 {
 		e := a.ref + overlay - poiP
-		if !(e > 0 && satHi) && !(e < 0 && satLo) {
+		settled := a.still >= agcSettle || math.Abs(e) <= agcBand*rated
+		if settled && !(e > 0 && satHi) && !(e < 0 && satLo) {
 			a.integ = clamp(a.integ+p.Ki*e*dt, -p.IntegralLimit, p.IntegralLimit)
 		}
 	}
