@@ -268,18 +268,20 @@ func newDispatcher(cfg *config.Config, log *zap.Logger, onEvents func([]dispatch
 		return nil, fmt.Errorf("%s: dispatch: %w", cfg.File, err)
 	}
 	now := time.Now()
-	d := &cfg.Dispatch
-	if d.FrequencyResponse.Enabled {
+	dcfg := &cfg.Dispatch
+	if dcfg.FrequencyResponse.Enabled {
 		dc := ctl.Config()
 		if err := ctl.Apply(dispatch.SetPFR{Enable: true, PFRParams: dc.PFR}, now); err != nil {
 			return nil, fmt.Errorf("%s: dispatch.frequency_response: %w", cfg.File, err)
 		}
 	}
-	if d.Mode != "" && d.Mode != string(dispatch.ModeStandby) {
-		if err := ctl.Apply(dispatch.SetMode{Mode: dispatch.Mode(d.Mode)}, now); err != nil {
+	if dcfg.Mode != "" && dcfg.Mode != string(dispatch.ModeStandby) {
+		if err := ctl.Apply(dispatch.SetMode{Mode: dispatch.Mode(dcfg.Mode)}, now); err != nil {
 			return nil, fmt.Errorf("%s: dispatch.mode: %w", cfg.File, err)
 		}
 	}
-	log.Info("dispatch", zap.String("mode", string(ctl.Mode())), zap.Bool("frequency_response", d.FrequencyResponse.Enabled))
-	return station.NewDispatcher(ctl, log.Named("dispatch"), onEvents), nil
+	log.Info("dispatch", zap.String("mode", string(ctl.Mode())), zap.Bool("frequency_response", dcfg.FrequencyResponse.Enabled))
+	d := station.NewDispatcher(ctl, log.Named("dispatch"), onEvents)
+	d.SetPCSWatchdog(cfg.Control.PCSWatchdog)
+	return d, nil
 }

@@ -148,7 +148,10 @@ func demoOnFreePorts(t *testing.T) string {
 		s = strings.ReplaceAll(s, fixed, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	}
 	s = strings.ReplaceAll(s, "state_dir: ./state", "state_dir: "+t.TempDir())
-	s += "control: {summary_period: 1s}\n"
+	s = strings.Replace(s, "control: {pcs_watchdog: 5s}", "control: {pcs_watchdog: 5s, summary_period: 1s}", 1)
+	if !strings.Contains(s, "summary_period: 1s") {
+		t.Fatal("demo.yaml no longer has the control line this test edits")
+	}
 	return writeFile(t, "demo.yaml", s)
 }
 

@@ -133,6 +133,12 @@ type Control struct {
 	// ShutdownRampKWPerS is the unit ramp rate towards 0 on shutdown. Default:
 	// each unit's rated P per second.
 	ShutdownRampKWPerS float64 `yaml:"shutdown_ramp_kw_per_s"`
+	// PCSWatchdog is the communication watchdog configured in the PCS:
+	// how long a converter keeps its last setpoint after the EMS's
+	// heartbeats stop. A PCS that stops answering is counted as delivering
+	// its last acknowledged setpoint for that long, so its share is not
+	// ordered twice. Default 0: its share moves to the others at once.
+	PCSWatchdog time.Duration `yaml:"pcs_watchdog"`
 	// SOCMinPct and SOCMaxPct are the hard SOC window. Default 5 and 95.
 	SOCMinPct float64 `yaml:"soc_min_pct"`
 	SOCMaxPct float64 `yaml:"soc_max_pct"`

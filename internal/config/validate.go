@@ -225,6 +225,7 @@ func (c *Config) validate(lines map[string]int) error {
 	if ct.ShutdownRampKWPerS < 0 {
 		k.bad("control.shutdown_ramp_kw_per_s", "must not be negative (got %v)", ct.ShutdownRampKWPerS)
 	}
+	k.duration("control.pcs_watchdog", ct.PCSWatchdog, 0, 10*time.Minute)
 	k.within("control.soc_min_pct", ct.SOCMinPct, 0, 100)
 	k.within("control.soc_max_pct", ct.SOCMaxPct, 0, 100)
 	if ct.SOCMinPct >= ct.SOCMaxPct {

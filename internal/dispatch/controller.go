@@ -285,7 +285,7 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	// Protection and the unit constraint stack.
 	var stage [numStages][2]float64
 	var l limits
-	var sumPMeas, socW, socCap float64
+	var sumPMeas, socW, socCap, held float64
 	for i := range in.Units {
 		u := &in.Units[i]
 		if c.ids[i] != u.ID {
@@ -316,6 +316,9 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 		c.shares[i] = Share{DischargeMax: l[numStages-1][0], ChargeMax: l[numStages-1][1], SOC: u.SOC}
 		if u.PCSOK && finite(u.P) {
 			sumPMeas += u.P
+		} else if isHeld(u, ns, c.estop) {
+			held += u.HeldP
+			sumPMeas += u.HeldP
 		}
 	}
 	c.resetAll, c.resetIDs = false, c.resetIDs[:0]
@@ -364,18 +367,19 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	rep.Requested = base + pfr + ffr
 	total := baseR + pfr + ffr
 
-	// Plant capacity: attribute the cut to the unit stages in order.
+	// Plant capacity: attribute the cut to the unit stages in order. Held
+	// units deliver their part without taking a share.
 	dir := 0
-	if total < 0 {
+	if total-held < 0 {
 		dir = 1
 	}
-	want, prev := math.Abs(total), math.Inf(1)
+	want, prev := math.Abs(total-held), math.Inf(1)
 	for k := range stage {
 		ck := stage[k][dir]
 		rep.Cuts[stageConstraint[k]] += min(want, prev) - min(want, ck)
 		prev = ck
 	}
-	p := clamp(total, -availC, availD)
+	p := clamp(total-held, -availC, availD) + held
 
 	// POI limits: never let the battery add to an import or export excess.
 	hi := max(c.exportLim-load, 0)
@@ -386,9 +390,12 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	rep.Target = p
 
 	// Split P, then Q inside each unit's apparent-power circle.
-	rep.P = Allocate(p, c.shares, c.cfg.SOCBalanceGain, c.pbuf)
+	rep.P = Allocate(p-held, c.shares, c.cfg.SOCBalanceGain, c.pbuf) + held
 	for i := range in.Units {
 		u := &in.Units[i]
+		if isHeld(u, c.states[i], c.estop) {
+			c.pbuf[i] = u.HeldP
+		}
 		var qc float64
 		if available(u, c.states[i], c.estop) {
 			s := unitS(u)
@@ -416,13 +423,19 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	asked := base + pfr + ffr
 	c.satHi = p < asked-1e-6
 	c.satLo = p > asked+1e-6
-	c.rampState = clamp(baseR, -availC, availD)
+	c.rampState = clamp(baseR, -availC+min(held, 0), availD+max(held, 0))
 	if c.estop {
 		c.rampState = 0
 	}
 	c.lastOver = p - clamp(c.rampState, lo, hi)
 	rep.Events = c.events
 	return rep
+}
+
+// isHeld reports whether a unit counts as held this cycle: it says so, its
+// PCS data is not good, it is not tripped and there is no emergency stop.
+func isHeld(u *Unit, s State, estop bool) bool {
+	return u.Held && !u.PCSOK && s != StateTrip && !estop && finite(u.HeldP)
 }
 
 // base computes the base-mode plant request (P, Q) before the ramp limiter.

@@ -22,6 +22,14 @@ type Unit struct {
 	CellVMax, CellVMin float64 // extreme cell voltages, V
 	CellTMax, CellTMin float64 // extreme cell temperatures, °C
 	AlarmLevel         int     // BMS alarm level 0..3
+
+	// Held marks a unit whose PCS stopped answering but may still run on
+	// its last acknowledged setpoint HeldP until its own communication
+	// watchdog stops it. It takes no new share, and HeldP counts towards
+	// the plant's output, so its power is not ordered twice. A tripped unit
+	// or an emergency stop ignores it.
+	Held  bool
+	HeldP float64 // kW
 }
 
 // Input is one consistent snapshot of the plant.

@@ -34,6 +34,7 @@ type plantSpec struct {
 	exportKW  float64
 	period    time.Duration
 	timeScale float64 // battery time runs this many times faster
+	extra     string  // more of the simulator section, indented two spaces
 }
 
 // spec is the plant's planttest.Spec, with this file's defaults: a 50 ms
@@ -61,6 +62,7 @@ func (p plantSpec) spec() planttest.Spec {
 		Dispatch: p.dispatch,
 		Battery:  fmt.Sprintf("soc_pct: %g, soc_spread_pct: 4, c_rate: %g, time_scale: %g", soc, cRate, ts),
 		Grid:     fmt.Sprintf("    load_kw: %g\n%s", p.loadKW, p.grid),
+		Extra:    p.extra,
 	}
 }
 
@@ -378,4 +380,60 @@ func maxOf(xs []float64) float64 {
 		m = math.Max(m, x)
 	}
 	return m
+}
+
+// TestClosedLoopCommLossHoldsShareUntilWatchdog cuts one PCS off the network
+// at 6 MW. It keeps running on its last setpoint until its own heartbeat
+// watchdog (1.5 s) stops it, so its share must not be ordered from the
+// others before then (that would deliver it twice), and must be right after.
+func TestClosedLoopCommLossHoldsShareUntilWatchdog(t *testing.T) {
+	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, period: 50 * time.Millisecond,
+		control:  ", heartbeat_period: 200ms, pcs_watchdog: 1500ms, shutdown_timeout: 2s",
+		dispatch: "  ramp_kw_per_s: 100000\n",
+		extra:    "  pcs: {heartbeat_timeout: 1500ms}\n"}, station.Options{})
+	const request = 6000.0
+	l.apply(t, dispatch.ManualSetpoint{P: request}, dispatch.SetMode{Mode: dispatch.ModeManual})
+	testutil.WaitFor(t, 5*time.Second, "the plant at the request", func() bool {
+		return math.Abs(l.plant.Snapshot().POI.PKW-request) < 0.005*l.rated
+	})
+	time.Sleep(500 * time.Millisecond)
+	s := planttest.Sample(l.plant, 2*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	if err := l.plant.DropDevice("u2.pcs"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	tt, p, _ := s.Finish()
+	band := 0.01 * l.rated
+	var outside, longest, run float64
+	for i := 1; i < len(tt); i++ {
+		if math.Abs(p[i]-request) > band {
+			d := tt[i] - tt[i-1]
+			outside += d
+			run += d
+			longest = math.Max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	st := l.plant.Snapshot()
+	var others float64
+	for i, u := range st.Units {
+		if i != 1 {
+			others += u.PCS.PKW
+		}
+	}
+	t.Logf("PCS cut off at 6 MW, its watchdog 1.5 s: POI outside ±1 %% of rated for %.0f ms in all, longest %.0f ms; afterwards u2 at %.0f kW (heartbeat lost %v), the others %.0f kW",
+		outside*1000, longest*1000, st.Units[1].PCS.PKW, st.Units[1].PCS.HeartbeatLost, others)
+	if !st.Units[1].PCS.HeartbeatLost || st.Units[1].PCS.PKW != 0 {
+		t.Fatalf("the cut-off PCS is still running: %+v", st.Units[1].PCS)
+	}
+	if math.Abs(others-request) > band {
+		t.Errorf("the others deliver %.0f kW after the watchdog, want %.0f", others, request)
+	}
+	// Without the hold the plant delivers the lost unit's share twice for
+	// the whole watchdog time (1.5 s); with it only the hand-over shows.
+	if longest > 0.5 {
+		t.Errorf("POI outside ±1 %% for %.0f ms at a stretch, want ≤ 500 ms", longest*1000)
+	}
 }

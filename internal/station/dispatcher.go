@@ -26,6 +26,19 @@ type Dispatcher struct {
 	events   []dispatch.Event // recent events, newest last, bounded
 	lastPFR  float64
 	onEvents func([]dispatch.Event)
+	hold     time.Duration
+}
+
+// SetPCSWatchdog tells the dispatcher how long a PCS keeps running on its
+// last setpoint after its heartbeats stop (the watchdog configured in the
+// converters). A PCS that stops answering is counted as still delivering
+// its last acknowledged setpoint until that time has passed since the
+// acknowledgement, so its share is not ordered from other units twice.
+// 0 hands its share over at once.
+func (d *Dispatcher) SetPCSWatchdog(w time.Duration) {
+	d.mu.Lock()
+	d.hold = w
+	d.mu.Unlock()
 }
 
 // maxEvents bounds the events kept for Events.
@@ -102,7 +115,7 @@ func (d *Dispatcher) FastTrigger(f procimg.Value) bool {
 func (d *Dispatcher) Step(v *View, out []Setpoint) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	toInput(v, &d.in)
+	toInput(v, &d.in, d.hold)
 	if len(d.out) != len(v.Units) {
 		d.out = make([]dispatch.Setpoint, len(v.Units))
 	}
@@ -136,7 +149,10 @@ func (d *Dispatcher) Step(v *View, out []Setpoint) {
 // limits of the most constrained battery scaled to the whole (the PCS
 // shares power between them by capacity), the worst alarm and cell
 // extremes, and the contactor closed only if every battery's is.
-func toInput(v *View, in *dispatch.Input) {
+//
+// A unit whose PCS data is not good, but whose last acknowledgement is
+// younger than hold, is held at its last acknowledged power.
+func toInput(v *View, in *dispatch.Input, hold time.Duration) {
 	now := v.At
 	in.Now = now
 	in.F, in.FOK = v.POI.F.V, v.POI.F.Good()
@@ -150,6 +166,9 @@ func toInput(v *View, in *dispatch.Input) {
 		*u = dispatch.Unit{ID: uv.ID, RatedP: uv.RatedP, RatedS: uv.RatedS, P: uv.P.V, Q: uv.Q.V}
 		u.PCSOK = uv.P.Good() && optionalGood(uv.Fault) && optionalGood(uv.State)
 		u.PCSFault = uv.Fault.Good() && uv.Fault.V != 0
+		if !u.PCSOK && hold > 0 && !uv.AckedAt.IsZero() && now.Sub(uv.AckedAt) < hold {
+			u.Held, u.HeldP = true, uv.Acked.P
+		}
 		u.BMSOK = len(uv.BMS) > 0
 		u.Contactor = true
 		u.CellVMin, u.CellTMin = math.Inf(1), math.Inf(1)

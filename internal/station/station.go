@@ -254,6 +254,9 @@ func (c *cycler) run(now, origin time.Time) {
 	s := c.s
 	s.img.Snapshot(now, &c.snap)
 	s.vm.fill(&c.snap, s.units, &c.view)
+	for i, u := range s.units {
+		c.view.Units[i].Acked, c.view.Units[i].AckedAt = u.ackedSetpoint()
+	}
 	if !s.ready.Load() {
 		// Nothing is ordered before every point has been read once: the
 		// controller would see missing data as lost and trip the units.

@@ -28,6 +28,10 @@ type UnitView struct {
 	P, Q           procimg.Value
 	State, Fault   procimg.Value
 	BMS            []BatteryView
+	// Acked is the last setpoint the PCS acknowledged, at AckedAt (zero
+	// before the first acknowledgement).
+	Acked   Setpoint
+	AckedAt time.Time
 }
 
 // BatteryView is one BMS.

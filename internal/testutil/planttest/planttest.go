@@ -131,7 +131,9 @@ func NewDispatcher(tb testing.TB, cfg *config.Config, log *zap.Logger) *station.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return station.NewDispatcher(ctl, log.Named("dispatch"), nil)
+	d := station.NewDispatcher(ctl, log.Named("dispatch"), nil)
+	d.SetPCSWatchdog(cfg.Control.PCSWatchdog)
+	return d
 }
 
 // NewStation returns a station of cfg, not yet running.
