@@ -96,6 +96,10 @@ func (s StationSpec) YAML() []byte {
 control:
   period: 100ms
   heartbeat_period: 1s
+  # The converters' communication watchdog (the simulator's heartbeat
+  # timeout): a PCS that stops answering is counted at its last setpoint
+  # until it can have stopped itself.
+  pcs_watchdog: 5s
   soc_min_pct: 5
   soc_max_pct: 95
 
