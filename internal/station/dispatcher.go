@@ -32,8 +32,8 @@ type Dispatcher struct {
 // SetPCSWatchdog tells the dispatcher how long a PCS keeps running on its
 // last setpoint after its heartbeats stop (the watchdog configured in the
 // converters). A PCS that stops answering is counted as still delivering
-// its last acknowledged setpoint until that time has passed since the
-// acknowledgement, so its share is not ordered from other units twice.
+// its last acknowledged setpoint until that time has passed since its last
+// acknowledged heartbeat, so its share is not ordered from other units twice.
 // 0 hands its share over at once.
 func (d *Dispatcher) SetPCSWatchdog(w time.Duration) {
 	d.mu.Lock()
@@ -150,8 +150,9 @@ func (d *Dispatcher) Step(v *View, out []Setpoint) {
 // shares power between them by capacity), the worst alarm and cell
 // extremes, and the contactor closed only if every battery's is.
 //
-// A unit whose PCS data is not good, but whose last acknowledgement is
-// younger than hold, is held at its last acknowledged power.
+// A unit whose PCS data is not good, but whose last acknowledged heartbeat
+// is younger than hold (the PCS's own watchdog), is held at its last
+// acknowledged power.
 func toInput(v *View, in *dispatch.Input, hold time.Duration) {
 	now := v.At
 	in.Now = now
@@ -166,7 +167,7 @@ func toInput(v *View, in *dispatch.Input, hold time.Duration) {
 		*u = dispatch.Unit{ID: uv.ID, RatedP: uv.RatedP, RatedS: uv.RatedS, P: uv.P.V, Q: uv.Q.V}
 		u.PCSOK = uv.P.Good() && optionalGood(uv.Fault) && optionalGood(uv.State)
 		u.PCSFault = uv.Fault.Good() && uv.Fault.V != 0
-		if !u.PCSOK && hold > 0 && !uv.AckedAt.IsZero() && now.Sub(uv.AckedAt) < hold {
+		if !u.PCSOK && hold > 0 && !uv.AliveAt.IsZero() && now.Sub(uv.AliveAt) < hold {
 			u.Held, u.HeldP = true, uv.Acked.P
 		}
 		u.BMSOK = len(uv.BMS) > 0

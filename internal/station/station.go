@@ -256,6 +256,7 @@ func (c *cycler) run(now, origin time.Time) {
 	s.vm.fill(&c.snap, s.units, &c.view)
 	for i, u := range s.units {
 		c.view.Units[i].Acked, c.view.Units[i].AckedAt = u.ackedSetpoint()
+		c.view.Units[i].AliveAt = u.lastAlive()
 	}
 	if !s.ready.Load() {
 		// Nothing is ordered before every point has been read once: the

@@ -36,6 +36,7 @@ type unit struct {
 	seq       uint64    // order sequence number of want
 	cycle     uint64    // fast cycle that ordered want, 0 if none
 	lastAck   time.Duration
+	hbAt      time.Time // when the PCS last acknowledged a heartbeat
 	writeErrs uint64
 }
 
@@ -84,6 +85,18 @@ func (u *unit) ackedSetpoint() (Setpoint, time.Time) {
 	return u.acked, u.ackedAt
 }
 
+// lastAlive is when the PCS last confirmed that the EMS is alive: its last
+// acknowledged heartbeat, or, for a profile without one, its last
+// acknowledged write. The PCS's own watchdog counts from there.
+func (u *unit) lastAlive() time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.hasHB {
+		return u.hbAt
+	}
+	return u.ackedAt
+}
+
 // confirmed reports whether the PCS has acknowledged the latest order.
 func (u *unit) confirmed() bool {
 	u.mu.Lock()
@@ -91,8 +104,8 @@ func (u *unit) confirmed() bool {
 	return u.seq > 0 && u.ackedSeq == u.seq
 }
 
-// run writes orders as they come and, every heartbeat period, refreshes the
-// order together with the heartbeat counter, until ctx is cancelled.
+// run writes orders as they come, each with the next heartbeat count, and
+// at least every heartbeat period, until ctx is cancelled.
 func (u *unit) run(ctx context.Context) {
 	hb := time.NewTicker(u.heartbeat)
 	defer hb.Stop()
@@ -124,6 +137,10 @@ func (u *unit) run(ctx context.Context) {
 			counter++
 			if _, err := u.pcs.Write(ctx, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)}); err != nil {
 				u.noteErr(err, &lastErrLog)
+			} else {
+				u.mu.Lock()
+				u.hbAt = time.Now()
+				u.mu.Unlock()
 			}
 			continue
 		}
@@ -135,7 +152,9 @@ func (u *unit) run(ctx context.Context) {
 		if u.hasRun && !started {
 			vals = append(vals, devices.PointValue{Point: devices.PointRun, Value: 1})
 		}
-		if u.hasHB && beat {
+		if u.hasHB {
+			// The heartbeat goes with every order, not only on the beat: a
+			// converter whose watchdog stopped it resumes with its first order.
 			counter++
 			vals = append(vals, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)})
 		}
@@ -148,6 +167,9 @@ func (u *unit) run(ctx context.Context) {
 		now := time.Now()
 		u.mu.Lock()
 		u.acked, u.ackedAt, u.ackedSeq, u.lastAck = sp, now, seq, ack
+		if u.hasHB {
+			u.hbAt = now
+		}
 		u.mu.Unlock()
 		if cycle != 0 {
 			u.lat.acked(cycle, now)

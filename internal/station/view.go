@@ -32,6 +32,9 @@ type UnitView struct {
 	// before the first acknowledgement).
 	Acked   Setpoint
 	AckedAt time.Time
+	// AliveAt is when the PCS last acknowledged a heartbeat (its last
+	// acknowledged write if it has no heartbeat): its watchdog counts from here.
+	AliveAt time.Time
 }
 
 // BatteryView is one BMS.
