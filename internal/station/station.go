@@ -255,8 +255,8 @@ func (c *cycler) run(now, origin time.Time) {
 	s.img.Snapshot(now, &c.snap)
 	s.vm.fill(&c.snap, s.units, &c.view)
 	for i, u := range s.units {
-		c.view.Units[i].Acked, c.view.Units[i].AckedAt = u.ackedSetpoint()
-		c.view.Units[i].AliveAt = u.lastAlive()
+		uv := &c.view.Units[i]
+		uv.Acked, uv.AckedAt, uv.AliveAt = u.ackState()
 	}
 	if !s.ready.Load() {
 		// Nothing is ordered before every point has been read once: the

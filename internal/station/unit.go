@@ -85,16 +85,18 @@ func (u *unit) ackedSetpoint() (Setpoint, time.Time) {
 	return u.acked, u.ackedAt
 }
 
-// lastAlive is when the PCS last confirmed that the EMS is alive: its last
-// acknowledged heartbeat, or, for a profile without one, its last
-// acknowledged write. The PCS's own watchdog counts from there.
-func (u *unit) lastAlive() time.Time {
+// ackState returns the last acknowledged setpoint and when, and when the
+// PCS last confirmed that the EMS is alive: its last acknowledged heartbeat,
+// or, for a profile without one, its last acknowledged write. The PCS's own
+// watchdog counts from there.
+func (u *unit) ackState() (sp Setpoint, at, alive time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	alive = u.ackedAt
 	if u.hasHB {
-		return u.hbAt
+		alive = u.hbAt
 	}
-	return u.ackedAt
+	return u.acked, u.ackedAt, alive
 }
 
 // confirmed reports whether the PCS has acknowledged the latest order.
