@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/emsd/emsd/internal/jsonnum"
 	"io"
 	"math"
 	"os"
@@ -15,27 +16,7 @@ import (
 )
 
 // F is a float64 that encodes NaN and ±Inf as JSON null.
-type F float64
-
-// MarshalJSON encodes f, or null when it is not finite.
-func (f F) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
-}
-
-// UnmarshalJSON decodes a number, or null as NaN.
-func (f *F) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = F(math.NaN())
-		return nil
-	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	*f = F(v)
-	return err
-}
+type F = jsonnum.Float
 
 // KPI is one figure of a run.
 type KPI struct {

@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"fmt"
+	"github.com/emsd/emsd/internal/jsonnum"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/emsd/emsd/internal/devices"
@@ -13,16 +13,7 @@ import (
 )
 
 // Num is a float that encodes as null in JSON when it is not finite.
-type Num float64
-
-// MarshalJSON encodes n, or null for NaN and ±Inf.
-func (n Num) MarshalJSON() ([]byte, error) {
-	f := float64(n)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
-}
+type Num = jsonnum.Float
 
 // Value is a measured value with its quality ("good", "stale", "lost") and
 // age in seconds; Value and AgeS are null when the point was never read.
