@@ -78,35 +78,30 @@ func TestCheckConfigDemoIsOK(t *testing.T) {
 	}
 }
 
-func TestCheckConfigTypoedKeyExits2AndNamesIt(t *testing.T) {
+// TestCheckConfigErrorsExit2AndNameTheKey breaks the demo config in one
+// place each and expects exit 2 with the file, line or path and the problem.
+func TestCheckConfigErrorsExit2AndNameTheKey(t *testing.T) {
 	demo, err := os.ReadFile("../../configs/demo.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strings.Replace(string(demo), "import_limit_kw:", "import_limt_kw:", 1)
-	p := writeFile(t, "typo.yaml", bad)
-	_, errOut, code := emsd(t, "check-config", p)
-	if code != 2 {
-		t.Fatalf("exit %d, want 2", code)
+	cases := []struct{ name, from, to, want string }{
+		{"typo.yaml", "import_limit_kw:", "import_limt_kw:", "typo.yaml:9: site.poi.import_limt_kw: unknown key"},
+		{"range.yaml", "    pcs: {address: 127.0.0.1:15027}", "    pcs: {address: 127.0.0.1:15027, unit_id: 300}",
+			"units[2].pcs.unit_id: must be within 0..255 (got 300)"},
 	}
-	if !strings.Contains(errOut, "typo.yaml:9: site.poi.import_limt_kw: unknown key") {
-		t.Errorf("error does not name file, line and key:\n%s", errOut)
-	}
-}
-
-func TestCheckConfigOutOfRangeExits2AndNamesIt(t *testing.T) {
-	demo, err := os.ReadFile("../../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := strings.Replace(string(demo), "    pcs: {address: 127.0.0.1:15027}", "    pcs: {address: 127.0.0.1:15027, unit_id: 300}", 1)
-	p := writeFile(t, "range.yaml", bad)
-	_, errOut, code := emsd(t, "check-config", p)
-	if code != 2 {
-		t.Fatalf("exit %d, want 2", code)
-	}
-	if !strings.Contains(errOut, "units[2].pcs.unit_id: must be within 0..255 (got 300)") {
-		t.Errorf("error does not name the path and problem:\n%s", errOut)
+	for _, c := range cases {
+		bad := strings.Replace(string(demo), c.from, c.to, 1)
+		if bad == string(demo) {
+			t.Fatalf("%s: the demo config no longer has %q", c.name, c.from)
+		}
+		_, errOut, code := emsd(t, "check-config", writeFile(t, c.name, bad))
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2", c.name, code)
+		}
+		if !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: error does not say %q:\n%s", c.name, c.want, errOut)
+		}
 	}
 }
 
