@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,21 @@ func lateOnce(late int64, delay time.Duration) rawHandler {
 // the registers the request asked for.
 type checkValues struct {
 	checks, wrong atomic.Int64
+}
+
+// watchUntil checks every read of d until srv has served n requests, then
+// settle longer, and returns the counts.
+func watchUntil(t *testing.T, d *Device, img *procimg.Image, srv *rawServer, n int64, settle time.Duration) *checkValues {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	chk := &checkValues{}
+	watched := make(chan struct{})
+	go func() { chk.watch(ctx, d, img); close(watched) }()
+	waitFor(t, 5*time.Second, fmt.Sprintf("%d requests", n), func() bool { return srv.reqs.Load() >= n })
+	time.Sleep(settle)
+	cancel()
+	<-watched
+	return chk
 }
 
 func (c *checkValues) watch(ctx context.Context, d *Device, img *procimg.Image) {
@@ -93,16 +109,8 @@ func TestLateReplyRedials(t *testing.T) {
 		Timeout: timeout, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		LostAfter: 2 * time.Second, Observer: rec,
 	}, img)
-	ctx, cancel := context.WithCancel(context.Background())
-	var chk checkValues
-	watched := make(chan struct{})
-	go func() { chk.watch(ctx, d, img); close(watched) }()
-
 	// Run well past the late reply (at ~2*timeout after request 5).
-	waitFor(t, 5*time.Second, "40 requests", func() bool { return srv.reqs.Load() >= 40 })
-	time.Sleep(100 * time.Millisecond)
-	cancel()
-	<-watched
+	chk := watchUntil(t, d, img, srv, 40, 100*time.Millisecond)
 
 	h := d.Health()
 	errs := rec.errs()
@@ -201,14 +209,7 @@ func TestGarbageFrames(t *testing.T) {
 		Timeout: 300 * time.Millisecond, BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
 		Observer: rec,
 	}, img)
-	ctx, cancel := context.WithCancel(context.Background())
-	var chk checkValues
-	watched := make(chan struct{})
-	go func() { chk.watch(ctx, d, img); close(watched) }()
-	waitFor(t, 5*time.Second, "40 requests", func() bool { return srv.reqs.Load() >= 40 })
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	<-watched
+	chk := watchUntil(t, d, img, srv, 40, 50*time.Millisecond)
 
 	want := []string{
 		"must not be zero",
