@@ -1,7 +1,9 @@
 // Package testutil holds small helpers shared by the tests of several
-// packages: free loopback ports and polling for a condition. It imports
-// nothing of emsd, so any package's internal tests can use it; the rigs
-// built on it are in the sub-packages influxd and planttest.
+// packages: free loopback ports, polling for a condition, and finding the
+// programs and shared data a test needs (failing under CI=true when they
+// are missing, skipping otherwise). It imports nothing of emsd, so any
+// package's internal tests can use it; the rigs built on it are in the
+// sub-packages influxd and planttest.
 package testutil
 
 import (

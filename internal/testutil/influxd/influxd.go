@@ -4,7 +4,8 @@
 // scripts/influxd.sh fills ($EMSD_CACHE/bin or <repo>/.cache/influxd/bin,
 // <repo> being the nearest directory above the working directory holding
 // go.mod), then PATH. Without one a test fails under CI=true and is skipped
-// loudly otherwise, so a missing server never passes silently in CI.
+// loudly otherwise ([testutil.SkipOrFail]), so a missing server never passes
+// silently in CI.
 //
 // A [Server] listens on free loopback ports with its own temporary data
 // directory, is stopped when the test ends, and dies with the test binary on
@@ -54,11 +55,7 @@ func Binary(tb testing.TB) string {
 	if p, err := exec.LookPath("influxd"); err == nil {
 		return p
 	}
-	msg := "no influxd found (EMSD_INFLUXD, $EMSD_CACHE/bin, .cache/influxd/bin, PATH); build one with scripts/influxd.sh"
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip("\n\n!!!!!!!! SKIPPING REAL-INFLUXDB TEST: " + msg + " !!!!!!!!\n")
+	testutil.SkipOrFail(tb, "no influxd found (EMSD_INFLUXD, $EMSD_CACHE/bin, .cache/influxd/bin, PATH); scripts/influxd.sh builds one, and make test runs it")
 	return ""
 }
 
