@@ -14,6 +14,7 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/kpi"
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 // TestCommittedConfigsAreGenerated checks that the reference station
@@ -158,9 +159,7 @@ func TestAGCScoresMatchCSV(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time closed loop")
 	}
-	if _, err := os.Stat(findShared("pjm-regulation-2017-08-01_02-2s.csv")); err != nil {
-		t.Skip("PJM trace not available")
-	}
+	testutil.SharedData(t, "traces/pjm-regulation-2017-08-01_02-2s.csv")
 	dir := t.TempDir()
 	if _, err := Run(context.Background(), Options{Scenario: "agc", Config: "test.yaml", ConfigYAML: small(),
 		Duration: 10 * time.Second, Speed: 30, Out: dir, FreePorts: true}); err != nil {

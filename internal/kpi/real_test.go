@@ -1,18 +1,15 @@
 package kpi
 
 import (
-	"os"
 	"testing"
 
+	"github.com/emsd/emsd/internal/testutil"
 	"github.com/emsd/emsd/internal/trace"
 )
 
 // Scores responses to the first hour of the real PJM signal (2 s samples).
 func TestPJMScoreRealSignal(t *testing.T) {
-	p := "../../../shared/data/traces/pjm-regulation-2017-08-01_02-2s.csv"
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not present", p)
-	}
+	p := testutil.SharedData(t, "traces/pjm-regulation-2017-08-01_02-2s.csv")
 	s, err := trace.Load(p)
 	if err != nil {
 		t.Fatal(err)

@@ -190,9 +190,9 @@ func TestClosedLoopAGCTracksPJM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long closed-loop run")
 	}
-	tr, err := trace.Load("../../../shared/data/traces/pjm-regulation-2017-08-01_02-2s.csv")
+	tr, err := trace.Load(testutil.SharedData(t, "traces/pjm-regulation-2017-08-01_02-2s.csv"))
 	if err != nil {
-		t.Skipf("PJM trace not available: %v", err)
+		t.Fatal(err)
 	}
 	const speed = 10.0
 	const traceSeconds = 900.0 // 15 minutes of signal, 90 s of test
@@ -337,9 +337,9 @@ func TestClosedLoopFrequencyTraceDay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long closed-loop run")
 	}
-	const path = "../../../shared/data/traces/rte-frequency-deviation-2019-01-05_05-31-10s.csv.gz"
+	path := testutil.SharedData(t, "traces/rte-frequency-deviation-2019-01-05_05-31-10s.csv.gz")
 	if _, err := trace.Load(path); err != nil {
-		t.Skipf("RTE trace not available: %v", err)
+		t.Fatal(err)
 	}
 	const speed = 1440.0
 	l := startLoop(t, plantSpec{units: 2, ratedKW: 1000, capKWh: 500, cRate: 2, socPct: 50, timeScale: speed, period: 50 * time.Millisecond,

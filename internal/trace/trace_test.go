@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"pgregory.net/rapid"
+
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 const eps = 1e-9
@@ -250,19 +252,8 @@ func writeFile(t *testing.T, p, body string) {
 	}
 }
 
-const sharedTraces = "../../../shared/data/traces/"
-
-func sharedFile(t *testing.T, name string) string {
-	t.Helper()
-	p := sharedTraces + name
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not present: %v", p, err)
-	}
-	return p
-}
-
 func TestRealPJM(t *testing.T) {
-	p := sharedFile(t, "pjm-regulation-2017-08-01_02-2s.csv")
+	p := testutil.SharedData(t, "traces/pjm-regulation-2017-08-01_02-2s.csv")
 	for day, first := range []float64{-1, -0.91885458} {
 		s, err := LoadPJM(p, day)
 		if err != nil {
@@ -301,7 +292,7 @@ func TestRealPJM(t *testing.T) {
 }
 
 func TestRealRTE(t *testing.T) {
-	p := sharedFile(t, "rte-frequency-deviation-2019-01-05_05-31-10s.csv.gz")
+	p := testutil.SharedData(t, "traces/rte-frequency-deviation-2019-01-05_05-31-10s.csv.gz")
 	start := time.Now()
 	s, err := Load(p)
 	elapsed := time.Since(start)
