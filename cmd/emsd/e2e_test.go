@@ -15,22 +15,18 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/emsd/emsd/internal/testutil"
 	"github.com/emsd/emsd/internal/testutil/influxd"
 )
 
 // startMosquitto runs a real Mosquitto on a free loopback port, or returns
-// "" when it is not installed (the test then uses the embedded broker).
+// "" when it is not installed (the test then uses the embedded broker;
+// under CI=true it fails instead).
 func startMosquitto(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, err := os.Stat("/usr/sbin/mosquitto"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("mosquitto is not installed; .ci/run installs it")
-			}
-			return ""
-		}
-		bin = "/usr/sbin/mosquitto"
+	bin := testutil.WantProgram(t, "mosquitto", "the embedded broker")
+	if bin == "" {
+		return ""
 	}
 	port := freePort(t)
 	conf := writeFile(t, "mosquitto.conf", fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n", port))

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 var binPath string
@@ -119,35 +121,45 @@ func TestUsageErrorsExit2(t *testing.T) {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testutil.FreePort(t)
 }
 
 // demoOnFreePorts rewrites the demo config onto free ports so tests can run
 // next to a `make run`.
 func demoOnFreePorts(t *testing.T) string {
 	t.Helper()
+	p, _ := demoOnFreePortsMap(t)
+	return p
+}
+
+// demoOnFreePortsMap is demoOnFreePorts that also returns each demo port's
+// replacement, all distinct.
+func demoOnFreePortsMap(t *testing.T) (string, map[int]int) {
+	t.Helper()
 	demo, err := os.ReadFile("../../configs/demo.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(demo)
-	for p := 15020; p <= 15032; p++ {
-		s = strings.ReplaceAll(s, fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	}
-	for _, fixed := range []string{"127.0.0.1:18080", "127.0.0.1:1883", "127.0.0.1:9110"} {
-		s = strings.ReplaceAll(s, fixed, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	ports := map[int]int{}
+	taken := map[int]bool{}
+	for _, old := range []int{15020, 15021, 15022, 15023, 15024, 15025, 15026, 15027, 15028, 15029, 15030, 15031, 15032, 18080, 1883, 9110} {
+		if !strings.Contains(s, fmt.Sprintf("127.0.0.1:%d", old)) {
+			t.Fatalf("configs/demo.yaml no longer uses 127.0.0.1:%d; update demoOnFreePortsMap", old)
+		}
+		p := freePort(t)
+		for taken[p] {
+			p = freePort(t)
+		}
+		taken[p], ports[old] = true, p
+		s = strings.ReplaceAll(s, fmt.Sprintf("127.0.0.1:%d", old), fmt.Sprintf("127.0.0.1:%d", p))
 	}
 	s = strings.ReplaceAll(s, "state_dir: ./state", "state_dir: "+t.TempDir())
 	s = strings.Replace(s, "control: {pcs_watchdog: 5s}", "control: {pcs_watchdog: 5s, summary_period: 1s}", 1)
 	if !strings.Contains(s, "summary_period: 1s") {
 		t.Fatal("demo.yaml no longer has the control line this test edits")
 	}
-	return writeFile(t, "demo.yaml", s)
+	return writeFile(t, "demo.yaml", s), ports
 }
 
 // lines collects a process's output lines and lets a test wait for one.
@@ -302,28 +314,21 @@ func readmeMbpoll(t *testing.T) (cmds [][]string, outs [][]string) {
 }
 
 // TestREADMEMbpoll runs the README's mbpoll commands against `emsd sim` on
-// configs/demo.yaml and compares the data lines with what it documents.
+// configs/demo.yaml, moved to free ports (each command's -p with it), and
+// compares the data lines with what it documents.
 func TestREADMEMbpoll(t *testing.T) {
-	mbpoll, err := exec.LookPath("mbpoll")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("mbpoll is not installed; .ci/run installs it")
-		}
-		t.Skip("mbpoll not installed (apt-get install mbpoll)")
-	}
+	mbpoll := testutil.NeedProgram(t, "mbpoll")
 	cmds, outs := readmeMbpoll(t)
 	if len(cmds) < 4 {
 		t.Fatalf("found %d mbpoll examples in the README, want at least 4", len(cmds))
 	}
-	// The README's ports are the demo's: run the demo plant as documented.
-	for p := 15020; p <= 15032; p++ {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			t.Skipf("demo port %d is busy (is `make run` going?): %v", p, err)
+	demo, ports := demoOnFreePortsMap(t)
+	for _, args := range cmds {
+		if err := movePort(args, ports); err != nil {
+			t.Fatalf("README: mbpoll %s: %v", strings.Join(args, " "), err)
 		}
-		l.Close()
 	}
-	cmd := exec.Command(binPath, "sim", "-config", "../../configs/demo.yaml", "-log-format", "json")
+	cmd := exec.Command(binPath, "sim", "-config", demo, "-log-format", "json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -356,6 +361,23 @@ func TestREADMEMbpoll(t *testing.T) {
 			t.Errorf("mbpoll %s:\ngot\n%s\nREADME says\n%s", strings.Join(args, " "), strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+}
+
+// movePort rewrites an mbpoll command's "-p PORT" in place to the port the
+// demo's PORT was moved to.
+func movePort(args []string, ports map[int]int) error {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] != "-p" {
+			continue
+		}
+		p, err := strconv.Atoi(args[i+1])
+		if err != nil || ports[p] == 0 {
+			return fmt.Errorf("-p %s is not a port of configs/demo.yaml", args[i+1])
+		}
+		args[i+1] = strconv.Itoa(ports[p])
+		return nil
+	}
+	return errors.New("no -p PORT")
 }
 
 // TestKilledDaemonLeavesUnitsToTheirHeartbeatWatchdogs runs the plant

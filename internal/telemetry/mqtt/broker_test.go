@@ -17,6 +17,8 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
+
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 // testBroker is a real MQTT broker on a loopback TCP port that a test can
@@ -47,32 +49,17 @@ func newBrokerOpt(t testing.TB, bo brokerOpts) testBroker {
 	t.Helper()
 	addr := freeAddr(t)
 	var b testBroker
-	path := mosquittoPath()
-	switch {
-	case os.Getenv("EMSD_TEST_BROKER") == "mochi":
+	if os.Getenv("EMSD_TEST_BROKER") == "mochi" {
 		b = &mochiBroker{addr: addr, pki: bo.tls}
-	case path != "":
+	} else if path := testutil.WantProgram(t, "mosquitto", "the embedded mochi-mqtt broker"); path != "" {
 		b = &mosquittoBroker{path: path, addr: addr, dir: t.TempDir(), brokerOpts: bo}
-	default:
-		t.Logf("WARNING: mosquitto not found (apt-get install mosquitto); falling back to the embedded mochi-mqtt broker")
+	} else {
 		b = &mochiBroker{addr: addr, pki: bo.tls}
 	}
 	b.Start(t)
 	t.Cleanup(func() { b.Stop(t) })
 	t.Logf("broker: %s on %s", b.Kind(), addr)
 	return b
-}
-
-func mosquittoPath() string {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 func freeAddr(t testing.TB) string {
