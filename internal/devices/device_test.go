@@ -395,7 +395,11 @@ func TestWriteErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	// Every write below is answered at once; a regression that makes one
+	// wait (for Run, or for a connection) fails within the bound rather than
+	// hanging until the test binary's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for _, c := range []struct {
 		vals []PointValue
 		want string
@@ -409,6 +413,9 @@ func TestWriteErrors(t *testing.T) {
 		{[]PointValue{{"p_lim", 5}}, "scale factor w_sf not read yet"},
 	} {
 		_, err := d.Write(ctx, c.vals...)
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Write(%v) waited for the device instead of refusing at once (want an error about %q)", c.vals, c.want)
+		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Write(%v) = %v, want an error about %q", c.vals, err, c.want)
 		}
@@ -418,9 +425,9 @@ func TestWriteErrors(t *testing.T) {
 	}
 
 	// Not running yet: the write waits for Run, bounded by ctx.
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
 	_, err = d.Write(short, PointValue{PointRun, 1})
-	cancel()
+	cancelShort()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("write before Run: %v, want deadline exceeded", err)
 	}
