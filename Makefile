@@ -26,10 +26,14 @@ sim: build
 check-config: build
 	$(BIN)/emsd check-config $(CONFIG)
 
-## test: the whole suite. Needs mosquitto and a cached influxd (.ci/run installs them).
+## test: the whole suite, after its own set-up: scripts/test-deps.sh installs
+## the Debian packages the tests run against (as root with apt; otherwise it
+## prints the commands) and builds influxd into .cache once. Under CI=true a
+## test that lacks a server, program or data file fails instead of skipping.
 ## Packages run one at a time (-p 1): the closed-loop tests run in real time
 ## against the simulated plant and must not compete for this 2-core machine.
 test:
+	scripts/test-deps.sh
 	$(GO) test -count=1 -p 1 -timeout 40m ./...
 
 test-short:
