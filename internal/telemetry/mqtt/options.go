@@ -35,7 +35,7 @@ type Options struct {
 	ConnectTimeout       time.Duration // default 10 s
 	WriteTimeout         time.Duration // default 5 s
 	ConnectRetryInterval time.Duration // first retry after a failed connect, default 1 s
-	MaxReconnectInterval time.Duration // reconnect backoff ceiling, default 30 s
+	MaxReconnectInterval time.Duration // reconnect backoff ceiling, default 2 s
 
 	// QoS for state and unit-state messages (0 or 1, default 0).
 	// Status, events, alarms and replies always use QoS 1.
@@ -111,7 +111,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.ConnectTimeout, 10*time.Second)
 	def(&o.WriteTimeout, 5*time.Second)
 	def(&o.ConnectRetryInterval, time.Second)
-	def(&o.MaxReconnectInterval, 30*time.Second)
+	def(&o.MaxReconnectInterval, 2*time.Second)
 	def(&o.StateInterval, time.Second)
 	if o.QueueSize <= 0 {
 		o.QueueSize = 1024
