@@ -52,7 +52,18 @@ func startMQTTDaemon(t *testing.T, brokerAddr, extra string) *mqttDaemon {
 	go d.out.read(bufio.NewScanner(stderr))
 	d.out.waitFor(t, 10*time.Second, "all devices online")
 	d.out.waitFor(t, 5*time.Second, "operator commands over MQTT")
-	return d
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st struct{ Ready bool }
+		getJSON(t, "http://"+d.http+"/api/state", &st)
+		if st.Ready {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the control loop is not running 10 s after start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // dispatchState is the part of /api/state these tests read.
@@ -293,7 +304,7 @@ func TestDaemonCommandsOverMQTT(t *testing.T) {
 		}
 		d := startMQTTDaemon(t, mosq, "")
 		op := newMQTTOperator(t, d.broker, "operator-alice")
-		op.awaitOnline(t, 10 * time.Second)
+		op.awaitOnline(t, 10*time.Second)
 
 		t.Run("retained", func(t *testing.T) {
 			if early != nil {
