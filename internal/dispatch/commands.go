@@ -288,8 +288,6 @@ func commandName(cmd Command) string {
 	return fmt.Sprintf("%T", cmd)
 }
 
-
-
 // Validate checks the mode name.
 func (c SetMode) Validate() error {
 	if !c.Mode.Valid() {
