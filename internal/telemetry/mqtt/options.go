@@ -57,7 +57,9 @@ type Options struct {
 
 	// QueueSize bounds each outgoing queue (state, and events/alarms/
 	// replies), default 1024 messages. CommandQueue bounds the commands
-	// waiting for the handler, default 64.
+	// waiting for the handler, default 256; when it is full, a command
+	// replaces the oldest waiting one of the same name (answered
+	// "superseded"), and only a command that replaces none is refused busy.
 	QueueSize    int
 	CommandQueue int
 
@@ -117,7 +119,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.QueueSize = 1024
 	}
 	if o.CommandQueue <= 0 {
-		o.CommandQueue = 64
+		o.CommandQueue = 256
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
@@ -192,12 +194,13 @@ type topics struct {
 	alarms    string
 	cmdFilter string // cmd/+
 	cmdPrefix string // cmd/
+	probe     string // the command worker's markers to itself
 }
 
 func newTopics(prefix, site string) topics {
 	r := prefix + "/" + site + "/"
 	return topics{root: r, status: r + "status", state: r + "state", events: r + "events",
-		alarms: r + "alarms", cmdFilter: r + "cmd/+", cmdPrefix: r + "cmd/"}
+		alarms: r + "alarms", cmdFilter: r + "cmd/+", cmdPrefix: r + "cmd/", probe: r + "cmd_probe"}
 }
 
 func (t topics) unitState(id string) string { return t.root + "units/" + id + "/state" }
