@@ -79,8 +79,8 @@ type Client struct {
 	handler CommandHandler
 	pc      paho.Client
 
-	prio  chan outMsg // events, alarms, replies
-	state chan outMsg // plant and unit state
+	prio  chan outMsg   // events, alarms, replies
+	state chan outMsg   // plant and unit state
 	wake  chan struct{} // a connection came up
 
 	// Commands wait in queue for the worker. live counts the commands
@@ -93,7 +93,7 @@ type Client struct {
 	qwake    chan struct{}
 	probeSeq atomic.Uint64
 	probed   chan uint64 // marker sequence numbers as they come back
-	acks  chan paho.Token
+	acks     chan paho.Token
 
 	stop    chan struct{}   // closed by Close: stop the ticker and the command worker
 	pubStop chan struct{}   // closed by Close once no more replies come: drain and stop
@@ -126,7 +126,7 @@ func New(o Options, h CommandHandler) (*Client, error) {
 		wake:  make(chan struct{}, 1),
 		live:  map[string]int{}, retained: map[string]bool{},
 		qwake: make(chan struct{}, 1), probed: make(chan uint64, 16),
-		acks:  make(chan paho.Token, o.QueueSize),
+		acks: make(chan paho.Token, o.QueueSize),
 
 		stop:    make(chan struct{}),
 		pubStop: make(chan struct{}),
