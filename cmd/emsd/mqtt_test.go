@@ -442,3 +442,43 @@ func TestDaemonCommandsOverMQTT(t *testing.T) {
 		})
 	})
 }
+
+// TestDaemonAnswersSoonAfterTheBrokerReturns stops Mosquitto for longer
+// than the reconnect backoff would need to grow past its cap, starts it
+// again and expects commands answered within mqtt.reconnect_max and a
+// margin of its return.
+func TestDaemonAnswersSoonAfterTheBrokerReturns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon and stops a broker for 8 s")
+	}
+	m := newMosquitto(t)
+	if m == nil {
+		t.Skip("mosquitto is not installed")
+	}
+	const capBackoff, margin, outage = time.Second, 1500 * time.Millisecond, 8 * time.Second
+	d := startMQTTDaemon(t, m.addr, fmt.Sprintf("  reconnect_max: %v\n", capBackoff))
+	op := newMQTTOperator(t, d.broker, "operator-before")
+	op.awaitOnline(t, 10*time.Second)
+	op.mustOK(t, "mode", `{"id":"before","mode":"standby"}`)
+
+	m.stop()
+	time.Sleep(outage)
+	m.start(t)
+	back := time.Now()
+	op = newMQTTOperator(t, d.broker, "operator-after")
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("after-%d", i)
+		op.publish(t, "mode", fmt.Sprintf(`{"id":%q,"mode":"standby"}`, id), false)
+		if r, ok := op.reply(id, 100*time.Millisecond); ok {
+			took := time.Since(back)
+			t.Logf("first command answered %v after the broker returned (reconnect_max %v): %+v", took.Round(10*time.Millisecond), capBackoff, r)
+			if took > capBackoff+margin {
+				t.Errorf("commands unanswered for %v after the broker returned, want at most %v", took, capBackoff+margin)
+			}
+			return
+		}
+		if time.Since(back) > 40*time.Second {
+			t.Fatal("no command answered 40 s after the broker returned")
+		}
+	}
+}
