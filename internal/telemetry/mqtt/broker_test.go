@@ -63,6 +63,31 @@ func newBrokerOpt(t testing.TB, bo brokerOpts) testBroker {
 	return b
 }
 
+// eachBroker runs f as a subtest on Mosquitto (when installed; under
+// CI=true it must be) and on the embedded mochi broker, for behaviour that
+// must hold on both.
+func eachBroker(t *testing.T, f func(t *testing.T, b testBroker)) {
+	t.Run("mosquitto", func(t *testing.T) {
+		path := mosquittoPath()
+		if path == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("mosquitto is not installed; .ci/run installs it")
+			}
+			t.Skip("mosquitto is not installed")
+		}
+		b := &mosquittoBroker{path: path, addr: freeAddr(t), dir: t.TempDir()}
+		b.Start(t)
+		t.Cleanup(func() { b.Stop(t) })
+		f(t, b)
+	})
+	t.Run("mochi", func(t *testing.T) {
+		b := &mochiBroker{addr: freeAddr(t)}
+		b.Start(t)
+		t.Cleanup(func() { b.Stop(t) })
+		f(t, b)
+	})
+}
+
 func mosquittoPath() string {
 	if p, err := exec.LookPath("mosquitto"); err == nil {
 		return p

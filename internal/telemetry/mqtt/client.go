@@ -258,7 +258,12 @@ func (c *Client) onCommand(_ paho.Client, m paho.Message) {
 	}
 	var dropped *inCmd
 	c.qmu.Lock()
-	if len(c.queue) >= c.o.CommandQueue {
+	// An emergency stop is never refused busy (up to a hard bound).
+	full := len(c.queue) >= c.o.CommandQueue
+	if in.name == command.NameEStop && in.refuse == "" {
+		full = len(c.queue) >= 4*c.o.CommandQueue
+	}
+	if full {
 		dropped = c.supersede(in)
 		if dropped == nil {
 			c.qmu.Unlock()
@@ -281,28 +286,31 @@ func (c *Client) onCommand(_ paho.Client, m paho.Message) {
 	}
 }
 
-// supersede makes room in a full queue for in: it takes out the oldest
-// queued command of the same name that in replaces (none when an
-// emergency stop or reset lies between them) and returns it. c.qmu is held.
+// supersede makes room in a full queue for in. It takes out the oldest
+// queued command that a newer one of the same name replaces, with no
+// emergency stop or reset between them: one that in replaces, or else one
+// that a queued command replaces. It returns that command, or nil.
+// c.qmu is held.
 func (c *Client) supersede(in *inCmd) *inCmd {
 	if in.refuse != "" || !command.Coalesced(in.name) {
 		return nil
 	}
-	start := 0
-	for i, q := range c.queue {
-		if !command.Coalesced(q.name) && q.refuse == "" {
-			start = i + 1
+	q := append(c.queue, in)
+	for i, old := range q[:len(q)-1] {
+		if old.refuse != "" || !command.Coalesced(old.name) {
+			continue
 		}
-	}
-	for i := start; i < len(c.queue); i++ {
-		q := c.queue[i]
-		if q.name == in.name && q.refuse == "" {
-			c.queue = append(c.queue[:i], c.queue[i+1:]...)
-			q.by = peekID(in.payload)
-			if q.by == "" {
-				q.by = "(none)"
+		for _, newer := range q[i+1:] {
+			if !command.Coalesced(newer.name) && newer.refuse == "" {
+				break // an estop or reset keeps what came before it
 			}
-			return q
+			if newer.name == old.name && newer.refuse == "" {
+				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+				if old.by = peekID(newer.payload); old.by == "" {
+					old.by = "(none)"
+				}
+				return old
+			}
 		}
 	}
 	return nil
