@@ -276,6 +276,9 @@ func (c *Client) onCommand(_ paho.Client, m paho.Message) {
 	if in.refuse == "" {
 		c.live[in.key()]++
 	}
+	if dropped != nil {
+		c.release(dropped)
+	}
 	c.qmu.Unlock()
 	select {
 	case c.qwake <- struct{}{}:
@@ -420,21 +423,26 @@ func (c *Client) commandWorker() {
 			if in.refuse != "" {
 				continue
 			}
-			k := in.key()
 			switch {
-			case c.retained[k]:
+			case c.retained[in.key()]:
 				in.refuse = reasonRetained
 			case probeErr != nil && in.name != command.NameEStop:
 				// An emergency stop only takes power away: it goes ahead.
 				in.refuse = "not applied: " + probeErr.Error()
 			}
-			if c.live[k]--; c.live[k] <= 0 {
-				delete(c.live, k)
-				delete(c.retained, k)
-			}
+			c.release(in)
 		}
 		c.qmu.Unlock()
 		c.answer(batch)
+	}
+}
+
+// release forgets a live command that leaves the queue. c.qmu is held.
+func (c *Client) release(in *inCmd) {
+	k := in.key()
+	if c.live[k]--; c.live[k] <= 0 {
+		delete(c.live, k)
+		delete(c.retained, k)
 	}
 }
 
