@@ -40,6 +40,8 @@ type brokerOpts struct {
 	// tls, when set, makes the listener TLS only, requiring a client
 	// certificate signed by the same CA.
 	tls *pki
+	// acl, when set, is a Mosquitto ACL file's content for anonymous clients.
+	acl string
 }
 
 // newBrokerOpt is newBroker with options.
@@ -155,6 +157,13 @@ func (b *mosquittoBroker) Start(t testing.TB) {
 	}
 	if b.nodelay {
 		cfg += "set_tcp_nodelay true\n"
+	}
+	if b.acl != "" {
+		f := filepath.Join(b.dir, "acl")
+		if err := os.WriteFile(f, []byte(b.acl), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg += "acl_file " + f + "\n"
 	}
 	if b.tls != nil {
 		cfg += fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",

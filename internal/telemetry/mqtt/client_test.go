@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -358,6 +359,40 @@ func TestRetainedCommandRefused(t *testing.T) {
 			t.Errorf("extra reply %s", (<-replies).Payload())
 		}
 	})
+}
+
+// TestRetainedCheckFailureRefusesAllButEStop runs Mosquitto with an ACL
+// that silently drops the client's markers, so the retained check never
+// completes: commands are refused with the reason, an emergency stop still
+// goes ahead.
+func TestRetainedCheckFailureRefusesAllButEStop(t *testing.T) {
+	path := mosquittoPath()
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mosquitto is not installed; .ci/run installs it")
+		}
+		t.Skip("mosquitto is not installed")
+	}
+	b := &mosquittoBroker{path: path, addr: freeAddr(t), dir: t.TempDir(),
+		brokerOpts: brokerOpts{acl: "topic readwrite emsd/" + site + "/cmd/#\ntopic readwrite emsd/" + site + "/status\ntopic read emsd/" + site + "/cmd_probe\n"}}
+	b.Start(t)
+	t.Cleanup(func() { b.Stop(t) })
+	bus := &recBus{}
+	startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), func(o *Options) { o.WriteTimeout = 300 * time.Millisecond })
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	replies := op.sub("emsd/" + site + "/cmd/+/reply")
+	op.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"m","mode":"agc"}`), false)
+	if rep, _ := replyFor(t, replies, "m"); rep.OK || !strings.Contains(rep.Error, "could not check the broker for a retained copy") {
+		t.Errorf("mode without the retained check: %+v", rep)
+	}
+	op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"s"}`), false)
+	if rep, _ := replyFor(t, replies, "s"); !rep.OK {
+		t.Errorf("estop without the retained check: %+v", rep)
+	}
+	if got := bus.commands(); !slices.Equal(got, []dispatch.Command{dispatch.EStop{}}) {
+		t.Errorf("bus got %v, want only the estop", got)
+	}
 }
 
 // slowBus applies commands only when released, like a control loop that
