@@ -24,27 +24,59 @@ import (
 // under CI=true it fails instead).
 func startMosquitto(t *testing.T) string {
 	t.Helper()
+	if m := newMosquitto(t); m != nil {
+		return m.addr
+	}
+	return ""
+}
+
+// mosquitto is a Mosquitto child process that a test can stop and start
+// again on the same port.
+type mosquitto struct {
+	bin, conf, addr string
+	cmd             *exec.Cmd
+}
+
+// newMosquitto starts Mosquitto on a free loopback port, or returns nil
+// when it is not installed (fatal under CI=true).
+func newMosquitto(t *testing.T) *mosquitto {
+	t.Helper()
 	bin := testutil.WantProgram(t, "mosquitto", "the embedded broker")
 	if bin == "" {
-		return ""
+		return nil
 	}
 	port := freePort(t)
 	conf := writeFile(t, "mosquitto.conf", fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n", port))
-	cmd := exec.Command(bin, "-c", conf)
-	if err := cmd.Start(); err != nil {
+	m := &mosquitto{bin: bin, conf: conf, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	m.start(t)
+	t.Cleanup(m.stop)
+	return m
+}
+
+// start runs the broker and waits until it listens.
+func (m *mosquitto) start(t *testing.T) {
+	t.Helper()
+	m.cmd = exec.Command(m.bin, "-c", m.conf)
+	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; i < 100; i++ {
-		if c, err := (&netDialer{}).dial(addr); err == nil {
+		if c, err := (&netDialer{}).dial(m.addr); err == nil {
 			c.Close()
-			return addr
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("mosquitto did not listen on %s", addr)
-	return ""
+	t.Fatalf("mosquitto did not listen on %s", m.addr)
+}
+
+// stop kills the broker, as a crash or a network loss would end it.
+func (m *mosquitto) stop() {
+	if m.cmd != nil {
+		m.cmd.Process.Kill()
+		m.cmd.Wait()
+		m.cmd = nil
+	}
 }
 
 // TestDaemonEndToEnd runs the daemon on the simulated plant with a real

@@ -280,6 +280,11 @@ func newDispatcher(cfg *config.Config, log *zap.Logger, onEvents func([]dispatch
 			return nil, fmt.Errorf("%s: dispatch.mode: %w", cfg.File, err)
 		}
 	}
+	ids := make([]string, len(cfg.Units))
+	for i, u := range cfg.Units {
+		ids[i] = u.ID
+	}
+	ctl.SetUnits(ids)
 	log.Info("dispatch", zap.String("mode", string(ctl.Mode())), zap.Bool("frequency_response", dcfg.FrequencyResponse.Enabled))
 	d := station.NewDispatcher(ctl, log.Named("dispatch"), onEvents)
 	d.SetPCSWatchdog(cfg.Control.PCSWatchdog)

@@ -158,7 +158,7 @@ func (s *services) start(ctx context.Context, st *station.Station) error {
 			CAFile:  cfg.MQTT.TLS.CAFile, CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile,
 			ServerName: cfg.MQTT.TLS.ServerName, InsecureSkipVerify: cfg.MQTT.TLS.InsecureSkipVerify,
 			Username: cfg.MQTT.Username, Password: pw, ClientID: cfg.MQTT.ClientID,
-			KeepAlive: cfg.MQTT.KeepAlive, Prefix: cfg.MQTT.Prefix, Site: cfg.Site.Name,
+			KeepAlive: cfg.MQTT.KeepAlive, MaxReconnectInterval: cfg.MQTT.ReconnectMax, Prefix: cfg.MQTT.Prefix, Site: cfg.Site.Name,
 			StateInterval: cfg.MQTT.StatePeriod,
 			State:         func() any { return httpapi.Snapshot(st, s.disp, time.Now()).Plant },
 			Units: func() map[string]any {

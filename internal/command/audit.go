@@ -21,7 +21,8 @@ const MaxAuditPayload = 1024
 type Record struct {
 	Time      time.Time  `json:"time"`
 	Transport string     `json:"transport"`
-	Client    string     `json:"client,omitempty"`
+	Client    string     `json:"client,omitempty"`   // identity the transport vouches for (none over MQTT 3.1.1)
+	Operator  string     `json:"operator,omitempty"` // the payload's "operator" field: declared by the sender, not verified
 	Topic     string     `json:"topic,omitempty"`
 	Name      string     `json:"name"`
 	ID        string     `json:"id,omitempty"`
@@ -61,7 +62,7 @@ type ZapAudit struct {
 func (z ZapAudit) Audit(r Record) error {
 	fields := []zap.Field{
 		zap.Time("time", r.Time), zap.String("transport", r.Transport),
-		zap.String("client", r.Client), zap.String("topic", r.Topic),
+		zap.String("client", r.Client), zap.String("operator", r.Operator), zap.String("topic", r.Topic),
 		zap.String("name", r.Name), zap.String("id", r.ID),
 		zap.String("payload", r.Payload), zap.Bool("truncated", r.Truncated),
 		zap.Int("size", r.Size), zap.String("result", string(r.Result)),

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,18 +46,22 @@ type Result string
 
 // Results.
 const (
-	ResultOK        Result = "ok"              // applied
-	ResultMalformed Result = "malformed"       // unknown name, oversize, bad JSON, bad id
-	ResultInvalid   Result = "invalid"         // values refused by Validate
-	ResultStale     Result = "stale"           // past expires_at
-	ResultDenied    Result = "remote_disabled" // authority is local
-	ResultRefused   Result = "refused"         // refused by the control loop
-	ResultDuplicate Result = "duplicate"       // id seen before: earlier reply repeated, or id reuse refused
-	ResultError     Result = "error"           // timeout or internal failure
+	ResultOK         Result = "ok"              // applied
+	ResultMalformed  Result = "malformed"       // unknown name, oversize, bad JSON, bad id
+	ResultInvalid    Result = "invalid"         // values refused by Validate
+	ResultStale      Result = "stale"           // past expires_at
+	ResultDenied     Result = "remote_disabled" // authority is local
+	ResultRefused    Result = "refused"         // refused by the control loop
+	ResultDuplicate  Result = "duplicate"       // id seen before: earlier reply repeated, or id reuse refused
+	ResultError      Result = "error"           // timeout or internal failure
+	ResultSuperseded Result = "superseded"      // a newer command of the same name arrived before it was applied
 )
 
 var results = []Result{ResultOK, ResultMalformed, ResultInvalid, ResultStale,
-	ResultDenied, ResultRefused, ResultDuplicate, ResultError}
+	ResultDenied, ResultRefused, ResultDuplicate, ResultError, ResultSuperseded}
+
+// Results returns every Result a Handler gives.
+func Results() []Result { return slices.Clone(results) }
 
 // Reason given when remote control is disabled.
 const reasonLocal = "remote control disabled (local mode)"
@@ -91,7 +96,7 @@ type Handler struct {
 	now     func() time.Time
 	dedup   *recent
 
-	counts      [8]atomic.Uint64 // by index in results
+	counts      [9]atomic.Uint64 // by index in results
 	auditErrors atomic.Uint64
 }
 
@@ -123,24 +128,99 @@ func NewHandler(bus Bus, o HandlerOptions) *Handler {
 // Authority returns the handler's authority switch.
 func (h *Handler) Authority() *Authority { return h.auth }
 
+// Message is one command as a transport received it.
+type Message struct {
+	Name    string
+	Payload []byte
+	Src     Source
+	// Refuse, when set, refuses the command with this reason without
+	// submitting it (it is still parsed for its id, and audited).
+	Refuse string
+	// SupersededBy, when set, is the id of a newer command of the same
+	// name that replaces this one: it is parsed, audited and answered
+	// "superseded", but not submitted.
+	SupersededBy string
+}
+
 // Handle parses, authorizes, submits and audits one command and returns
 // the reply for the operator. It never panics.
-func (h *Handler) Handle(ctx context.Context, name string, payload []byte, src Source) (rep Reply) {
+func (h *Handler) Handle(ctx context.Context, name string, payload []byte, src Source) Reply {
+	return h.handle(ctx, Message{Name: name, Payload: payload, Src: src})
+}
+
+// Coalesced reports whether a command of this name only sets state that a
+// newer command of the same name replaces, so that of several waiting only
+// the newest needs applying. Emergency stops and resets are never coalesced.
+func Coalesced(name string) bool {
+	switch name {
+	case NameEStop, NameReset:
+		return false
+	}
+	return slices.Contains(Names(), name)
+}
+
+// HandleBatch handles commands received in this order and returns one
+// reply each. Of the valid state-setting commands of one name between two
+// emergency stops or resets (see Coalesced), only the newest is submitted;
+// the earlier ones are answered "superseded by id X" and audited. Each
+// command's own refusal (bad payload, local mode, Refuse) is kept.
+func (h *Handler) HandleBatch(ctx context.Context, msgs []Message) []Reply {
+	newest := map[string]int{} // name -> index of the newest valid command in this segment
+	by := make([]string, len(msgs))
+	ids := make([]string, len(msgs))
+	now := h.now()
+	for i, m := range msgs {
+		if !Coalesced(m.Name) {
+			if m.Refuse == "" {
+				clear(newest)
+			}
+			continue
+		}
+		if m.Refuse != "" || m.SupersededBy != "" || !h.allowed(m) {
+			continue
+		}
+		req, err := parse(m.Name, m.Payload, now, h.max)
+		if err != nil {
+			continue
+		}
+		ids[i] = req.ID
+		if j, ok := newest[m.Name]; ok {
+			by[j] = req.ID
+		}
+		newest[m.Name] = i
+	}
+	reps := make([]Reply, len(msgs))
+	for i, m := range msgs {
+		if by[i] != "" && ids[i] != by[i] {
+			m.SupersededBy = by[i]
+		}
+		reps[i] = h.handle(ctx, m)
+	}
+	return reps
+}
+
+// allowed reports whether the authority switch lets m through.
+func (h *Handler) allowed(m Message) bool {
+	return m.Src.Transport == TransportLocal || h.auth.RemoteEnabled() || m.Name == NameEStop
+}
+
+func (h *Handler) handle(ctx context.Context, m Message) (rep Reply) {
+	name, payload, src := m.Name, m.Payload, m.Src
 	start := h.now()
-	res, reason := ResultError, ""
+	res, reason, operator := ResultError, "", ""
 	defer func() {
 		if r := recover(); r != nil {
 			rep = Reply{ID: rep.ID, Error: "internal error"}
 			res, reason = ResultError, fmt.Sprintf("panic: %v", r)
 		}
-		h.finish(start, name, payload, src, rep, res, reason)
+		h.finish(start, name, payload, src, operator, rep, res, reason)
 	}()
 
 	req, err := parse(name, payload, start, h.max)
-	rep.ID = req.ID
+	rep.ID, operator = req.ID, req.Operator
 	// An emergency stop only takes power away: it is accepted from every
 	// source, whatever the remote/local switch says (it is still audited).
-	if src.Transport != TransportLocal && !h.auth.RemoteEnabled() && name != NameEStop {
+	if !h.allowed(m) {
 		res, reason = ResultDenied, reasonLocal
 		rep.Error = reasonLocal
 		return rep
@@ -148,6 +228,11 @@ func (h *Handler) Handle(ctx context.Context, name string, payload []byte, src S
 	if err != nil {
 		res = classify(err)
 		rep.Error, reason = err.Error(), err.Error()
+		return rep
+	}
+	if m.Refuse != "" {
+		res, reason = ResultRefused, m.Refuse
+		rep.Error = m.Refuse
 		return rep
 	}
 
@@ -163,6 +248,12 @@ func (h *Handler) Handle(ctx context.Context, name string, payload []byte, src S
 		}
 		// Whatever happens below, complete the claim so waiters wake up.
 		defer func() { pend.complete(rep) }()
+	}
+	if m.SupersededBy != "" {
+		res = ResultSuperseded
+		rep.Error = fmt.Sprintf("not applied: superseded by id %q, a newer %s command", m.SupersededBy, name)
+		reason = rep.Error
+		return rep
 	}
 
 	sctx, cancel := context.WithTimeout(ctx, h.timeout)
@@ -224,7 +315,7 @@ func classify(err error) Result {
 }
 
 // finish counts and audits one handled command.
-func (h *Handler) finish(start time.Time, name string, payload []byte, src Source, rep Reply, res Result, reason string) {
+func (h *Handler) finish(start time.Time, name string, payload []byte, src Source, operator string, rep Reply, res Result, reason string) {
 	for i, r := range results {
 		if r == res {
 			h.counts[i].Add(1)
@@ -234,7 +325,7 @@ func (h *Handler) finish(start time.Time, name string, payload []byte, src Sourc
 		return
 	}
 	rec := Record{
-		Time: start, Transport: src.Transport, Client: src.Client, Topic: src.Topic,
+		Time: start, Transport: src.Transport, Client: src.Client, Operator: operator, Topic: src.Topic,
 		Name: clip(name, 128), ID: rep.ID, Size: len(payload), Result: res, Reason: reason,
 		AppliedAt: rep.AppliedAt,
 	}

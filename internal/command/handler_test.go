@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -321,5 +322,56 @@ func TestZapAudit(t *testing.T) {
 	}
 	if f := es[1].ContextMap(); f["id"] != "z2" || f["result"] != "invalid" || f["reason"] == nil {
 		t.Errorf("fields = %v", f)
+	}
+}
+
+// TestHandleBatchNewestWins: of the valid commands of one name between two
+// emergency stops or resets only the newest is submitted; the others are
+// answered "superseded" and audited, and each keeps its own refusal.
+func TestHandleBatchNewestWins(t *testing.T) {
+	bus := &fakeBus{}
+	h, audit := newTestHandler(bus, HandlerOptions{})
+	msg := func(name, payload string) Message { return Message{Name: name, Payload: []byte(payload), Src: mqttSrc} }
+	retained := msg(NameMode, `{"id":"r","mode":"standby"}`)
+	retained.Refuse = "retained"
+	msgs := []Message{
+		msg(NameMode, `{"id":"a","mode":"manual"}`),
+		msg(NameSetpoint, `{"id":"b","p":100}`),
+		msg(NameMode, `{"id":"c","mode":"turbo"}`), // invalid: replaces nothing
+		msg(NameMode, `{"id":"d","mode":"agc","operator":"alice"}`),
+		retained, // refused: replaces nothing
+		msg(NameEStop, `{"id":"e"}`),
+		msg(NameMode, `{"id":"f","mode":"standby"}`),
+		msg(NameSetpoint, `{"id":"g","p":200}`),
+		msg(NameSetpoint, `{"id":"h","p":300}`),
+	}
+	reps := h.HandleBatch(context.Background(), msgs)
+	want := map[string]string{"a": `superseded by id "d"`, "b": "", "c": "unknown mode", "d": "", "r": "retained",
+		"e": "", "f": "", "g": `superseded by id "h"`, "h": ""}
+	for i, r := range reps {
+		w := want[r.ID]
+		if (w == "") != r.OK || !strings.Contains(r.Error, w) {
+			t.Errorf("%d: reply %+v, want %q", i, r, w)
+		}
+	}
+	wantCmds := []dispatch.Command{dispatch.ManualSetpoint{P: 100}, dispatch.SetMode{Mode: dispatch.ModeAGC}, dispatch.EStop{},
+		dispatch.SetMode{Mode: dispatch.ModeStandby}, dispatch.ManualSetpoint{P: 300}}
+	if got := bus.commands(); !slices.Equal(got, wantCmds) {
+		t.Errorf("bus got %v, want %v", got, wantCmds)
+	}
+	if len(audit.recs) != len(msgs) {
+		t.Fatalf("%d audit records for %d commands", len(audit.recs), len(msgs))
+	}
+	if r := audit.recs[0]; r.Result != ResultSuperseded || r.ID != "a" {
+		t.Errorf("audit of a: %+v", r)
+	}
+	if r := audit.recs[3]; r.Operator != "alice" || r.Result != ResultOK {
+		t.Errorf("audit of d: %+v, want operator alice", r)
+	}
+	if c := h.Counts(); c[ResultSuperseded] != 2 || c[ResultOK] != 5 {
+		t.Errorf("counts %v", c)
+	}
+	if rep := h.Handle(context.Background(), NameMode, []byte(`{"id":"x","mode":"agc","operator":""}`), mqttSrc); rep.OK || !strings.Contains(rep.Error, "operator: must not be empty") {
+		t.Errorf("empty operator: %+v", rep)
 	}
 }

@@ -53,6 +53,7 @@ type Request struct {
 	ID        string
 	Name      string
 	ExpiresAt time.Time // zero: never expires
+	Operator  string    // who says they sent it (the optional "operator" field), unverified
 	Cmd       dispatch.Command
 }
 
@@ -60,6 +61,7 @@ type Request struct {
 type envelope struct {
 	ID        *string `json:"id"`
 	ExpiresAt *string `json:"expires_at"`
+	Operator  *string `json:"operator"`
 }
 
 // Parse decodes and validates the payload of command name, with the
@@ -93,6 +95,12 @@ func parse(name string, payload []byte, now time.Time, maxPayload int) (req Requ
 		return req, err
 	}
 	req.ID = *env.ID
+	if env.Operator != nil {
+		if err := checkLabel("operator", *env.Operator); err != nil {
+			return req, err
+		}
+		req.Operator = *env.Operator
+	}
 	if env.ExpiresAt != nil {
 		t, err := time.Parse(time.RFC3339Nano, *env.ExpiresAt)
 		if err != nil {
@@ -189,18 +197,22 @@ func decodeCommand(name string, payload []byte) (envelope, dispatch.Command, err
 }
 
 // checkID accepts a non-empty id of at most MaxIDLen bytes of printable UTF-8.
-func checkID(id string) error {
+func checkID(id string) error { return checkLabel("id", id) }
+
+// checkLabel accepts a non-empty field value of at most MaxIDLen bytes of
+// printable UTF-8.
+func checkLabel(field, v string) error {
 	switch {
-	case id == "":
-		return fmt.Errorf("%w: id: must not be empty", ErrMalformed)
-	case len(id) > MaxIDLen:
-		return fmt.Errorf("%w: id: %d bytes is longer than %d", ErrMalformed, len(id), MaxIDLen)
-	case !utf8.ValidString(id):
-		return fmt.Errorf("%w: id: not valid UTF-8", ErrMalformed)
+	case v == "":
+		return fmt.Errorf("%w: %s: must not be empty", ErrMalformed, field)
+	case len(v) > MaxIDLen:
+		return fmt.Errorf("%w: %s: %d bytes is longer than %d", ErrMalformed, field, len(v), MaxIDLen)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("%w: %s: not valid UTF-8", ErrMalformed, field)
 	}
-	for _, r := range id {
+	for _, r := range v {
 		if !unicode.IsPrint(r) {
-			return fmt.Errorf("%w: id: contains the non-printable character %U", ErrMalformed, r)
+			return fmt.Errorf("%w: %s: contains the non-printable character %U", ErrMalformed, field, r)
 		}
 	}
 	return nil

@@ -26,6 +26,8 @@ type MQTT struct {
 	TLS TLS `yaml:"tls"`
 	// KeepAlive is the MQTT keepalive. Default 30s.
 	KeepAlive time.Duration `yaml:"keepalive"`
+	// ReconnectMax caps the reconnect backoff after the broker is lost. Default 2s.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
 	// Prefix roots every topic at <prefix>/<site>/. Default emsd.
 	Prefix string `yaml:"prefix"`
 	// StatePeriod is how often plant state is published. Default 1s.
@@ -118,6 +120,9 @@ func (c *Config) telemetryDefaults() {
 	if m.KeepAlive == 0 {
 		m.KeepAlive = 30 * time.Second
 	}
+	if m.ReconnectMax == 0 {
+		m.ReconnectMax = 2 * time.Second
+	}
 	if m.Prefix == "" {
 		m.Prefix = "emsd"
 	}
@@ -183,6 +188,7 @@ func (c *Config) validateTelemetry(k *checker) {
 			}
 		}
 		k.duration("mqtt.keepalive", m.KeepAlive, time.Second, time.Hour)
+		k.duration("mqtt.reconnect_max", m.ReconnectMax, 100*time.Millisecond, 5*time.Minute)
 		k.duration("mqtt.state_period", m.StatePeriod, 100*time.Millisecond, time.Hour)
 		if strings.ContainsAny(m.Prefix, "#+") || strings.ContainsAny(c.Site.Name, "#+/") {
 			k.bad("mqtt.prefix", "the prefix and site name may not contain MQTT wildcards (# +) and the site name no /")

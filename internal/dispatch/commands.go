@@ -3,6 +3,7 @@ package dispatch
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Mode is a base operating mode; exactly one is active.
@@ -198,10 +199,93 @@ type EStop struct {
 }
 
 // Reset clears latched trips whose cause has gone, and the emergency stop.
-// Unit empty means all units and the plant; otherwise only that unit.
-// It acts on the next Step, which reports each clearance or refusal as an Event.
+// Unit empty means all units and the plant; otherwise only that unit, which
+// must be one the controller has seen in a Step (it never clears the plant
+// emergency stop). It acts on the next Step, which reports each clearance or
+// refusal as an Event. Clearing the emergency stop leaves the plant in
+// standby with a zero manual setpoint: power flows again only on a new
+// command.
 type Reset struct {
 	Unit string `json:"unit,omitempty"`
+}
+
+// ErrEStopActive refuses a command other than EStop and Reset while the
+// plant emergency stop is latched.
+var ErrEStopActive = errors.New("emergency stop active; reset first (only estop and reset are accepted)")
+
+// errResetPending refuses such a command between a plant Reset and the
+// Step that clears the emergency stop.
+var errResetPending = errors.New("emergency stop active, reset pending: retry after the next control cycle")
+
+// duringEStop refuses every command but EStop and Reset while the plant
+// emergency stop is latched, so that nothing held during the stop fires
+// when it is reset.
+func (c *Controller) duringEStop(cmd Command) error {
+	switch cmd.(type) {
+	case EStop, Reset:
+		return nil
+	}
+	switch {
+	case c.estop && c.resetAll:
+		return refuse(commandName(cmd), errResetPending)
+	case c.estop:
+		return refuse(commandName(cmd), ErrEStopActive)
+	}
+	return nil
+}
+
+// afterEStop is the state a cleared emergency stop leaves: standby, and
+// no manual setpoint to come back to.
+func (c *Controller) afterEStop() {
+	if c.mode != ModeStandby {
+		c.mode, c.modeChanged = ModeStandby, true
+	}
+	c.manual = ManualSetpoint{}
+}
+
+// SetUnits tells the controller the ids of the units its Steps will see,
+// in Input order, so that a unit Reset can be checked before the first
+// Step. A Step with other units replaces them.
+func (c *Controller) SetUnits(ids []string) {
+	c.grow(len(ids))
+	copy(c.ids, ids)
+}
+
+// knownUnit refuses a unit id the controller has not seen, naming the ones it has.
+func (c *Controller) knownUnit(id string) error {
+	for _, u := range c.ids {
+		if u == id {
+			return nil
+		}
+	}
+	known := strings.Join(c.ids, ", ")
+	if known == "" {
+		known = "none yet: the control loop has not run"
+	}
+	return fieldError("unit", "unknown unit %q (known: %s)", id, known)
+}
+
+// commandName is the name a refusal gives cmd.
+func commandName(cmd Command) string {
+	switch cmd.(type) {
+	case SetMode:
+		return "set_mode"
+	case ManualSetpoint:
+		return "manual_setpoint"
+	case ScheduleUpload:
+		return "schedule_upload"
+	case SetPeakShaving:
+		return "peak_shaving"
+	case AGCTarget:
+		return "agc_target"
+	case SetAGCParams:
+		return "agc_params"
+	case SetPFR:
+		return "pfr"
+	case SetFFR:
+		return "ffr"
+	}
+	return fmt.Sprintf("%T", cmd)
 }
 
 // Validate checks the mode name.

@@ -94,6 +94,9 @@ func (c *Controller) Apply(cmd Command, now time.Time) error {
 	if err := cmd.Validate(); err != nil {
 		return refuse(fmt.Sprintf("%T", cmd), err)
 	}
+	if err := c.duringEStop(cmd); err != nil {
+		return err
+	}
 	rated := c.cfg.RatedP
 	within := func(name string, v float64) error {
 		if math.Abs(v) > rated {
@@ -176,6 +179,9 @@ func (c *Controller) Apply(cmd Command, now time.Time) error {
 		if x.Unit == "" {
 			c.resetAll = true
 		} else {
+			if err := c.knownUnit(x.Unit); err != nil {
+				return refuse("reset", err)
+			}
 			c.resetIDs = append(c.resetIDs, x.Unit)
 		}
 	default:
@@ -279,6 +285,8 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	}
 	if c.estop && c.resetAll {
 		c.estop = false
+		c.afterEStop()
+		rep.Mode = c.mode
 		c.event(PlantID, StateTrip, StateNormal, CauseReset, in.Now)
 	}
 

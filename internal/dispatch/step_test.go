@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -368,11 +370,54 @@ func TestEStop(t *testing.T) {
 			t.Fatal("estop not latched")
 		}
 	}
-	mustApply(t, c, Reset{})
-	r = s.step(c, time.Second)
-	if r.EStop || !near(r.P, 100, 1e-6) {
-		t.Fatalf("after reset: estop %v P %v, want ramp from 0 to 100", r.EStop, r.P)
+	// Nothing set during the stop is kept for after it.
+	for _, cmd := range []Command{ManualSetpoint{P: 500}, SetMode{Mode: ModeAGC}, AGCTarget{P: 300}} {
+		if err := c.Apply(cmd, s.in.Now); !errors.Is(err, ErrEStopActive) {
+			t.Errorf("%T during estop: %v, want ErrEStopActive", cmd, err)
+		}
 	}
+	// A unit reset leaves the plant stop latched.
+	mustApply(t, c, Reset{Unit: "u001"})
+	if r = s.step(c, time.Second); r.P != 0 || !r.EStop {
+		t.Fatalf("unit reset cleared the plant estop: estop %v P %v", r.EStop, r.P)
+	}
+	mustApply(t, c, Reset{})
+	if err := c.Apply(SetMode{Mode: ModeManual}, s.in.Now); err == nil {
+		t.Error("mode accepted between reset and the step that clears the stop")
+	}
+	for i := 0; i < 3; i++ {
+		if r = s.step(c, time.Second); r.EStop || r.P != 0 || r.Mode != ModeStandby {
+			t.Fatalf("after reset: estop %v P %v mode %s, want standby at 0", r.EStop, r.P, r.Mode)
+		}
+	}
+	mustApply(t, c, SetMode{Mode: ModeManual})
+	if r = s.step(c, time.Second); r.P != 0 {
+		t.Fatalf("manual after reset: P %v, want 0 (the old setpoint is gone)", r.P)
+	}
+	mustApply(t, c, ManualSetpoint{P: 800})
+	if r = s.step(c, time.Second); !near(r.P, 100, 1e-6) {
+		t.Fatalf("new setpoint after reset: P %v, want ramp from 0 to 100", r.P)
+	}
+}
+
+func TestResetUnknownUnit(t *testing.T) {
+	c := mustNew(t, DefaultConfig(1000))
+	if err := c.Apply(Reset{Unit: "u001"}, time.Now()); err == nil || !strings.Contains(err.Error(), "control loop has not run") {
+		t.Errorf("unit reset before any step: %v", err)
+	}
+	s := newSim(plant(2, 500))
+	s.step(c, 0)
+	err := c.Apply(Reset{Unit: "u99"}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), `unknown unit "u99" (known: u000, u001)`) {
+		t.Errorf("reset of u99: %v", err)
+	}
+	mustApply(t, c, Reset{Unit: "u001"})
+	c = mustNew(t, DefaultConfig(1000))
+	c.SetUnits([]string{"a", "b"})
+	if err := c.Apply(Reset{Unit: "c"}, time.Now()); err == nil || !strings.Contains(err.Error(), "(known: a, b)") {
+		t.Errorf("reset of c with units a, b set: %v", err)
+	}
+	mustApply(t, c, Reset{Unit: "b"})
 }
 
 func TestPOILimits(t *testing.T) {

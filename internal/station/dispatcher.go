@@ -52,9 +52,14 @@ func NewDispatcher(ctl *dispatch.Controller, log *zap.Logger, onEvents func([]di
 
 // Submit applies an operator command between control cycles. The
 // controller refuses invalid commands with a reason; nothing is clamped.
-func (d *Dispatcher) Submit(_ context.Context, cmd dispatch.Command) (time.Time, error) {
+// A command whose ctx ended while it waited for the cycle in progress
+// (its expires_at passed, or the caller gave up) is not applied.
+func (d *Dispatcher) Submit(ctx context.Context, cmd dispatch.Command) (time.Time, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
 	now := time.Now()
 	if err := d.ctl.Apply(cmd, now); err != nil {
 		return time.Time{}, err

@@ -16,7 +16,7 @@ var (
 	commandNames = command.Names()
 	// commandResults are the results the command handler reports.
 	commandResults = []command.Result{command.ResultOK, command.ResultMalformed, command.ResultInvalid,
-		command.ResultStale, command.ResultDenied, command.ResultRefused, command.ResultDuplicate, command.ResultError}
+		command.ResultStale, command.ResultDenied, command.ResultRefused, command.ResultDuplicate, command.ResultError, command.ResultSuperseded}
 )
 
 // initCommands creates the ok and refused series of every known command,

@@ -17,7 +17,7 @@ var (
 	dMQTTPublished  = desc("emsd_mqtt_published_total", "Messages the broker accepted (QoS 0: written).")
 	dMQTTDropped    = desc("emsd_mqtt_dropped_total", "Messages dropped: queue full or broker unreachable.")
 	dMQTTFailed     = desc("emsd_mqtt_publish_failures_total", "Publishes that failed or timed out, and encoding errors.")
-	dMQTTCommands   = desc("emsd_mqtt_commands_total", "Commands received over MQTT, by reply: ok, failed, busy (command queue full).", "result")
+	dMQTTCommands   = desc("emsd_mqtt_commands_total", "Commands received over MQTT, by reply: ok, failed, busy (command queue full; also counted in failed), superseded (a newer command of the same name was applied instead).", "result")
 )
 
 // RegisterMQTT registers the MQTT client's connection state and counters
@@ -44,4 +44,5 @@ func (mc mqttCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, dMQTTCommands, s.CommandsOK, "ok")
 	counter(ch, dMQTTCommands, s.CommandsFailed, "failed")
 	counter(ch, dMQTTCommands, s.CommandsBusy, "busy")
+	counter(ch, dMQTTCommands, s.Superseded, "superseded")
 }

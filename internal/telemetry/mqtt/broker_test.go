@@ -42,6 +42,8 @@ type brokerOpts struct {
 	// tls, when set, makes the listener TLS only, requiring a client
 	// certificate signed by the same CA.
 	tls *pki
+	// acl, when set, is a Mosquitto ACL file's content for anonymous clients.
+	acl string
 }
 
 // newBrokerOpt is newBroker with options.
@@ -60,6 +62,25 @@ func newBrokerOpt(t testing.TB, bo brokerOpts) testBroker {
 	t.Cleanup(func() { b.Stop(t) })
 	t.Logf("broker: %s on %s", b.Kind(), addr)
 	return b
+}
+
+// eachBroker runs f as a subtest on Mosquitto (when installed; under
+// CI=true it must be) and on the embedded mochi broker, for behaviour that
+// must hold on both.
+func eachBroker(t *testing.T, f func(t *testing.T, b testBroker)) {
+	t.Run("mosquitto", func(t *testing.T) {
+		path := testutil.NeedProgram(t, "mosquitto")
+		b := &mosquittoBroker{path: path, addr: freeAddr(t), dir: t.TempDir()}
+		b.Start(t)
+		t.Cleanup(func() { b.Stop(t) })
+		f(t, b)
+	})
+	t.Run("mochi", func(t *testing.T) {
+		b := &mochiBroker{addr: freeAddr(t)}
+		b.Start(t)
+		t.Cleanup(func() { b.Stop(t) })
+		f(t, b)
+	})
 }
 
 func freeAddr(t testing.TB) string {
@@ -117,6 +138,13 @@ func (b *mosquittoBroker) Start(t testing.TB) {
 	}
 	if b.nodelay {
 		cfg += "set_tcp_nodelay true\n"
+	}
+	if b.acl != "" {
+		f := filepath.Join(b.dir, "acl")
+		if err := os.WriteFile(f, []byte(b.acl), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg += "acl_file " + f + "\n"
 	}
 	if b.tls != nil {
 		cfg += fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,10 +30,14 @@ var ErrQueueFull = errors.New("mqtt: queue full, message dropped")
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("mqtt: client closed")
 
-// CommandHandler answers one operator command; *command.Handler is one.
+// CommandHandler answers operator commands, one reply each, in the order
+// given; *command.Handler is one.
 type CommandHandler interface {
-	Handle(ctx context.Context, name string, payload []byte, src command.Source) command.Reply
+	HandleBatch(ctx context.Context, msgs []command.Message) []command.Reply
 }
+
+// reasonRetained refuses a command the broker holds as a retained message.
+const reasonRetained = "retained commands are refused: publish commands with retain off"
 
 // Stats are the client's counters since Start.
 type Stats struct {
@@ -43,6 +49,7 @@ type Stats struct {
 	CommandsOK     uint64 // commands answered ok
 	CommandsFailed uint64 // commands answered with an error
 	CommandsBusy   uint64 // commands refused because the command queue was full
+	Superseded     uint64 // commands replaced by a newer one of the same name before they were applied
 }
 
 // outMsg is one queued publication.
@@ -57,7 +64,12 @@ type outMsg struct {
 type inCmd struct {
 	name, topic string
 	payload     []byte
+	refuse      string // refuse it with this reason
+	by          string // superseded by this id while queued
 }
+
+// key identifies a command's copies: the live one and a retained one.
+func (in *inCmd) key() string { return in.topic + "\x00" + string(in.payload) }
 
 // Client is a connection to the broker. Create it with New, then Start.
 type Client struct {
@@ -67,11 +79,21 @@ type Client struct {
 	handler CommandHandler
 	pc      paho.Client
 
-	prio  chan outMsg // events, alarms, replies
-	state chan outMsg // plant and unit state
-	cmds  chan inCmd
+	prio  chan outMsg   // events, alarms, replies
+	state chan outMsg   // plant and unit state
 	wake  chan struct{} // a connection came up
-	acks  chan paho.Token
+
+	// Commands wait in queue for the worker. live counts the commands
+	// received live (queued or in hand) by key; retained marks the keys the
+	// broker also holds as retained messages.
+	qmu      sync.Mutex
+	queue    []*inCmd
+	live     map[string]int
+	retained map[string]bool
+	qwake    chan struct{}
+	probeSeq atomic.Uint64
+	probed   chan uint64 // marker sequence numbers as they come back
+	acks     chan paho.Token
 
 	stop    chan struct{}   // closed by Close: stop the ticker and the command worker
 	pubStop chan struct{}   // closed by Close once no more replies come: drain and stop
@@ -83,7 +105,7 @@ type Client struct {
 	pubWG   sync.WaitGroup // publisher and ack waiter
 
 	connects, published, dropped, failed atomic.Uint64
-	cmdOK, cmdFailed, cmdBusy            atomic.Uint64
+	cmdOK, cmdFailed, cmdBusy, cmdSuper  atomic.Uint64
 }
 
 // New checks o and builds a client that passes commands to h. h may be nil
@@ -101,9 +123,10 @@ func New(o Options, h CommandHandler) (*Client, error) {
 		o: o, t: newTopics(o.Prefix, o.Site), log: o.Log, handler: h,
 		prio:  make(chan outMsg, o.QueueSize),
 		state: make(chan outMsg, o.QueueSize),
-		cmds:  make(chan inCmd, o.CommandQueue),
 		wake:  make(chan struct{}, 1),
-		acks:  make(chan paho.Token, o.QueueSize),
+		live:  map[string]int{}, retained: map[string]bool{},
+		qwake: make(chan struct{}, 1), probed: make(chan uint64, 16),
+		acks: make(chan paho.Token, o.QueueSize),
 
 		stop:    make(chan struct{}),
 		pubStop: make(chan struct{}),
@@ -136,6 +159,8 @@ func New(o Options, h CommandHandler) (*Client, error) {
 		po.SetTLSConfig(tc)
 	}
 	c.pc = paho.NewClient(po)
+	c.pc.AddRoute(c.t.cmdFilter, c.onCommand)
+	c.pc.AddRoute(c.t.probe, c.onProbe)
 	return c, nil
 }
 
@@ -174,7 +199,7 @@ func (c *Client) onConnect(pc paho.Client) {
 		// Without the subscription the plant is deaf to operators, so
 		// keep trying for as long as this connection lasts.
 		for attempt := 1; ; attempt++ {
-			tok := pc.Subscribe(c.t.cmdFilter, 1, c.onCommand)
+			tok := pc.SubscribeMultiple(map[string]byte{c.t.cmdFilter: 1, c.t.probe: 1}, nil)
 			if tok.WaitTimeout(c.o.WriteTimeout) && tok.Error() == nil {
 				break
 			}
@@ -202,64 +227,242 @@ func (c *Client) onConnect(pc paho.Client) {
 	}
 }
 
-// onCommand runs on paho's router goroutine: it only enqueues.
+// onCommand runs on paho's router goroutine: it only queues.
+//
+// A command published with the retain flag reaches emsd in one of two
+// ways: replayed on a (re)subscribe with the flag set, or, published while
+// emsd is subscribed, live without it (the broker clears the flag on live
+// delivery) while the broker also stores it. Either way the broker holds
+// a retained copy, so the worker re-subscribes before it applies commands
+// (see probe): the broker then replays what it holds, flagged, and a live
+// command with a retained twin is refused. Every retained copy seen is
+// removed from the broker.
 func (c *Client) onCommand(_ paho.Client, m paho.Message) {
-	topic := m.Topic()
-	name := strings.TrimPrefix(topic, c.t.cmdPrefix)
-	if m.Retained() {
-		// A retained command would be re-applied on every resubscribe.
-		c.refuse(name, m.Payload(), "retained commands are refused: publish commands with retain off")
-		return
+	if len(m.Payload()) == 0 {
+		return // deletes a retained message; not a command
 	}
 	if c.closed.Load() {
 		return
 	}
+	in := &inCmd{topic: m.Topic(), name: strings.TrimPrefix(m.Topic(), c.t.cmdPrefix), payload: m.Payload()}
+	if m.Retained() {
+		_ = c.push(c.prio, outMsg{topic: in.topic, payload: []byte{}, qos: 1, retained: true})
+		c.qmu.Lock()
+		if c.live[in.key()] > 0 {
+			c.retained[in.key()] = true // the live copy is refused
+			c.qmu.Unlock()
+			return
+		}
+		c.qmu.Unlock()
+		in.refuse = reasonRetained // a replay: refused on its own
+	}
+	var dropped *inCmd
+	c.qmu.Lock()
+	// An emergency stop is never refused busy (up to a hard bound).
+	full := len(c.queue) >= c.o.CommandQueue
+	if in.name == command.NameEStop && in.refuse == "" {
+		full = len(c.queue) >= 4*c.o.CommandQueue
+	}
+	if full {
+		dropped = c.supersede(in)
+		if dropped == nil {
+			c.qmu.Unlock()
+			c.cmdBusy.Add(1)
+			c.refuse(in.name, in.payload, "busy: too many commands waiting, try again")
+			return
+		}
+	}
+	c.queue = append(c.queue, in)
+	if in.refuse == "" {
+		c.live[in.key()]++
+	}
+	if dropped != nil {
+		c.release(dropped)
+	}
+	c.qmu.Unlock()
 	select {
-	case c.cmds <- inCmd{name: name, topic: topic, payload: m.Payload()}:
+	case c.qwake <- struct{}{}:
 	default:
-		c.cmdBusy.Add(1)
-		c.refuse(name, m.Payload(), "busy: too many commands waiting, try again")
+	}
+	if dropped != nil {
+		c.answer([]*inCmd{dropped}) // cheap: parsed and audited, not applied
 	}
 }
 
-// refuse answers a command that never reached the handler.
-func (c *Client) refuse(name string, payload []byte, reason string) {
+// supersede makes room in a full queue for in. It takes out the oldest
+// queued command that a newer one of the same name replaces, with no
+// emergency stop or reset between them: one that in replaces, or else one
+// that a queued command replaces. It returns that command, or nil.
+// c.qmu is held.
+func (c *Client) supersede(in *inCmd) *inCmd {
+	if in.refuse != "" || !command.Coalesced(in.name) {
+		return nil
+	}
+	q := append(c.queue, in)
+	for i, old := range q[:len(q)-1] {
+		if old.refuse != "" || !command.Coalesced(old.name) {
+			continue
+		}
+		for _, newer := range q[i+1:] {
+			if !command.Coalesced(newer.name) && newer.refuse == "" {
+				break // an estop or reset keeps what came before it
+			}
+			if newer.name == old.name && newer.refuse == "" {
+				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+				if old.by = peekID(newer.payload); old.by == "" {
+					old.by = "(none)"
+				}
+				return old
+			}
+		}
+	}
+	return nil
+}
+
+// onProbe receives the markers the worker publishes to itself.
+func (c *Client) onProbe(_ paho.Client, m paho.Message) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(string(m.Payload()), c.o.ClientID+" "), 10, 64)
+	if err != nil || !strings.HasPrefix(string(m.Payload()), c.o.ClientID+" ") {
+		return // another instance's
+	}
+	select {
+	case c.probed <- n:
+	default:
+	}
+}
+
+// probe makes the broker replay the retained messages it holds on the
+// command topics and returns once they have all been through onCommand:
+// it re-subscribes (which replays them, flagged retained), then publishes
+// a marker to itself and waits for it. Messages on one connection arrive
+// in the order the broker sent them, and the handlers run in that order.
+func (c *Client) probe() error {
+	n := c.probeSeq.Add(1)
+	tok := c.pc.Subscribe(c.t.cmdFilter, 1, nil)
+	if !tok.WaitTimeout(c.o.WriteTimeout) || tok.Error() != nil {
+		return fmt.Errorf("could not check the broker for a retained copy (re-subscribe: %v)", tokErr(tok))
+	}
+	tok = c.pc.Publish(c.t.probe, 1, false, c.o.ClientID+" "+strconv.FormatUint(n, 10))
+	if !tok.WaitTimeout(c.o.WriteTimeout) || tok.Error() != nil {
+		return fmt.Errorf("could not check the broker for a retained copy (marker: %v)", tokErr(tok))
+	}
+	timeout := time.NewTimer(c.o.WriteTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case got := <-c.probed:
+			if got == n {
+				return nil
+			}
+		case <-timeout.C:
+			return fmt.Errorf("could not check the broker for a retained copy (no marker within %v)", c.o.WriteTimeout)
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+}
+
+func tokErr(t paho.Token) error {
+	if err := t.Error(); err != nil {
+		return err
+	}
+	return errors.New("timed out")
+}
+
+// peekID reads the id of a command payload, or "".
+func peekID(payload []byte) string {
 	var id struct {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal(payload, &id)
 	if len(id.ID) > command.MaxIDLen {
-		id.ID = ""
+		return ""
 	}
-	c.cmdFailed.Add(1)
-	c.enqueueReply(name, command.Reply{ID: id.ID, Error: reason}, false)
+	return id.ID
 }
 
-// commandWorker handles commands one at a time, in arrival order. At
-// Close it finishes the command in hand and refuses those still queued.
+// refuse answers a command that never reached the handler.
+func (c *Client) refuse(name string, payload []byte, reason string) {
+	c.cmdFailed.Add(1)
+	c.enqueueReply(name, command.Reply{ID: peekID(payload), Error: reason}, false)
+}
+
+// commandWorker handles the queued commands in batches, in arrival order:
+// it checks the broker for retained copies, then hands the batch to the
+// handler (which applies only the newest of several state-setting commands
+// of one name). At Close it finishes the batch in hand and refuses what is
+// still queued.
 func (c *Client) commandWorker() {
 	defer c.wg.Done()
 	for {
 		select {
 		case <-c.stop:
-			for {
-				select {
-				case in := <-c.cmds:
-					c.refuse(in.name, in.payload, "not applied: emsd is shutting down")
-				default:
-					return
-				}
+			c.qmu.Lock()
+			rest := c.queue
+			c.queue = nil
+			c.qmu.Unlock()
+			for _, in := range rest {
+				c.refuse(in.name, in.payload, "not applied: emsd is shutting down")
 			}
-		case in := <-c.cmds:
-			src := command.Source{Transport: "mqtt", Topic: in.topic}
-			rep := c.handler.Handle(c.ctx, in.name, in.payload, src)
-			if rep.OK {
-				c.cmdOK.Add(1)
-			} else {
-				c.cmdFailed.Add(1)
-			}
-			c.enqueueReply(in.name, rep, true)
+			return
+		case <-c.qwake:
 		}
+		c.qmu.Lock()
+		batch := c.queue
+		c.queue = nil
+		c.qmu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		var probeErr error
+		if slices.ContainsFunc(batch, func(in *inCmd) bool { return in.refuse == "" }) {
+			probeErr = c.probe()
+		}
+		c.qmu.Lock()
+		for _, in := range batch {
+			if in.refuse != "" {
+				continue
+			}
+			switch {
+			case c.retained[in.key()]:
+				in.refuse = reasonRetained
+			case probeErr != nil && in.name != command.NameEStop:
+				// An emergency stop only takes power away: it goes ahead.
+				in.refuse = "not applied: " + probeErr.Error()
+			}
+			c.release(in)
+		}
+		c.qmu.Unlock()
+		c.answer(batch)
+	}
+}
+
+// release forgets a live command that leaves the queue. c.qmu is held.
+func (c *Client) release(in *inCmd) {
+	k := in.key()
+	if c.live[k]--; c.live[k] <= 0 {
+		delete(c.live, k)
+		delete(c.retained, k)
+	}
+}
+
+// answer hands commands to the handler and queues its replies.
+func (c *Client) answer(batch []*inCmd) {
+	msgs := make([]command.Message, len(batch))
+	for i, in := range batch {
+		msgs[i] = command.Message{Name: in.name, Payload: in.payload, Refuse: in.refuse, SupersededBy: in.by,
+			Src: command.Source{Transport: "mqtt", Topic: in.topic}}
+	}
+	for i, rep := range c.handler.HandleBatch(c.ctx, msgs) {
+		switch {
+		case rep.OK:
+			c.cmdOK.Add(1)
+		case strings.Contains(rep.Error, "superseded by id"):
+			c.cmdSuper.Add(1)
+		default:
+			c.cmdFailed.Add(1)
+		}
+		c.enqueueReply(batch[i].name, rep, true)
 	}
 }
 
@@ -447,6 +650,7 @@ func (c *Client) Stats() Stats {
 		CommandsOK:     c.cmdOK.Load(),
 		CommandsFailed: c.cmdFailed.Load(),
 		CommandsBusy:   c.cmdBusy.Load(),
+		Superseded:     c.cmdSuper.Load(),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 const site = "site1"
@@ -318,20 +319,152 @@ func TestMalformedCommandsThroughBroker(t *testing.T) {
 	}
 }
 
+// TestRetainedCommandRefused publishes retained commands before the client
+// subscribes (replayed to it flagged retained) and while it is subscribed
+// (delivered live without the flag, and stored): both are refused, with one
+// reply each, and removed from the broker, on Mosquitto and on mochi.
 func TestRetainedCommandRefused(t *testing.T) {
-	b := newBroker(t)
-	op := newOperator(t, b.Addr())
-	replies := op.sub("emsd/" + site + "/cmd/+/reply")
-	// Left retained on the broker, it would be replayed on every resubscribe.
-	op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"stuck"}`), true)
-	t.Cleanup(func() { op.pub("emsd/"+site+"/cmd/estop", nil, true) })
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		op := newOperator(t, b.Addr())
+		replies := op.sub("emsd/" + site + "/cmd/+/reply")
+		// Left retained on the broker, it would be replayed on every resubscribe.
+		op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"stuck"}`), true)
+		bus := &recBus{}
+		startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), nil)
+		if rep, _ := replyFor(t, replies, "stuck"); rep.OK || !strings.Contains(rep.Error, "retained commands are refused") {
+			t.Errorf("retained reply = %+v", rep)
+		}
+		awaitOnline(t, op)
+		op.pub("emsd/"+site+"/cmd/setpoint", []byte(`{"id":"live","p":9000}`), true)
+		if rep, _ := replyFor(t, replies, "live"); rep.OK || !strings.Contains(rep.Error, "retained commands are refused") {
+			t.Errorf("retained command published live: reply %+v", rep)
+		}
+		op.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"plain","mode":"agc"}`), false)
+		if rep, _ := replyFor(t, replies, "plain"); !rep.OK {
+			t.Errorf("plain command after the retained ones: %+v", rep)
+		}
+		if got := bus.commands(); !slices.Equal(got, []dispatch.Command{dispatch.SetMode{Mode: dispatch.ModeAGC}}) {
+			t.Errorf("bus got %v", got)
+		}
+		// Nothing stays on the broker, and nothing got a second reply.
+		probe := newOperator(t, b.Addr())
+		stored := probe.sub("emsd/" + site + "/cmd/+")
+		time.Sleep(300 * time.Millisecond)
+		for len(stored) > 0 {
+			if m := <-stored; m.Retained() && len(m.Payload()) > 0 {
+				t.Errorf("the broker still holds %s %s", m.Topic(), m.Payload())
+			}
+		}
+		for len(replies) > 0 {
+			t.Errorf("extra reply %s", (<-replies).Payload())
+		}
+	})
+}
+
+// TestRetainedCheckFailureRefusesAllButEStop runs Mosquitto with an ACL
+// that silently drops the client's markers, so the retained check never
+// completes: commands are refused with the reason, an emergency stop still
+// goes ahead.
+func TestRetainedCheckFailureRefusesAllButEStop(t *testing.T) {
+	path := testutil.NeedProgram(t, "mosquitto")
+	b := &mosquittoBroker{path: path, addr: freeAddr(t), dir: t.TempDir(),
+		brokerOpts: brokerOpts{acl: "topic readwrite emsd/" + site + "/cmd/#\ntopic readwrite emsd/" + site + "/status\ntopic read emsd/" + site + "/cmd_probe\n"}}
+	b.Start(t)
+	t.Cleanup(func() { b.Stop(t) })
 	bus := &recBus{}
-	startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), nil)
-	if rep, _ := replyFor(t, replies, "stuck"); rep.OK || !strings.Contains(rep.Error, "retained commands are refused") {
-		t.Errorf("retained reply = %+v", rep)
+	startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), func(o *Options) { o.WriteTimeout = 300 * time.Millisecond })
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	replies := op.sub("emsd/" + site + "/cmd/+/reply")
+	op.pub("emsd/"+site+"/cmd/mode", []byte(`{"id":"m","mode":"agc"}`), false)
+	if rep, _ := replyFor(t, replies, "m"); rep.OK || !strings.Contains(rep.Error, "could not check the broker for a retained copy") {
+		t.Errorf("mode without the retained check: %+v", rep)
 	}
-	if got := bus.commands(); len(got) != 0 {
-		t.Errorf("bus got %v", got)
+	op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"s"}`), false)
+	if rep, _ := replyFor(t, replies, "s"); !rep.OK {
+		t.Errorf("estop without the retained check: %+v", rep)
+	}
+	if got := bus.commands(); !slices.Equal(got, []dispatch.Command{dispatch.EStop{}}) {
+		t.Errorf("bus got %v, want only the estop", got)
+	}
+}
+
+// slowBus applies commands only when released, like a control loop that
+// stalls, and records the order.
+type slowBus struct {
+	recBus
+	gate chan struct{}
+}
+
+func (b *slowBus) Submit(ctx context.Context, cmd dispatch.Command, src command.Source) (time.Time, error) {
+	select {
+	case <-b.gate:
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+	return b.recBus.Submit(ctx, cmd, src)
+}
+
+// TestCommandStormNewestWins fills the command queue while the control
+// loop stalls: no command is refused busy, each gets one reply, and the
+// last one sent is the last applied.
+func TestCommandStormNewestWins(t *testing.T) {
+	b := newBroker(t)
+	bus := &slowBus{gate: make(chan struct{})}
+	c := startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), func(o *Options) { o.CommandQueue = 8 })
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	replies := op.sub("emsd/" + site + "/cmd/+/reply")
+	modes := []dispatch.Mode{dispatch.ModeManual, dispatch.ModeAGC, dispatch.ModePeakShaving, dispatch.ModeStandby}
+	const n = 60
+	for i := range n {
+		op.pub("emsd/"+site+"/cmd/mode", fmt.Appendf(nil, `{"id":"s%d","mode":%q}`, i, modes[i%len(modes)]), false)
+		if i == 20 { // an emergency stop in the middle is never coalesced away
+			op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"stop"}`), false)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(bus.gate)
+	got := map[string][]command.Reply{}
+	deadline := time.After(10 * time.Second)
+	for len(got) < n+1 {
+		select {
+		case m := <-replies:
+			var r command.Reply
+			if err := json.Unmarshal(m.Payload(), &r); err != nil {
+				t.Fatal(err)
+			}
+			got[r.ID] = append(got[r.ID], r)
+		case <-deadline:
+			t.Fatalf("%d of %d commands answered", len(got), n+1)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	for len(replies) > 0 {
+		t.Errorf("extra reply %s", (<-replies).Payload())
+	}
+	for id, rs := range got {
+		if len(rs) != 1 {
+			t.Errorf("%s: %d replies", id, len(rs))
+		}
+		if r := rs[0]; !r.OK && !strings.Contains(r.Error, "superseded by id") {
+			t.Errorf("%s: %+v, want applied or superseded", id, r)
+		}
+	}
+	if r := got[fmt.Sprintf("s%d", n-1)][0]; !r.OK {
+		t.Errorf("last command: %+v", r)
+	}
+	cmds := bus.commands()
+	if !slices.Contains(cmds, dispatch.Command(dispatch.EStop{})) {
+		t.Errorf("the emergency stop was not applied: %v", cmds)
+	}
+	if last := cmds[len(cmds)-1]; last != (dispatch.SetMode{Mode: modes[(n-1)%len(modes)]}) {
+		t.Errorf("last applied %v, want the last sent", last)
+	}
+	s := c.Stats()
+	t.Logf("%d commands: %d applied, stats %+v", n+1, len(cmds), s)
+	if s.CommandsBusy != 0 || s.Superseded == 0 {
+		t.Errorf("stats %+v: want none busy, some superseded", s)
 	}
 }
 

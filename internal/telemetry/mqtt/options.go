@@ -35,7 +35,7 @@ type Options struct {
 	ConnectTimeout       time.Duration // default 10 s
 	WriteTimeout         time.Duration // default 5 s
 	ConnectRetryInterval time.Duration // first retry after a failed connect, default 1 s
-	MaxReconnectInterval time.Duration // reconnect backoff ceiling, default 30 s
+	MaxReconnectInterval time.Duration // reconnect backoff ceiling, default 2 s
 
 	// QoS for state and unit-state messages (0 or 1, default 0).
 	// Status, events, alarms and replies always use QoS 1.
@@ -57,7 +57,9 @@ type Options struct {
 
 	// QueueSize bounds each outgoing queue (state, and events/alarms/
 	// replies), default 1024 messages. CommandQueue bounds the commands
-	// waiting for the handler, default 64.
+	// waiting for the handler, default 256; when it is full, a command
+	// replaces the oldest waiting one of the same name (answered
+	// "superseded"), and only a command that replaces none is refused busy.
 	QueueSize    int
 	CommandQueue int
 
@@ -111,13 +113,13 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.ConnectTimeout, 10*time.Second)
 	def(&o.WriteTimeout, 5*time.Second)
 	def(&o.ConnectRetryInterval, time.Second)
-	def(&o.MaxReconnectInterval, 30*time.Second)
+	def(&o.MaxReconnectInterval, 2*time.Second)
 	def(&o.StateInterval, time.Second)
 	if o.QueueSize <= 0 {
 		o.QueueSize = 1024
 	}
 	if o.CommandQueue <= 0 {
-		o.CommandQueue = 64
+		o.CommandQueue = 256
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
@@ -192,12 +194,13 @@ type topics struct {
 	alarms    string
 	cmdFilter string // cmd/+
 	cmdPrefix string // cmd/
+	probe     string // the command worker's markers to itself
 }
 
 func newTopics(prefix, site string) topics {
 	r := prefix + "/" + site + "/"
 	return topics{root: r, status: r + "status", state: r + "state", events: r + "events",
-		alarms: r + "alarms", cmdFilter: r + "cmd/+", cmdPrefix: r + "cmd/"}
+		alarms: r + "alarms", cmdFilter: r + "cmd/+", cmdPrefix: r + "cmd/", probe: r + "cmd_probe"}
 }
 
 func (t topics) unitState(id string) string { return t.root + "units/" + id + "/state" }
