@@ -127,11 +127,106 @@ func TestSimulatorNeedsLoopback(t *testing.T) {
 	}
 }
 
-func TestWrongTypeIsAnError(t *testing.T) {
-	doc := strings.Replace(small, "rated_e_kwh: 215", "rated_e_kwh: lots", 1)
-	_, err := Parse([]byte(doc), "shop.yaml")
-	if err == nil || !strings.Contains(err.Error(), "line 4") {
-		t.Fatalf("want a type error on line 4, got %v", err)
+// TestParseErrorsNameLineAndKeyOnce: each broken value gives exactly one
+// error, on the line and key the user wrote, and none on keys derived
+// from it.
+func TestParseErrorsNameLineAndKeyOnce(t *testing.T) {
+	cases := []struct {
+		from, to string
+		line     int
+		path     string
+		msg      string
+	}{
+		{"rated_e_kwh: 215", "rated_e_kwh: lots", 4, "site.rated_e_kwh", `"lots" is not a number`},
+		{"rated_e_kwh: 215", "rated_e_kwh: .nan", 4, "site.rated_e_kwh", "must be a finite number (got .nan)"},
+		{"rated_e_kwh: 215", "rated_e_kwh: -.inf", 4, "site.rated_e_kwh", "must be a finite number (got -.inf)"},
+		{"rated_e_kwh: 215", "rated_e_kwh: [1]", 4, "site.rated_e_kwh", "a list, where a single value is expected"},
+		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, unit_id: x}", 10, "units[0].pcs.unit_id", `"x" is not a whole number in range`},
+		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, timeout: 2}", 10, "units[0].pcs.timeout", "2 has no unit; write a duration such as 2ms or 5s"},
+		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, timeout: soon}", 10, "units[0].pcs.timeout", `"soon" is not a duration such as 500ms or 5s`},
+		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, poll: {fast: 1.5}}", 10, "units[0].pcs.poll.fast", "1.5 has no unit; write a duration such as 1.5ms or 5s"},
+		{"  name: shop\n", "  name: shop\n  name: shop\n", 3, "site.name", "set twice (first on line 2)"},
+		{"  name: shop\n", "  name: shop\n  lines: {}\n", 3, "site.lines", `unknown key "lines" in site`},
+		{"  rated_p_kw: 100\n  rated_e", "  rated_e", 1, "site.rated_p_kw", "missing (plant rated active power, kW)"},
+		{", capacity_kwh: 215}", "}", 12, "units[0].bms[0].capacity_kwh", "missing (usable energy, kWh)"},
+		{"    rated_p_kw: 100\n", "", 8, "units[0].rated_p_kw", "missing (PCS rated active power, kW)"},
+		{"    rated_p_kw: 100\n", "    rated_p_kw: -5\n", 9, "units[0].rated_p_kw", "must be greater than 0 (got -5)"},
+		{"    rated_p_kw: 100\n", "    rated_p_kw: 100\n    rated_s_kva: 90\n", 10, "units[0].rated_s_kva", "must be at least rated_p_kw (100), got 90"},
+		{small, small + "  - {id: pcs1, rated_p_kw: 100, pcs: {address: 10.0.0.5:502}, bms: [{address: 10.0.0.6:502, capacity_kwh: 1}]}\n",
+			13, "units[1].id", `"pcs1" is already the id of units[0]`},
+		{small, small + "---\nsite: {}\n", 14, "site", "in a second YAML document; a configuration is one document, and the rest would be ignored"},
+		{small, small + "---\n- 1\n", 14, "", "a second YAML document; a configuration is one document, and the rest would be ignored"},
+		{small, small + "http: {addr: \"10.0.0.3:502\"}\nsimulator: {control_addr: \":8080\"}\n", 14, "simulator.control_addr", "set, but the simulator is not enabled"},
+		{small, small + "http: {addr: \":8080\"}\nmqtt: {embedded_broker: \"localhost:8080\"}\n", 13, "http.addr", ":8080 is already used by mqtt.embedded_broker"},
+		{small, small + "mqtt: {enabled: true, brokers: [\"tcp://[::1]:9110\"]}\n", 14, "mqtt.brokers[0]", ""},
+	}
+	for _, tc := range cases {
+		doc := strings.Replace(small, tc.from, tc.to, 1)
+		if doc == small {
+			t.Fatalf("case %s did not change the document", tc.path)
+		}
+		_, err := Parse([]byte(doc), "shop.yaml")
+		if tc.msg == "" {
+			if err != nil {
+				t.Errorf("%s: want no error, got %v", tc.path, err)
+			}
+			continue
+		}
+		errs := errorsOf(t, err)
+		if len(errs) != 1 {
+			t.Errorf("%s: want one error, got %d:\n%v", tc.path, len(errs), err)
+			continue
+		}
+		if e := errs[0]; e.Line != tc.line || e.Path != tc.path || !strings.HasPrefix(e.Msg, tc.msg) {
+			t.Errorf("want shop.yaml:%d: %s: %s\ngot  %v", tc.line, tc.path, tc.msg, e)
+		}
+	}
+}
+
+// TestListenersDoNotShareAPort: the daemon's own listeners may share no
+// port with each other, a device on this host or a local broker; a clash
+// with a default is reported on the key the user wrote.
+func TestListenersDoNotShareAPort(t *testing.T) {
+	sim := strings.NewReplacer("10.0.0.2", "127.0.0.1", "10.0.0.3", "127.0.0.1", "10.0.0.4", "127.0.0.1").Replace(small)
+	sim = strings.Replace(sim, "127.0.0.1:502}\n", "127.0.0.1:503}\n", 1)     // the meter
+	sim = strings.Replace(sim, "127.0.0.1:502, cap", "127.0.0.1:504, cap", 1) // the BMS
+	cases := []struct{ extra, path, msg string }{
+		{"simulator: {enabled: true, control_addr: \"localhost:502\"}\n", "simulator.control_addr", "localhost:502 is already used by units[0].pcs.address"},
+		{"simulator: {enabled: true, control_addr: \"127.0.0.1:9110\"}\n", "simulator.control_addr", "127.0.0.1:9110 is already used by http.addr (default 127.0.0.1:9110)"},
+		{"http: {addr: \"[::]:503\"}\n", "http.addr", "[::]:503 is already used by site.poi.meter.address"},
+		{"mqtt: {embedded_broker: \"127.0.0.1:504\"}\n", "mqtt.embedded_broker", "127.0.0.1:504 is already used by units[0].bms[0].address"},
+		{"mqtt: {enabled: true, brokers: [\"tcp://127.0.0.1:9110\"]}\n", "mqtt.brokers[0]", "127.0.0.1:9110 is already used by http.addr (default 127.0.0.1:9110)"},
+		{"mqtt: {enabled: true, embedded_broker: \"127.0.0.1:1883\"}\nhttp: {addr: \"127.0.0.2:1883\"}\n", "", ""},
+		{"http: {addr: \"127.0.0.1:0\"}\nsimulator: {enabled: true, control_addr: \"127.0.0.1:0\"}\n", "", ""},
+	}
+	for _, tc := range cases {
+		_, err := Parse([]byte(sim+tc.extra), "shop.yaml")
+		if tc.msg == "" {
+			if err != nil {
+				t.Errorf("%q: want no error, got %v", tc.extra, err)
+			}
+			continue
+		}
+		errs := errorsOf(t, err)
+		if len(errs) != 1 || errs[0].Path != tc.path || errs[0].Msg != tc.msg || errs[0].Line == 0 {
+			t.Errorf("%q: want one error %s: %s on its line, got %v", tc.extra, tc.path, tc.msg, err)
+		}
+	}
+}
+
+// TestFileSizeIsCapped: more than MaxFileSize is refused by Load and Parse.
+func TestFileSizeIsCapped(t *testing.T) {
+	big := small + strings.Repeat("#\n", MaxFileSize/2)
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if errs := errorsOf(t, err); len(errs) != 1 || !strings.Contains(errs[0].Msg, "at most 1 MiB") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := Parse([]byte(big), "x.yaml"); err == nil {
+		t.Fatal("Parse accepted more than MaxFileSize bytes")
 	}
 }
 

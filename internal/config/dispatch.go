@@ -150,6 +150,7 @@ func (c *Config) DispatchConfig() dispatch.Config {
 // that a refusal by the controller names the key the user wrote.
 var dispatchKeys = map[string]string{
 	"rated_p": "site.rated_p_kw", "nominal_f": "site.nominal_hz",
+	"poi_import_limit": "site.poi.import_limit_kw", "poi_export_limit": "site.poi.export_limit_kw",
 	"ramp_rate": "dispatch.ramp_kw_per_s", "soc_min": "control.soc_min_pct", "soc_max": "control.soc_max_pct",
 	"soc_soft_min": "dispatch.soc_soft_min_pct", "soc_soft_max": "dispatch.soc_soft_max_pct",
 	"cell_v_high_soft": "dispatch.cell.v_high_soft", "cell_v_high_hard": "dispatch.cell.v_high_hard",
@@ -171,8 +172,8 @@ func (c *Config) validateDispatch(k *checker) {
 	if m := c.Dispatch.Mode; m != "" && !dispatch.Mode(m).Valid() {
 		k.bad("dispatch.mode", "%q is not one of standby, manual, schedule, peak_shaving, agc", m)
 	}
-	if c.Site.RatedPKW <= 0 {
-		return // reported already; the controller's checks would only repeat it
+	if len(k.errs) > 0 {
+		return // the controller's cross-checks would only repeat errors reported already
 	}
 	dc := c.DispatchConfig()
 	err := dc.Validate()
