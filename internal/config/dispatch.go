@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/emsd/emsd/internal/dispatch"
 )
@@ -187,6 +188,37 @@ func (c *Config) validateDispatch(k *checker) {
 			k.bad("dispatch", "%s", line)
 			continue
 		}
+		if at := k.blame(field, path, msg); at != path {
+			k.bad(at, "with this value, the default of %s fails: %s", path, msg)
+			continue
+		}
 		k.bad(path, "%s", msg)
 	}
+}
+
+// derivedFrom names the key whose value sets another key's default.
+var derivedFrom = map[string]string{
+	"dispatch.soc_soft_min_pct": "control.soc_min_pct",
+	"dispatch.soc_soft_max_pct": "control.soc_max_pct",
+}
+
+// blame returns the key the user wrote behind the controller's refusal of
+// field (key path): path itself if written, else the key its default
+// derives from, else a written key among the fields msg compares it with.
+func (k *checker) blame(field, path, msg string) string {
+	cands := []string{path, derivedFrom[path]}
+	group, _, _ := strings.Cut(field, ".")
+	for _, w := range strings.FieldsFunc(msg, func(r rune) bool { return !unicode.IsLetter(r) && r != '_' && r != '.' }) {
+		for _, f := range []string{w, group + "." + w} {
+			if p, ok := dispatchKeys[f]; ok {
+				cands = append(cands, p, derivedFrom[p])
+			}
+		}
+	}
+	for _, c := range cands {
+		if k.written(c) {
+			return c
+		}
+	}
+	return path
 }
