@@ -170,21 +170,33 @@ func TestParseErrorsNameLineAndKeyOnce(t *testing.T) {
 		if doc == small {
 			t.Fatalf("case %s did not change the document", tc.path)
 		}
-		_, err := Parse([]byte(doc), "shop.yaml")
-		if tc.msg == "" {
-			if err != nil {
-				t.Errorf("%s: want no error, got %v", tc.path, err)
-			}
-			continue
+		wantOneError(t, doc, tc.line, tc.path, tc.msg)
+	}
+}
+
+// wantOneError parses doc as shop.yaml and wants exactly one error, at
+// line (any line but 0 when line is -1) and path, its message starting
+// with msg; or no error when msg is empty.
+func wantOneError(t *testing.T, doc string, line int, path, msg string) {
+	t.Helper()
+	_, err := Parse([]byte(doc), "shop.yaml")
+	if msg == "" {
+		if err != nil {
+			t.Errorf("want no error, got %v", err)
 		}
-		errs := errorsOf(t, err)
-		if len(errs) != 1 {
-			t.Errorf("%s: want one error, got %d:\n%v", tc.path, len(errs), err)
-			continue
-		}
-		if e := errs[0]; e.Line != tc.line || e.Path != tc.path || !strings.HasPrefix(e.Msg, tc.msg) {
-			t.Errorf("want shop.yaml:%d: %s: %s\ngot  %v", tc.line, tc.path, tc.msg, e)
-		}
+		return
+	}
+	errs := errorsOf(t, err)
+	if len(errs) != 1 {
+		t.Errorf("%s: want one error, got %d:\n%v", path, len(errs), err)
+		return
+	}
+	e := errs[0]
+	if line == -1 && e.Line != 0 {
+		line = e.Line
+	}
+	if e.Line != line || e.Path != path || !strings.HasPrefix(e.Msg, msg) {
+		t.Errorf("want shop.yaml:%d: %s: %s\ngot  %v", line, path, msg, e)
 	}
 }
 
@@ -205,17 +217,7 @@ func TestListenersDoNotShareAPort(t *testing.T) {
 		{"http: {addr: \"127.0.0.1:0\"}\nsimulator: {enabled: true, control_addr: \"127.0.0.1:0\"}\n", "", ""},
 	}
 	for _, tc := range cases {
-		_, err := Parse([]byte(sim+tc.extra), "shop.yaml")
-		if tc.msg == "" {
-			if err != nil {
-				t.Errorf("%q: want no error, got %v", tc.extra, err)
-			}
-			continue
-		}
-		errs := errorsOf(t, err)
-		if len(errs) != 1 || errs[0].Path != tc.path || errs[0].Msg != tc.msg || errs[0].Line == 0 {
-			t.Errorf("%q: want one error %s: %s on its line, got %v", tc.extra, tc.path, tc.msg, err)
-		}
+		wantOneError(t, sim+tc.extra, -1, tc.path, tc.msg)
 	}
 }
 
