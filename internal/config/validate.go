@@ -185,16 +185,6 @@ func (c *Config) validate(lines map[string]int) error {
 	addrs := map[string]string{}
 	var local []endpoint // devices on this host: served by the simulator, or on loopback
 	dev := func(path string, d *Device) {
-		if d.Address == "" {
-			k.bad(path+".address", "missing (host:port)")
-		} else if host, port, ok := k.hostPort(path+".address", d.Address, 1); ok {
-			switch {
-			case c.Simulator.Enabled && !isLoopback(host):
-				k.bad(path+".address", "%q is not on loopback, but the simulator serves every device locally", d.Address)
-			case c.Simulator.Enabled || isLoopback(host):
-				local = append(local, endpoint{path + ".address", d.Address, host, port})
-			}
-		}
 		uid := 1
 		if d.UnitID != nil {
 			uid = *d.UnitID
@@ -206,10 +196,20 @@ func (c *Config) validate(lines map[string]int) error {
 		if c.Simulator.Enabled {
 			key = d.Address
 		}
-		if prev, dup := addrs[key]; dup && d.Address != "" {
+		if d.Address == "" {
+			k.bad(path+".address", "missing (host:port)")
+		} else if host, port, ok := k.hostPort(path+".address", d.Address, 1); !ok {
+			// reported
+		} else if prev, dup := addrs[key]; dup {
 			k.bad(path+".address", "%s is already used by %s", d.Address, prev)
+		} else if c.Simulator.Enabled && !isLoopback(host) {
+			k.bad(path+".address", "%q is not on loopback, but the simulator serves every device locally", d.Address)
+		} else {
+			addrs[key] = path
+			if c.Simulator.Enabled || isLoopback(host) {
+				local = append(local, endpoint{path + ".address", d.Address, host, port})
+			}
 		}
-		addrs[key] = path
 		if d.Timeout != 0 {
 			k.duration(path+".timeout", d.Timeout, time.Millisecond, time.Minute)
 		}
