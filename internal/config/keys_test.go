@@ -14,8 +14,9 @@ import (
 )
 
 // keyPaths lists every key a file of type t may set, from the yaml tags,
-// as dotted paths with [] for list items: units[].pcs.address.
-func keyPaths(t reflect.Type, prefix string, out map[string]bool) {
+// as dotted paths with [] for list items (units[].pcs.address), with the
+// type of its value.
+func keyPaths(t reflect.Type, prefix string, out map[string]reflect.Type) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -25,7 +26,7 @@ func keyPaths(t reflect.Type, prefix string, out map[string]bool) {
 	}
 	unmarshaler := reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 	if t.Kind() != reflect.Struct || t == reflect.TypeOf(time.Duration(0)) || reflect.PointerTo(t).Implements(unmarshaler) {
-		out[prefix] = true
+		out[prefix] = t
 		return
 	}
 	fields := map[string]reflect.Type{}
@@ -110,7 +111,7 @@ func readmeTable(t *testing.T, heading string) (keys, devs map[string]bool) {
 
 // checkDocumented wants every key of the types documented, and every
 // documented key to exist.
-func checkDocumented(t *testing.T, heading string, have, documented, devs map[string]bool) {
+func checkDocumented(t *testing.T, heading string, have map[string]reflect.Type, documented, devs map[string]bool) {
 	t.Helper()
 	var missing, stale []string
 	for k := range have {
@@ -120,7 +121,7 @@ func checkDocumented(t *testing.T, heading string, have, documented, devs map[st
 		}
 	}
 	for k := range documented {
-		if !have[k] && !devs[k] {
+		if _, ok := have[k]; !ok && !devs[k] {
 			stale = append(stale, k)
 		}
 	}
@@ -138,7 +139,7 @@ func checkDocumented(t *testing.T, heading string, have, documented, devs map[st
 // key of Config (and of a device), derived from the yaml tags, and no
 // other.
 func TestREADMEDocumentsEveryConfigKey(t *testing.T) {
-	have := map[string]bool{}
+	have := map[string]reflect.Type{}
 	keyPaths(reflect.TypeOf(Config{}), "", have)
 	keyPaths(reflect.TypeOf(Device{}), "*device*", have)
 	keys, devs := readmeTable(t, "## Configuration")
@@ -147,8 +148,50 @@ func TestREADMEDocumentsEveryConfigKey(t *testing.T) {
 
 // TestREADMEDocumentsEveryProfileKey: likewise the profile key table.
 func TestREADMEDocumentsEveryProfileKey(t *testing.T) {
-	have := map[string]bool{}
+	have := map[string]reflect.Type{}
 	keyPaths(reflect.TypeOf(devices.Profile{}), "", have)
 	keys, _ := readmeTable(t, "### Device profiles")
 	checkDocumented(t, "### Device profiles", have, keys, nil)
+}
+
+// TestEveryNumberAndDurationKeyIsChecked sets each float key of Config to
+// .inf and each duration key to a bare number, alone in a document, and
+// wants one error on that key: new keys are covered as they are added.
+func TestEveryNumberAndDurationKeyIsChecked(t *testing.T) {
+	keys := map[string]reflect.Type{}
+	keyPaths(reflect.TypeOf(Config{}), "", keys)
+	n := 0
+	for path, typ := range keys {
+		var value, msg string
+		switch {
+		case typ == reflect.TypeOf(time.Duration(0)):
+			value, msg = "5", "5 has no unit; write a duration such as 5ms or 5s"
+		case typ.Kind() == reflect.Float64:
+			value, msg = ".inf", "must be a finite number (got .inf)"
+		default:
+			continue
+		}
+		n++
+		// units[].bms[].capacity_kwh → units: [{bms: [{capacity_kwh: .inf}]}]
+		doc, want := value, ""
+		parts := strings.Split(path, ".")
+		for i := len(parts) - 1; i >= 0; i-- {
+			name, list := strings.CutSuffix(parts[i], "[]")
+			if list {
+				doc = "[" + doc + "]"
+			}
+			doc = "{" + name + ": " + doc + "}"
+		}
+		for _, p := range parts {
+			name, list := strings.CutSuffix(p, "[]")
+			want = join(want, name)
+			if list {
+				want += "[0]"
+			}
+		}
+		wantOneError(t, doc, 1, want, msg)
+	}
+	if n < 40 {
+		t.Fatalf("only %d number and duration keys found", n)
+	}
 }
