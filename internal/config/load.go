@@ -52,20 +52,21 @@ func Load(path string) (*Config, error) {
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
 	defer f.Close()
-	tooBig := func(size string) error {
-		return &Error{File: path, Msg: fmt.Sprintf("the file is %s bytes; a configuration may have at most 1 MiB", size)}
-	}
 	if st, err := f.Stat(); err == nil && st.Size() > MaxFileSize {
-		return nil, tooBig(strconv.FormatInt(st.Size(), 10))
+		return nil, tooBig(path, strconv.FormatInt(st.Size(), 10))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
 	if len(data) > MaxFileSize {
-		return nil, tooBig("more than " + strconv.Itoa(MaxFileSize)) // not a regular file
+		return nil, tooBig(path, "more than "+strconv.Itoa(MaxFileSize)) // not a regular file
 	}
 	return Parse(data, path)
+}
+
+func tooBig(file, size string) error {
+	return &Error{File: file, Msg: fmt.Sprintf("the file is %s bytes; a configuration may have at most 1 MiB", size)}
 }
 
 // Parse is Load on bytes already read; file names the source in errors.
@@ -75,7 +76,7 @@ func Load(path string) (*Config, error) {
 // line and the key the user wrote, once.
 func Parse(data []byte, file string) (*Config, error) {
 	if len(data) > MaxFileSize {
-		return nil, &Error{File: file, Msg: fmt.Sprintf("the file is %d bytes; a configuration may have at most 1 MiB", len(data))}
+		return nil, tooBig(file, strconv.Itoa(len(data)))
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
@@ -243,7 +244,11 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 }
 
 // scalar decodes one value into t, to name the key when it does not fit.
+// A bare 0 is a duration too (the README's "0 is off").
 func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
+	if t == durationType && n.Tag == "!!int" && n.Value == "0" {
+		n.Tag, n.Value = "!!str", "0s"
+	}
 	v := reflect.New(t)
 	if err := n.Decode(v.Interface()); err != nil {
 		switch {
