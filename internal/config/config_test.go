@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emsd/emsd/internal/devices"
 )
@@ -226,19 +228,30 @@ func TestListenersDoNotShareAPort(t *testing.T) {
 	}
 }
 
-// TestFileSizeIsCapped: more than MaxFileSize is refused by Load and Parse.
+// TestFileSizeIsCapped: MaxFileSize bytes load, one more is refused, by
+// Load before reading and by Parse.
 func TestFileSizeIsCapped(t *testing.T) {
-	big := small + strings.Repeat("#\n", MaxFileSize/2)
-	path := filepath.Join(t.TempDir(), "big.yaml")
-	if err := os.WriteFile(path, []byte(big), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Load(path)
-	if errs := errorsOf(t, err); len(errs) != 1 || !strings.Contains(errs[0].Msg, "at most 1 MiB") {
-		t.Fatalf("got %v", err)
-	}
-	if _, err := Parse([]byte(big), "x.yaml"); err == nil {
-		t.Fatal("Parse accepted more than MaxFileSize bytes")
+	pad := func(n int) string { return small + "#" + strings.Repeat("x", n-len(small)-2) + "\n" }
+	dir := t.TempDir()
+	for _, n := range []int{MaxFileSize, MaxFileSize + 1} {
+		path := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(path, []byte(pad(n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errLoad := Load(path)
+		_, errParse := Parse([]byte(pad(n)), path)
+		if n == MaxFileSize {
+			if errLoad != nil || errParse != nil {
+				t.Fatalf("%d bytes: %v / %v", n, errLoad, errParse)
+			}
+			continue
+		}
+		want := fmt.Sprintf("%s: the file is %d bytes; a configuration may have at most 1 MiB", path, n)
+		for _, err := range []error{errLoad, errParse} {
+			if err == nil || err.Error() != want {
+				t.Errorf("%d bytes: got %v, want %s", n, err, want)
+			}
+		}
 	}
 }
 
@@ -308,5 +321,85 @@ func TestTelemetrySections(t *testing.T) {
 		if !found {
 			t.Errorf("%s: want an error at %s, got %v", strings.TrimSpace(b.doc), b.path, err)
 		}
+	}
+}
+
+// TestDefaultsAreTheDocumentedOnes: the defaults the README table gives.
+func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
+	c, err := Parse([]byte(small+"simulator: {enabled: false}\n"), "shop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &c.Simulator
+	for _, d := range []struct {
+		name      string
+		got, want any
+	}{
+		{"control.summary_period", *c.Control.SummaryPeriod, 5 * time.Second},
+		{"state_dir", c.StateDir, "/var/lib/emsd"},
+		{"simulator.pcs.tau", s.PCS.Tau, 50 * time.Millisecond},
+		{"simulator.pcs.delay", s.PCS.Delay, 10 * time.Millisecond},
+		{"simulator.pcs.heartbeat_timeout", *s.PCS.HeartbeatTimeout, 5 * time.Second},
+		{"mqtt.prefix", c.MQTT.Prefix, "emsd"},
+		{"units[0].rated_s_kva", c.Units[0].RatedSKVA, 110.00000000000001},
+	} {
+		if d.got != d.want {
+			t.Errorf("%s: default %v, want %v", d.name, d.got, d.want)
+		}
+	}
+}
+
+// TestRangeBoundaries: each range accepts its bounds and refuses just
+// beyond them, with one error on that key.
+func TestRangeBoundaries(t *testing.T) {
+	two := strings.Replace(small, "  rated_p_kw: 100\n", "  rated_p_kw: 200\n", 1) +
+		"  - {id: pcs2, rated_p_kw: 100, pcs: {address: 10.0.0.5:502}, bms: [{address: 10.0.0.6:502, capacity_kwh: 1}]}\n"
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ doc, path, msg string }{
+		{strings.Replace(small, "name: shop", "name: shop\n  nominal_hz: 60", 1), "", ""},
+		{strings.Replace(small, "name: shop", "name: shop\n  nominal_hz: 55", 1), "site.nominal_hz", "must be 50 or 60"},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, unit_id: 0}", 1), "", ""},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, unit_id: 255}", 1), "", ""},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, unit_id: 256}", 1), "units[0].pcs.unit_id", "must be within 0..255"},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, unit_id: -1}", 1), "units[0].pcs.unit_id", "must be within 0..255"},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:65535}", 1), "", ""},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:1}", 1), "", ""},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:0}", 1), "units[0].pcs.address", `port "0" is not 1..65535`},
+		{small + "    rated_s_kva: 100\n", "", ""},
+		{strings.Replace(small, "  rated_p_kw: 100\n", "  rated_p_kw: 100.05\n", 1), "", ""},
+		{strings.Replace(small, "  rated_p_kw: 100\n", "  rated_p_kw: 100.2\n", 1), "site.rated_p_kw", "100.2 kW is more than the units' total of 100 kW"},
+		{two, "", ""},
+		{strings.Replace(two, "rated_p_kw: 100, pcs", "rated_p_kw: 0, pcs", 1), "units[1].rated_p_kw", "must be greater than 0"},
+		{small + "control: {soc_min_pct: 50, soc_max_pct: 50}\n", "control.soc_min_pct", "must be below soc_max_pct"},
+		{small + "control: {soc_min_pct: 0, soc_max_pct: 100, heartbeat_period: 10ms, shutdown_timeout: 100ms}\ndispatch: {soc_soft_min_pct: 5, soc_soft_max_pct: 95}\n", "", ""},
+		{small + "control: {soc_max_pct: 100.5}\n", "control.soc_max_pct", "must be within 0..100"},
+		{small + "control: {heartbeat_period: 9ms}\n", "control.heartbeat_period", "must be within 10ms..1m0s"},
+		{small + "control: {shutdown_timeout: 99ms}\n", "control.shutdown_timeout", "must be within 100ms..5m0s"},
+		{small + "control: {shutdown_timeout: 5m1s}\n", "control.shutdown_timeout", "must be within 100ms..5m0s"},
+		{small + "devices: {lost_after: 10ms}\n", "", ""},
+		{small + "devices: {lost_after: 9ms}\n", "devices.lost_after", "must be within 10ms..1h0m0s"},
+		{small + "mqtt: {enabled: true, brokers: [tcp://x:1], state_period: 100ms, password: p}\n", "", ""},
+		{small + "mqtt: {enabled: true, brokers: [tcp://x:1], state_period: 99ms}\n", "mqtt.state_period", "must be within 100ms..1h0m0s"},
+		{small + "mqtt: {enabled: true, brokers: [tcp://x:1], password_file: " + file + "}\n", "", ""},
+		{small + "mqtt: {enabled: true, brokers: [tcp://x:1], password: p, password_file: " + file + "}\n", "mqtt.password_file", "set either password or password_file"},
+		{small + "mqtt: {enabled: true, brokers: [tcp://x:1], tls: {ca_file: " + file + "}}\n", "", ""},
+		{small + "mqtt: {enabled: true, brokers: [tcp://x:1], tls: {ca_file: " + file + "-none}}\n", "mqtt.tls.ca_file", "stat "},
+		{small + "influx: {enabled: true, bucket: b, token: t, interval: 100ms}\n", "", ""},
+		{small + "influx: {enabled: true, database: d, username: u}\n", "", ""},
+		{small + "influx: {enabled: true, bucket: b, token: t, username: u}\n", "influx.username", "set token (2.x) or username/password (1.8), not both"},
+		{small + "influx: {enabled: true, bucket: b, interval: 99ms}\n", "influx.interval", "must be within 100ms..1h0m0s"},
+	}
+	sim := strings.NewReplacer("10.0.0.2:", "127.0.0.1:1", "10.0.0.3:", "127.0.0.1:2", "10.0.0.4:", "127.0.0.1:3").Replace(small)
+	cases = append(cases, []struct{ doc, path, msg string }{
+		{sim + "simulator: {enabled: true, step: 100us, grid: {frequency_steps: [{at: 0s, hz: 49.8}, {at: 1s, hz: 50}]}}\n", "", ""},
+		{sim + "simulator: {enabled: true, step: 99us}\n", "simulator.step", "must be within 100µs..1s"},
+		{sim + "simulator: {enabled: true, grid: {frequency_steps: [{at: 0s, hz: 49.8}, {at: 0s, hz: 50}]}}\n",
+			"simulator.grid.frequency_steps[1].at", "steps must be in increasing time order"},
+	}...)
+	for _, tc := range cases {
+		wantOneError(t, tc.doc, -1, tc.path, tc.msg)
 	}
 }
