@@ -81,28 +81,94 @@ func TestCheckConfigDemoIsOK(t *testing.T) {
 }
 
 // TestCheckConfigErrorsExit2AndNameTheKey breaks the demo config in one
-// place each and expects exit 2 with the file, line or path and the problem.
+// place each and expects exit 2 and exactly one error, "FILE:LINE: key:
+// problem", on the line of the text marked at (the replacement by default).
 func TestCheckConfigErrorsExit2AndNameTheKey(t *testing.T) {
 	demo, err := os.ReadFile("../../configs/demo.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ name, from, to, want string }{
-		{"typo.yaml", "import_limit_kw:", "import_limt_kw:", "typo.yaml:9: site.poi.import_limt_kw: unknown key"},
-		{"range.yaml", "    pcs: {address: 127.0.0.1:15027}", "    pcs: {address: 127.0.0.1:15027, unit_id: 300}",
+	const tail = "  addr: 127.0.0.1:9110\n"
+	cases := []struct{ name, from, to, at, want string }{
+		{"typo.yaml", "import_limit_kw:", "import_limt_kw:", "", "site.poi.import_limt_kw: unknown key"},
+		{"range.yaml", "    pcs: {address: 127.0.0.1:15027}", "    pcs: {address: 127.0.0.1:15027, unit_id: 300}", "",
 			"units[2].pcs.unit_id: must be within 0..255 (got 300)"},
+		{"inf.yaml", "capacity_kwh: 5000}", "capacity_kwh: .inf}", "", "units[0].bms[0].capacity_kwh: must be a finite number (got .inf)"},
+		{"nan.yaml", "load_kw: 1500", "load_kw: .nan", "", "simulator.grid.load_kw: must be a finite number (got .nan)"},
+		{"control-port.yaml", "control_addr: 127.0.0.1:18080", "control_addr: 127.0.0.1:15021", "",
+			"simulator.control_addr: 127.0.0.1:15021 is already used by units[0].pcs.address"},
+		{"http-port.yaml", "  addr: 127.0.0.1:9110", "  addr: 127.0.0.1:1883", "",
+			"http.addr: 127.0.0.1:1883 is already used by mqtt.embedded_broker"},
+		{"wildcard-port.yaml", "  addr: 127.0.0.1:9110", "  addr: 0.0.0.0:15020", "",
+			"http.addr: 0.0.0.0:15020 is already used by site.poi.meter.address"},
+		{"lines.yaml", tail, tail + "lines: {}\n", "lines:", `lines: unknown key "lines" at the top level`},
+		{"second-doc.yaml", tail, tail + "---\nsite: {name: other}\n", "site: {name: other}",
+			"site: in a second YAML document; a configuration is one document, and the rest would be ignored"},
+		{"type.yaml", "rated_e_kwh: 40000", "rated_e_kwh: lots", "", `site.rated_e_kwh: "lots" is not a number`},
+		{"duration.yaml", "log: {format: console}", "log: {format: console}\ndevices: {timeout: 500}", "devices:",
+			"devices.timeout: 500 has no unit; write a duration such as 500ms or 5s"},
+		{"duplicate.yaml", tail, tail + "state_dir: ./other\n", "state_dir: ./other", "state_dir: set twice (first on line 42)"},
+		{"no-capacity.yaml", "- {address: 127.0.0.1:15022, capacity_kwh: 5000}", "- {address: 127.0.0.1:15022}", "",
+			"units[0].bms[0].capacity_kwh: missing (usable energy, kWh)"},
+		{"negative-p.yaml", "rated_p_kw: 2500", "rated_p_kw: -5", "", "units[0].rated_p_kw: must be greater than 0 (got -5)"},
 	}
 	for _, c := range cases {
 		bad := strings.Replace(string(demo), c.from, c.to, 1)
 		if bad == string(demo) {
 			t.Fatalf("%s: the demo config no longer has %q", c.name, c.from)
 		}
-		_, errOut, code := emsd(t, "check-config", writeFile(t, c.name, bad))
+		at := c.at
+		if at == "" {
+			at = c.to
+		}
+		path := writeFile(t, c.name, bad)
+		want := fmt.Sprintf("%s:%d: %s", path, lineOf(t, bad, at), c.want)
+		_, errOut, code := emsd(t, "check-config", path)
 		if code != 2 {
 			t.Errorf("%s: exit %d, want 2", c.name, code)
 		}
-		if !strings.Contains(errOut, c.want) {
-			t.Errorf("%s: error does not say %q:\n%s", c.name, c.want, errOut)
+		if n := strings.Count(errOut, want); n != 1 {
+			t.Errorf("%s: error says %q %d times, want once:\n%s", c.name, want, n, errOut)
+		}
+		if n := strings.Count(strings.TrimSpace(errOut), "\n") + 1; n != 1 {
+			t.Errorf("%s: %d error lines, want 1:\n%s", c.name, n, errOut)
+		}
+	}
+}
+
+// lineOf returns the 1-based line of the first occurrence of s in doc.
+func lineOf(t *testing.T, doc, s string) int {
+	t.Helper()
+	i := strings.Index(doc, s)
+	if i < 0 {
+		t.Fatalf("%q is not in the document", s)
+	}
+	return strings.Count(doc[:i], "\n") + 1
+}
+
+// TestCheckConfigRefusesAHugeFileAtOnce: a file beyond any plant's
+// configuration is refused by its size, before it is read: a 2 MiB file of
+// comments, and a 200 MiB one (sparse, so the test writes little) within a
+// second.
+func TestCheckConfigRefusesAHugeFileAtOnce(t *testing.T) {
+	for _, size := range []int64{2 << 20, 200 << 20} {
+		path := filepath.Join(t.TempDir(), "huge.yaml")
+		line := "# " + strings.Repeat("x", 1021) + "\n"
+		if err := os.WriteFile(path, []byte(strings.Repeat(line, 2<<10)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, size); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, errOut, code := emsd(t, "check-config", path)
+		took := time.Since(start)
+		want := fmt.Sprintf("%s: the file is %d bytes; a configuration may have at most 1 MiB", path, size)
+		if code != 2 || strings.Count(errOut, want) != 1 {
+			t.Errorf("exit %d, want 2 and %q once:\n%s", code, want, errOut)
+		}
+		if took > time.Second {
+			t.Errorf("check-config took %v to refuse a %d-byte file", took, size)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 // Package config loads and validates the emsd configuration file.
 //
-// Parsing is strict: an unknown key is an error naming the file, the line
-// and the key's path. Validation errors name the path of the offending
-// value (units[3].pcs.address) and the problem. Defaults are filled in by
+// Parsing is strict: an unknown or repeated key, a value of the wrong type,
+// a non-finite number or a duration without a unit is an error naming the
+// file, the line and the key's path. Validation errors name the path of the
+// offending value (units[3].pcs.address), its line (or its parent's, for a
+// missing value) and the problem, once, on the key the user wrote. Defaults are filled in by
 // Load and documented on each field; the README's configuration reference
 // is drawn from the same comments.
 package config

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/emsd/emsd/internal/dispatch"
 )
@@ -150,6 +151,7 @@ func (c *Config) DispatchConfig() dispatch.Config {
 // that a refusal by the controller names the key the user wrote.
 var dispatchKeys = map[string]string{
 	"rated_p": "site.rated_p_kw", "nominal_f": "site.nominal_hz",
+	"poi_import_limit": "site.poi.import_limit_kw", "poi_export_limit": "site.poi.export_limit_kw",
 	"ramp_rate": "dispatch.ramp_kw_per_s", "soc_min": "control.soc_min_pct", "soc_max": "control.soc_max_pct",
 	"soc_soft_min": "dispatch.soc_soft_min_pct", "soc_soft_max": "dispatch.soc_soft_max_pct",
 	"cell_v_high_soft": "dispatch.cell.v_high_soft", "cell_v_high_hard": "dispatch.cell.v_high_hard",
@@ -171,8 +173,8 @@ func (c *Config) validateDispatch(k *checker) {
 	if m := c.Dispatch.Mode; m != "" && !dispatch.Mode(m).Valid() {
 		k.bad("dispatch.mode", "%q is not one of standby, manual, schedule, peak_shaving, agc", m)
 	}
-	if c.Site.RatedPKW <= 0 {
-		return // reported already; the controller's checks would only repeat it
+	if len(k.errs) > 0 {
+		return // the controller's cross-checks would only repeat errors reported already
 	}
 	dc := c.DispatchConfig()
 	err := dc.Validate()
@@ -186,6 +188,37 @@ func (c *Config) validateDispatch(k *checker) {
 			k.bad("dispatch", "%s", line)
 			continue
 		}
+		if at := k.blame(field, path, msg); at != path {
+			k.bad(at, "with this value, the default of %s fails: %s", path, msg)
+			continue
+		}
 		k.bad(path, "%s", msg)
 	}
+}
+
+// derivedFrom names the key whose value sets another key's default.
+var derivedFrom = map[string]string{
+	"dispatch.soc_soft_min_pct": "control.soc_min_pct",
+	"dispatch.soc_soft_max_pct": "control.soc_max_pct",
+}
+
+// blame returns the key the user wrote behind the controller's refusal of
+// field (key path): path itself if written, else the key its default
+// derives from, else a written key among the fields msg compares it with.
+func (k *checker) blame(field, path, msg string) string {
+	cands := []string{path, derivedFrom[path]}
+	group, _, _ := strings.Cut(field, ".")
+	for _, w := range strings.FieldsFunc(msg, func(r rune) bool { return !unicode.IsLetter(r) && r != '_' && r != '.' }) {
+		for _, f := range []string{w, group + "." + w} {
+			if p, ok := dispatchKeys[f]; ok {
+				cands = append(cands, p, derivedFrom[p])
+			}
+		}
+	}
+	for _, c := range cands {
+		if k.written(c) {
+			return c
+		}
+	}
+	return path
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -151,13 +150,6 @@ func (c *Config) telemetryDefaults() {
 
 func (c *Config) validateTelemetry(k *checker) {
 	m := &c.MQTT
-	if a := m.EmbeddedBroker; a != "" {
-		if host, _, err := net.SplitHostPort(a); err != nil {
-			k.bad("mqtt.embedded_broker", "%q is not host:port: %v", a, err)
-		} else if !isLoopback(host) {
-			k.bad("mqtt.embedded_broker", "%q is not on loopback: the embedded broker admits every client", a)
-		}
-	}
 	if m.Enabled {
 		if len(m.Brokers) == 0 {
 			k.bad("mqtt.brokers", "at least one broker URL is needed when mqtt is enabled")
@@ -210,11 +202,6 @@ func (c *Config) validateTelemetry(k *checker) {
 		}
 		k.duration("influx.interval", i.Interval, 100*time.Millisecond, time.Hour)
 		k.within("influx.backlog_mb", float64(i.BacklogMB), 1, 1<<20)
-	}
-	if a := *c.HTTP.Addr; a != "" {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			k.bad("http.addr", "%q is not host:port: %v", a, err)
-		}
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emsd/emsd/internal/devices"
@@ -106,8 +109,44 @@ type checker struct {
 	errs  []error
 }
 
+// bad reports a problem at path, on its line, or on the line of the
+// nearest key the user wrote above it when path itself was not written.
 func (k *checker) bad(path, format string, a ...any) {
-	k.errs = append(k.errs, &Error{File: k.file, Line: k.lines[path], Path: path, Msg: fmt.Sprintf(format, a...)})
+	line, at := 0, path
+	for {
+		if l, ok := k.lines[at]; ok {
+			line = l
+			break
+		}
+		i := strings.LastIndexAny(at, ".[")
+		if i < 0 {
+			break
+		}
+		at = at[:i]
+	}
+	k.errs = append(k.errs, &Error{File: k.file, Line: line, Path: path, Msg: fmt.Sprintf(format, a...)})
+}
+
+// written tells whether the file sets path (rather than a default).
+func (k *checker) written(path string) bool {
+	_, ok := k.lines[path]
+	return ok
+}
+
+// required reports a value that is not written, or written but not
+// greater than 0; what says what the value is.
+func (k *checker) required(path string, v float64, what string) {
+	if !k.written(path) {
+		k.bad(path, "missing (%s)", what)
+		return
+	}
+	k.positive(path, v)
+}
+
+func (k *checker) positiveIfWritten(path string, v float64) {
+	if k.written(path) {
+		k.positive(path, v)
+	}
 }
 
 func (k *checker) positive(path string, v float64) {
@@ -134,25 +173,18 @@ func (c *Config) validate(lines map[string]int) error {
 	if c.Site.Name == "" {
 		k.bad("site.name", "missing")
 	}
-	k.positive("site.rated_p_kw", c.Site.RatedPKW)
-	k.positive("site.rated_e_kwh", c.Site.RatedEKWh)
+	k.required("site.rated_p_kw", c.Site.RatedPKW, "plant rated active power, kW")
+	k.required("site.rated_e_kwh", c.Site.RatedEKWh, "plant rated energy, kWh")
 	if c.Site.NominalHz != 50 && c.Site.NominalHz != 60 {
 		k.bad("site.nominal_hz", "must be 50 or 60 (got %v)", c.Site.NominalHz)
 	}
-	k.positive("site.poi.import_limit_kw", c.Site.POI.ImportLimitKW)
-	k.positive("site.poi.export_limit_kw", c.Site.POI.ExportLimitKW)
+	// Unwritten, the limits default to the units' sum, checked with the units.
+	k.positiveIfWritten("site.poi.import_limit_kw", c.Site.POI.ImportLimitKW)
+	k.positiveIfWritten("site.poi.export_limit_kw", c.Site.POI.ExportLimitKW)
 
 	addrs := map[string]string{}
+	var local []endpoint // devices on this host: served by the simulator, or on loopback
 	dev := func(path string, d *Device) {
-		if d.Address == "" {
-			k.bad(path+".address", "missing (host:port)")
-		} else if host, port, err := net.SplitHostPort(d.Address); err != nil {
-			k.bad(path+".address", "%q is not host:port: %v", d.Address, err)
-		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			k.bad(path+".address", "port %q is not 1..65535", port)
-		} else if c.Simulator.Enabled && !isLoopback(host) {
-			k.bad(path+".address", "%q is not on loopback, but the simulator serves every device locally", d.Address)
-		}
 		uid := 1
 		if d.UnitID != nil {
 			uid = *d.UnitID
@@ -164,10 +196,20 @@ func (c *Config) validate(lines map[string]int) error {
 		if c.Simulator.Enabled {
 			key = d.Address
 		}
-		if prev, dup := addrs[key]; dup && d.Address != "" {
+		if d.Address == "" {
+			k.bad(path+".address", "missing (host:port)")
+		} else if host, port, ok := k.hostPort(path+".address", d.Address, 1); !ok {
+			// reported
+		} else if prev, dup := addrs[key]; dup {
 			k.bad(path+".address", "%s is already used by %s", d.Address, prev)
+		} else if c.Simulator.Enabled && !isLoopback(host) {
+			k.bad(path+".address", "%q is not on loopback, but the simulator serves every device locally", d.Address)
+		} else {
+			addrs[key] = path
+			if c.Simulator.Enabled || isLoopback(host) {
+				local = append(local, endpoint{path + ".address", d.Address, host, port})
+			}
 		}
-		addrs[key] = path
 		if d.Timeout != 0 {
 			k.duration(path+".timeout", d.Timeout, time.Millisecond, time.Minute)
 		}
@@ -182,6 +224,7 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	ids := map[string]int{}
 	var sumP float64
+	unitsRated := true
 	for i := range c.Units {
 		u := &c.Units[i]
 		p := fmt.Sprintf("units[%d]", i)
@@ -191,9 +234,10 @@ func (c *Config) validate(lines map[string]int) error {
 			k.bad(p+".id", "%q is already the id of units[%d]", u.ID, j)
 		}
 		ids[u.ID] = i
-		k.positive(p+".rated_p_kw", u.RatedPKW)
+		k.required(p+".rated_p_kw", u.RatedPKW, "PCS rated active power, kW")
+		unitsRated = unitsRated && u.RatedPKW > 0
 		sumP += u.RatedPKW
-		if u.RatedSKVA < u.RatedPKW {
+		if k.written(p+".rated_s_kva") && u.RatedSKVA < u.RatedPKW {
 			k.bad(p+".rated_s_kva", "must be at least rated_p_kw (%v), got %v", u.RatedPKW, u.RatedSKVA)
 		}
 		dev(p+".pcs", &u.PCS)
@@ -203,10 +247,10 @@ func (c *Config) validate(lines map[string]int) error {
 		for j := range u.BMS {
 			bp := fmt.Sprintf("%s.bms[%d]", p, j)
 			dev(bp, &u.BMS[j].Device)
-			k.positive(bp+".capacity_kwh", u.BMS[j].CapacityKWh)
+			k.required(bp+".capacity_kwh", u.BMS[j].CapacityKWh, "usable energy, kWh")
 		}
 	}
-	if c.Site.RatedPKW > 0 && sumP > 0 && sumP < c.Site.RatedPKW*0.999 {
+	if c.Site.RatedPKW > 0 && unitsRated && sumP > 0 && sumP < c.Site.RatedPKW*0.999 {
 		k.bad("site.rated_p_kw", "%v kW is more than the units' total of %v kW", c.Site.RatedPKW, sumP)
 	}
 
@@ -234,6 +278,7 @@ func (c *Config) validate(lines map[string]int) error {
 
 	c.validateDispatch(k)
 	c.validateTelemetry(k)
+	c.validateListeners(k, local)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -276,6 +321,96 @@ func (c *Config) validate(lines map[string]int) error {
 		k.bad("simulator.control_addr", "set, but the simulator is not enabled")
 	}
 	return errors.Join(k.errs...)
+}
+
+// endpoint is an address on this host: one the daemon listens on, or a
+// device or broker it reaches there.
+type endpoint struct {
+	path, addr, host string
+	port             int
+}
+
+// hostPort checks a host:port address with a port of at least minPort.
+func (k *checker) hostPort(path, addr string, minPort int) (host string, port int, ok bool) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		k.bad(path, "%q is not host:port: %v", addr, err)
+		return "", 0, false
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port < minPort || port > 65535 {
+		k.bad(path, "port %q is not %d..65535", p, minPort)
+		return "", 0, false
+	}
+	return host, port, true
+}
+
+// validateListeners checks the daemon's own listeners (the simulator's
+// fault-injection API, the embedded broker, the HTTP server) and refuses
+// any two addresses on this host that would share a port: a listener and
+// a device or broker, or two listeners. Devices among themselves are
+// checked with the devices.
+func (c *Config) validateListeners(k *checker, local []endpoint) {
+	type listener struct {
+		path, addr string
+		minPort    int
+	}
+	var ls []listener
+	if a := c.Simulator.ControlAddr; a != "" && c.Simulator.Enabled {
+		ls = append(ls, listener{"simulator.control_addr", a, 0})
+	}
+	m := &c.MQTT
+	if a := m.EmbeddedBroker; a != "" {
+		ls = append(ls, listener{"mqtt.embedded_broker", a, 1})
+	}
+	for i, b := range m.Brokers {
+		u, err := url.Parse(b)
+		if m.Enabled && err == nil && u.Port() != "" && isLoopback(u.Hostname()) && u.Host != m.EmbeddedBroker {
+			ls = append(ls, listener{fmt.Sprintf("mqtt.brokers[%d]", i), u.Host, 1})
+		}
+	}
+	if a := *c.HTTP.Addr; a != "" {
+		ls = append(ls, listener{"http.addr", a, 0})
+	}
+	// Defaults first, so that a clash is reported on the key the user wrote.
+	sort.SliceStable(ls, func(i, j int) bool { return !k.written(ls[i].path) && k.written(ls[j].path) })
+	seen := local
+	for _, l := range ls {
+		host, port, ok := k.hostPort(l.path, l.addr, l.minPort)
+		if !ok {
+			continue
+		}
+		if l.path == "mqtt.embedded_broker" && !isLoopback(host) {
+			k.bad(l.path, "%q is not on loopback: the embedded broker admits every client", l.addr)
+		}
+		clash := slices.IndexFunc(seen, func(e endpoint) bool { return port != 0 && e.port == port && sameHost(e.host, host) })
+		if clash < 0 {
+			seen = append(seen, endpoint{l.path, l.addr, host, port})
+			continue
+		}
+		by := seen[clash].path
+		if !k.written(by) {
+			by += " (default " + seen[clash].addr + ")"
+		}
+		k.bad(l.path, "%s is already used by %s", l.addr, by)
+	}
+}
+
+// sameHost tells whether two listen or dial hosts can be one address:
+// equal, both loopback names, or either the wildcard.
+func sameHost(a, b string) bool {
+	norm := func(h string) (string, bool) {
+		if h == "localhost" {
+			return "127.0.0.1", false
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			return ip.String(), ip.IsUnspecified()
+		}
+		return h, h == ""
+	}
+	na, wa := norm(a)
+	nb, wb := norm(b)
+	return wa || wb || na == nb
 }
 
 func isLoopback(host string) bool {
