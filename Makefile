@@ -42,7 +42,7 @@ test-short:
 ## bench: a short run of every emsbench scenario against the simulated plant
 ## (loopback, plant and runtime in process; poll-scale's plant in a child
 ## process), then the Go benchmarks with a short -benchtime. Under 10 minutes on
-## 2 cores. Results (JSON, CSV) go to $(BENCHOUT). For the README's medians run
+## 2 cores. Results (JSON, CSV) go to $(BENCHOUT). For docs/benchmarks.md's medians run
 ## each scenario with -runs 3.
 BENCHOUT  ?= $(BIN)/bench-out
 BENCHTIME ?= 1x

@@ -339,10 +339,10 @@ func TestRunOnTheSimulatedPlant(t *testing.T) {
 	}
 }
 
-// TestREADMERegisterMapsMatchProfiles keeps the README's simulator register
-// maps identical to what the profiles say.
-func TestREADMERegisterMapsMatchProfiles(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// TestDocsRegisterMapsMatchProfiles keeps docs/devices.md's simulator
+// register maps identical to what the profiles say.
+func TestDocsRegisterMapsMatchProfiles(t *testing.T) {
+	readme, err := os.ReadFile("../../docs/devices.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,16 +354,16 @@ func TestREADMERegisterMapsMatchProfiles(t *testing.T) {
 		var b bytes.Buffer
 		writeMap(&b, ps[name])
 		if !bytes.Contains(readme, b.Bytes()) {
-			t.Errorf("README's register map of %s differs from `emsd profiles %s`; regenerate it:\n%s", name, name, b.String())
+			t.Errorf("docs/devices.md's register map of %s differs from `emsd profiles %s`; regenerate it:\n%s", name, name, b.String())
 		}
 	}
 }
 
-// readmeMbpoll extracts the README's mbpoll examples: each fenced block
-// that starts with "$ mbpoll" and the output lines under it.
-func readmeMbpoll(t *testing.T) (cmds [][]string, outs [][]string) {
+// docsMbpoll extracts docs/simulator.md's mbpoll examples: each fenced
+// block that starts with "$ mbpoll" and the output lines under it.
+func docsMbpoll(t *testing.T) (cmds [][]string, outs [][]string) {
 	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/simulator.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,19 +379,19 @@ func readmeMbpoll(t *testing.T) (cmds [][]string, outs [][]string) {
 	return cmds, outs
 }
 
-// TestREADMEMbpoll runs the README's mbpoll commands against `emsd sim` on
+// TestDocsMbpoll runs docs/simulator.md's mbpoll commands against `emsd sim` on
 // configs/demo.yaml, moved to free ports (each command's -p with it), and
 // compares the data lines with what it documents.
-func TestREADMEMbpoll(t *testing.T) {
+func TestDocsMbpoll(t *testing.T) {
 	mbpoll := testutil.NeedProgram(t, "mbpoll")
-	cmds, outs := readmeMbpoll(t)
+	cmds, outs := docsMbpoll(t)
 	if len(cmds) < 4 {
-		t.Fatalf("found %d mbpoll examples in the README, want at least 4", len(cmds))
+		t.Fatalf("found %d mbpoll examples in docs/simulator.md, want at least 4", len(cmds))
 	}
 	demo, ports := demoOnFreePortsMap(t)
 	for _, args := range cmds {
 		if err := movePort(args, ports); err != nil {
-			t.Fatalf("README: mbpoll %s: %v", strings.Join(args, " "), err)
+			t.Fatalf("docs/simulator.md: mbpoll %s: %v", strings.Join(args, " "), err)
 		}
 	}
 	cmd := exec.Command(binPath, "sim", "-config", demo, "-log-format", "json")
@@ -424,7 +424,7 @@ func TestREADMEMbpoll(t *testing.T) {
 			want = append(want, strings.Join(strings.Fields(l), " "))
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("mbpoll %s:\ngot\n%s\nREADME says\n%s", strings.Join(args, " "), strings.Join(got, "\n"), strings.Join(want, "\n"))
+			t.Errorf("mbpoll %s:\ngot\n%s\ndocs/simulator.md says\n%s", strings.Join(args, " "), strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 }

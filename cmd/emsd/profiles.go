@@ -46,7 +46,7 @@ func cmdProfiles(args []string, stdout, stderr io.Writer) error {
 // writeMap prints a profile's register map as a Markdown table. Addresses
 // are 0-based protocol addresses; mbpoll's -r takes them plus one.
 func writeMap(w io.Writer, p *devices.Profile) {
-	fmt.Fprintf(w, "#### `%s` (%s): %s\n\n", p.Name, p.Kind, p.Description)
+	fmt.Fprintf(w, "### `%s` (%s): %s\n\n", p.Name, p.Kind, p.Description)
 	var groups []string
 	for _, g := range p.Groups {
 		groups = append(groups, fmt.Sprintf("`%s` every %v", g.Name, g.Period))

@@ -26,7 +26,7 @@ func (v *Value) Get() float64 { return math.Float64frombits(v.bits.Load()) }
 // Sample is one row of the plant series (series.csv).
 type Sample struct {
 	T      float64 // scenario time, s: wall time since T0 × speed
-	CmdKW  float64 // what the plant was asked for at the POI, kW (scenario-specific, see README)
+	CmdKW  float64 // what the plant was asked for at the POI, kW (scenario-specific, see docs/benchmarks.md)
 	FHz    float64 // grid frequency at the POI
 	POIKW  float64 // POI active power, + export
 	SOCPct float64 // plant SOC, capacity-weighted

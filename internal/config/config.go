@@ -5,7 +5,7 @@
 // file, the line and the key's path. Validation errors name the path of the
 // offending value (units[3].pcs.address), its line (or its parent's, for a
 // missing value) and the problem, once, on the key the user wrote. Defaults are filled in by
-// Load and documented on each field; the README's configuration reference
+// Load and documented on each field; docs/configuration.md
 // is drawn from the same comments.
 package config
 
@@ -210,7 +210,7 @@ type SimGrid struct {
 	FrequencyHz float64 `yaml:"frequency_hz"`
 	// Steps are scripted frequency changes, relative to simulator start.
 	Steps []FreqStep `yaml:"frequency_steps"`
-	// FrequencyTrace replays a CSV trace (formats: README). Overrides the above.
+	// FrequencyTrace replays a CSV trace (formats: docs/simulator.md). Overrides the above.
 	FrequencyTrace string `yaml:"frequency_trace"`
 	// LoadKW is the constant site load behind the POI. Default 0.
 	LoadKW float64 `yaml:"load_kw"`

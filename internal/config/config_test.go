@@ -324,7 +324,8 @@ func TestTelemetrySections(t *testing.T) {
 	}
 }
 
-// TestDefaultsAreTheDocumentedOnes: the defaults the README table gives.
+// TestDefaultsAreTheDocumentedOnes: the defaults docs/configuration.md's
+// table gives.
 func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
 	c, err := Parse([]byte(small+"simulator: {enabled: false}\n"), "shop.yaml")
 	if err != nil {

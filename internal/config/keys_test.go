@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -54,19 +55,19 @@ func expand(s string) []string {
 	return out
 }
 
-// readmeTable returns the keys named in the first column of the first
-// table after heading in README.md, and those whose row says they are a
+// docTable returns the keys named in the first column of the first
+// table after heading in the docs/ page, and those whose row says they are a
 // *device*. A cell lists full paths and siblings of the path before:
 // `mqtt.keepalive`, `prefix`; braces expand; *device* `.x` is a device key.
-func readmeTable(t *testing.T, heading string) (keys, devs map[string]bool) {
+func docTable(t *testing.T, page, heading string) (keys, devs map[string]bool) {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", page))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	_, section, ok := strings.Cut("\n"+string(b), "\n"+heading+"\n")
 	if !ok {
-		t.Fatalf("README.md has no %q", heading)
+		t.Fatalf("docs/%s has no %q", page, heading)
 	}
 	keys, devs = map[string]bool{}, map[string]bool{}
 	inTable := false
@@ -104,7 +105,7 @@ func readmeTable(t *testing.T, heading string) (keys, devs map[string]bool) {
 		}
 	}
 	if len(keys) == 0 {
-		t.Fatalf("README.md has no key table after %q", heading)
+		t.Fatalf("docs/%s has no key table after %q", page, heading)
 	}
 	return keys, devs
 }
@@ -128,30 +129,31 @@ func checkDocumented(t *testing.T, heading string, have map[string]reflect.Type,
 	sort.Strings(missing)
 	sort.Strings(stale)
 	if len(missing) > 0 {
-		t.Errorf("README %q lacks these keys: %v", heading, missing)
+		t.Errorf("docs %q lacks these keys: %v", heading, missing)
 	}
 	if len(stale) > 0 {
-		t.Errorf("README %q documents keys that do not exist: %v", heading, stale)
+		t.Errorf("docs %q documents keys that do not exist: %v", heading, stale)
 	}
 }
 
-// TestREADMEDocumentsEveryConfigKey: the configuration table names every
+// TestDocsDocumentEveryConfigKey: docs/configuration.md's table names every
 // key of Config (and of a device), derived from the yaml tags, and no
 // other.
-func TestREADMEDocumentsEveryConfigKey(t *testing.T) {
+func TestDocsDocumentEveryConfigKey(t *testing.T) {
 	have := map[string]reflect.Type{}
 	keyPaths(reflect.TypeOf(Config{}), "", have)
 	keyPaths(reflect.TypeOf(Device{}), "*device*", have)
-	keys, devs := readmeTable(t, "## Configuration")
-	checkDocumented(t, "## Configuration", have, keys, devs)
+	keys, devs := docTable(t, "configuration.md", "# Configuration")
+	checkDocumented(t, "# Configuration", have, keys, devs)
 }
 
-// TestREADMEDocumentsEveryProfileKey: likewise the profile key table.
-func TestREADMEDocumentsEveryProfileKey(t *testing.T) {
+// TestDocsDocumentEveryProfileKey: likewise docs/devices.md's profile key
+// table.
+func TestDocsDocumentEveryProfileKey(t *testing.T) {
 	have := map[string]reflect.Type{}
 	keyPaths(reflect.TypeOf(devices.Profile{}), "", have)
-	keys, _ := readmeTable(t, "### Device profiles")
-	checkDocumented(t, "### Device profiles", have, keys, nil)
+	keys, _ := docTable(t, "devices.md", "## Device profiles")
+	checkDocumented(t, "## Device profiles", have, keys, nil)
 }
 
 // TestEveryNumberAndDurationKeyIsChecked sets each float key of Config to

@@ -244,7 +244,7 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 }
 
 // scalar decodes one value into t, to name the key when it does not fit.
-// A bare 0 is a duration too (the README's "0 is off").
+// A bare 0 is a duration too (docs/configuration.md's "0 is off").
 func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 	if t == durationType && n.Tag == "!!int" && n.Value == "0" {
 		n.Tag, n.Value = "!!str", "0s"

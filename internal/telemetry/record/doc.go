@@ -1,7 +1,7 @@
 // Package record decides what emsd writes to InfluxDB and writes it.
 //
 // The Schema declares every measurement with its tags and every field with
-// its type, unit, default decimation and meaning; the README's telemetry
+// its type, unit, default decimation and meaning; docs/telemetry.md's telemetry
 // section is generated from it (Markdown) and a test keeps the two equal,
 // as another test keeps the Grafana dashboards under deploy/grafana to the
 // fields the Schema declares.

@@ -4,13 +4,13 @@ import (
 	"strings"
 )
 
-// Markdown renders the schema as the README's telemetry reference: a short
+// Markdown renders the schema as docs/telemetry.md's telemetry reference: a short
 // preface and one table row per field (measurement, tags, field, type,
 // unit, decimation, description).
 func (s Schema) Markdown() string {
 	var b strings.Builder
 	b.WriteString("Generated from `record.Default` (internal/telemetry/record/schema.go); " +
-		"`go test ./internal/telemetry/record -run README -update` rewrites it.\n\n")
+		"`go test ./internal/telemetry/record -run DocsSchema -update` rewrites it.\n\n")
 	b.WriteString("Every interval (1 s by default) emsd writes one point per measurement and device; " +
 		"events are written when they happen. Only good readings are used: a field whose readings " +
 		"were all stale or lost in the interval is left out, and `quality` names the worst quality " +

@@ -8,17 +8,17 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the README schema region from the Schema")
+var update = flag.Bool("update", false, "rewrite the schema region of docs/telemetry.md from the Schema")
 
 const (
 	schemaBegin = "<!-- schema:begin -->\n"
 	schemaEnd   = "<!-- schema:end -->"
 )
 
-// TestREADMESchema keeps the README's telemetry reference equal to the
-// Schema; -update rewrites the region between the markers (only it).
-func TestREADMESchema(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "README.md")
+// TestDocsSchema keeps docs/telemetry.md's telemetry reference equal to
+// the Schema; -update rewrites the region between the markers (only it).
+func TestDocsSchema(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "docs", "telemetry.md")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestREADMESchema(t *testing.T) {
 	i := strings.Index(s, schemaBegin)
 	j := strings.Index(s, schemaEnd)
 	if i < 0 || j < i {
-		t.Fatalf("README.md has no %q … %q region", strings.TrimSpace(schemaBegin), schemaEnd)
+		t.Fatalf("docs/telemetry.md has no %q … %q region", strings.TrimSpace(schemaBegin), schemaEnd)
 	}
 	region := s[i+len(schemaBegin) : j]
 	want := Default.Markdown()
@@ -41,7 +41,7 @@ func TestREADMESchema(t *testing.T) {
 		}
 		return
 	}
-	t.Fatalf("README.md schema region differs from Default.Markdown(); run go test ./internal/telemetry/record -run README -update\n--- README\n%s\n--- generated\n%s", region, want)
+	t.Fatalf("docs/telemetry.md schema region differs from Default.Markdown(); run go test ./internal/telemetry/record -run DocsSchema -update\n--- docs/telemetry.md\n%s\n--- generated\n%s", region, want)
 }
 
 func TestMarkdownListsEveryField(t *testing.T) {
