@@ -137,8 +137,11 @@ type Control struct {
 	// how long a converter keeps its last setpoint after the EMS's
 	// heartbeats stop. A PCS that stops answering is counted as delivering
 	// its last acknowledged setpoint for that long, so its share is not
-	// ordered twice. Default 0: its share moves to the others at once.
-	PCSWatchdog time.Duration `yaml:"pcs_watchdog"`
+	// ordered twice, and a PCS that reconnects within it resumes from that
+	// setpoint. Default 5s, the usual converter watchdog (and the simulated
+	// PCS's heartbeat timeout); 0 (set explicitly) moves its share to the
+	// others at once.
+	PCSWatchdog *time.Duration `yaml:"pcs_watchdog"`
 	// SOCMinPct and SOCMaxPct are the hard SOC window. Default 5 and 95.
 	SOCMinPct float64 `yaml:"soc_min_pct"`
 	SOCMaxPct float64 `yaml:"soc_max_pct"`

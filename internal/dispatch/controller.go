@@ -42,6 +42,7 @@ type Controller struct {
 	// per-unit state and buffers, indexed like Input.Units
 	ids     []string
 	states  []State
+	lost    []bool // PCS data not good and not held last cycle
 	shares  []Share
 	qshares []Share
 	pbuf    []float64
@@ -225,14 +226,16 @@ func (c *Controller) grow(n int) {
 		copy(ids, c.ids)
 		states := make([]State, n)
 		copy(states, c.states)
-		c.ids, c.states = ids, states
+		lost := make([]bool, n)
+		copy(lost, c.lost)
+		c.ids, c.states, c.lost = ids, states, lost
 		c.shares = make([]Share, n)
 		c.qshares = make([]Share, n)
 		c.pbuf = make([]float64, n)
 		c.qbuf = make([]float64, n)
 		c.events = make([]Event, 0, 2*n+8)
 	}
-	c.ids, c.states = c.ids[:n], c.states[:n]
+	c.ids, c.states, c.lost = c.ids[:n], c.states[:n], c.lost[:n]
 	c.shares, c.qshares = c.shares[:n], c.qshares[:n]
 	c.pbuf, c.qbuf = c.pbuf[:n], c.qbuf[:n]
 }
@@ -285,14 +288,14 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	// Protection and the unit constraint stack.
 	var stage [numStages][2]float64
 	var l limits
-	var sumPMeas, socW, socCap, held float64
+	var sumPMeas, socW, socCap, held, back float64
 	for i := range in.Units {
 		u := &in.Units[i]
 		if c.ids[i] != u.ID {
 			if c.ids[i] != "" && c.states[i] != StateNormal {
 				c.event(u.ID, c.states[i], StateNormal, CauseUnitReplaced, in.Now)
 			}
-			c.ids[i], c.states[i] = u.ID, StateNormal
+			c.ids[i], c.states[i], c.lost[i] = u.ID, StateNormal, false
 		}
 		ns, cause, changed := NextState(c.states[i], u, c.cfg.BMSTimeout, c.resetFor(u.ID))
 		if changed {
@@ -316,10 +319,14 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 		c.shares[i] = Share{DischargeMax: l[numStages-1][0], ChargeMax: l[numStages-1][1], SOC: u.SOC}
 		if u.PCSOK && finite(u.P) {
 			sumPMeas += u.P
+			if c.lost[i] && av {
+				back += u.P
+			}
 		} else if isHeld(u, ns, c.estop) {
 			held += u.HeldP
 			sumPMeas += u.HeldP
 		}
+		c.lost[i] = !(u.PCSOK && finite(u.P)) && !isHeld(u, ns, c.estop)
 	}
 	c.resetAll, c.resetIDs = false, c.resetIDs[:0]
 	availD, availC := stage[numStages-1][0], stage[numStages-1][1]
@@ -338,6 +345,11 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	if !c.started {
 		c.rampState = sumPMeas
 		c.started = true
+	} else {
+		// A PCS that comes back from a communication loss may still run on
+		// its last setpoint: the ramp starts from what it delivers, so it
+		// resumes from there instead of being ordered down and ramped back.
+		c.rampState += back
 	}
 	if c.estop {
 		c.rampState = 0

@@ -437,3 +437,44 @@ func TestClosedLoopCommLossHoldsShareUntilWatchdog(t *testing.T) {
 		t.Errorf("POI outside ±1 %% for %.0f ms at a stretch, want ≤ 500 ms", longest*1000)
 	}
 }
+
+// TestClosedLoopCommBlipResumesFromHeldSetpoint cuts a single PCS holding
+// 200 kW off the network for 1 s, with the default control.pcs_watchdog.
+// The PCS keeps its setpoint through the blip (its own heartbeat watchdog
+// is 5 s), so on reconnect the station must resume from it: no dip of the
+// POI or of the order, and no ramp back from ~0 kW.
+func TestClosedLoopCommBlipResumesFromHeldSetpoint(t *testing.T) {
+	l := startLoop(t, plantSpec{units: 1, ratedKW: 250, capKWh: 500}, station.Options{})
+	const request = 200.0
+	l.apply(t, dispatch.ManualSetpoint{P: request}, dispatch.SetMode{Mode: dispatch.ModeManual})
+	testutil.WaitFor(t, 15*time.Second, "the plant at the request", func() bool {
+		return math.Abs(l.plant.Snapshot().POI.PKW-request) < 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	s := planttest.Sample(l.plant, 5*time.Millisecond)
+	var minSet = math.Inf(1)
+	watch := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			minSet = math.Min(minSet, l.plant.Snapshot().Units[0].PCS.PSetKW)
+		}
+	}
+	if err := l.plant.DropDevice("u1.pcs"); err != nil {
+		t.Fatal(err)
+	}
+	watch(time.Second)
+	if err := l.plant.RestoreDevice("u1.pcs"); err != nil {
+		t.Fatal(err)
+	}
+	watch(4 * time.Second)
+	_, p, _ := s.Finish()
+	lo := minOf(p)
+	t.Logf("1 s comm blip at %.0f kW (pcs_watchdog %v): lowest POI %.1f kW, lowest order %.1f kW, POI at the end %.1f kW",
+		request, *l.cfg.Control.PCSWatchdog, lo, minSet, p[len(p)-1])
+	tol := 0.03 * request
+	if lo < request-tol {
+		t.Errorf("POI dipped to %.1f kW during/after the blip, want ≥ %.0f kW", lo, request-tol)
+	}
+	if minSet < request-tol {
+		t.Errorf("the PCS was ordered %.1f kW after reconnecting, want it to resume from %.0f kW", minSet, request)
+	}
+}
