@@ -38,6 +38,7 @@ type Controller struct {
 	satHi     bool    // last output was cut below the request
 	satLo     bool    // last output was cut above the request
 	lastOver  float64 // overlay power (PFR+FFR) delivered last cycle, kW
+	site      siteLoad
 
 	// per-unit state and buffers, indexed like Input.Units
 	ids     []string
@@ -289,6 +290,7 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	var stage [numStages][2]float64
 	var l limits
 	var sumPMeas, socW, socCap, held, back float64
+	assumed := false // a unit's power is assumed (held), not measured
 	for i := range in.Units {
 		u := &in.Units[i]
 		if c.ids[i] != u.ID {
@@ -325,6 +327,7 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 		} else if isHeld(u, ns, c.estop) {
 			held += u.HeldP
 			sumPMeas += u.HeldP
+			assumed = true
 		}
 		c.lost[i] = !(u.PCSOK && finite(u.P)) && !isHeld(u, ns, c.estop)
 	}
@@ -341,6 +344,9 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	if poiOK {
 		load = in.POIP - sumPMeas
 	}
+	// The feed-forward learns only from measured data: good POI power and
+	// no unit counted at an assumed (held) power.
+	c.site.update(load, poiOK && !assumed, dt)
 
 	if !c.started {
 		c.rampState = sumPMeas
@@ -360,6 +366,9 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	// Base mode, ramp limiter, headroom reserve.
 	base, qReq := c.base(in, poiOK, load, meanSOC, socOK, dt)
 	rep.Base = base
+	if c.mode == ModeAGC && !c.estop {
+		rep.Cuts[ConstraintAGCTrim] = c.agc.cut
+	}
 	baseR := approach(c.rampState, base, c.cfg.RampRate*dt)
 	rep.Cuts[ConstraintRamp] = math.Abs(base - baseR)
 	if c.pfrOn && c.pfr.Reserve > 0 {
@@ -455,7 +464,7 @@ func (c *Controller) base(in *Input, poiOK bool, load, meanSOC float64, socOK bo
 	if c.modeChanged {
 		c.modeChanged = false
 		if c.mode == ModeAGC {
-			c.agc.enter(in.POIP, poiOK, c.rampState, c.agcP.IntegralLimit)
+			c.agc.enter(c.rampState, c.site.ff())
 		}
 	}
 	if c.estop {
@@ -473,7 +482,7 @@ func (c *Controller) base(in *Input, poiOK bool, load, meanSOC float64, socOK bo
 	case ModePeakShaving:
 		return peakShave(&c.peak, poiOK, load, meanSOC, socOK), 0
 	case ModeAGC:
-		return c.agc.step(&c.agcP, in.POIP, poiOK, c.lastOver, dt, c.satHi, c.satLo, c.cfg.RatedP), 0
+		return c.agc.step(&c.agcP, in.POIP, poiOK, c.lastOver, dt, c.satHi, c.satLo, c.cfg.RatedP) - c.site.ff(), 0
 	}
 	return 0, 0
 }
@@ -499,13 +508,45 @@ func peakShave(p *PeakParams, poiOK bool, load, soc float64, socOK bool) float64
 	return out
 }
 
-// agcState is the AGC tracker: ramped reference plus integral trim.
+// siteLoad is the feed-forward of the site's own POI power (load, losses,
+// any unmeasured generation; > 0 export): POI power minus the measured
+// battery output, low-pass filtered against the skew between the meter's
+// and the converters' readings. It learns only from good data and holds its
+// last value otherwise, so stale or lost POI data never drives it.
+type siteLoad struct {
+	v  float64 // kW
+	ok bool    // v has been learnt
+}
+
+// siteLoadTau is the time constant of the site-load filter: long enough to
+// average the meter/PCS read skew of a fast ramp, short next to the minutes
+// over which auxiliary loads (HVAC, transformers) drift.
+const siteLoadTau = 1.0 // s
+
+func (s *siteLoad) update(load float64, good bool, dt float64) {
+	switch {
+	case !good || !finite(load):
+	case !s.ok:
+		s.v, s.ok = load, true
+	default:
+		s.v += dt / (siteLoadTau + dt) * (load - s.v)
+	}
+}
+
+// ff is the battery power the site load needs fed forward: 0 until learnt.
+func (s *siteLoad) ff() float64 { return s.v }
+
+// agcState is the AGC tracker: ramped POI reference plus integral trim. The
+// plant command is reference + trim - site load; the site load is fed
+// forward, so the trim corrects only the model error (units that do not
+// deliver their order) and its limit is not spent on the site load.
 type agcState struct {
 	target    float64 // commanded POI power, kW
 	targetSet bool
 	ref       float64 // ramped reference, kW
 	integ     float64 // integral trim, kW
 	still     float64 // seconds since the reference last moved
+	cut       float64 // POI error the trim could not remove at its limit, kW
 }
 
 // The AGC trim integrates only the settled error: while the reference has
@@ -517,23 +558,24 @@ const (
 	agcBand   = 0.01 // fraction of rated power
 )
 
-// enter starts tracking from the current output without a step.
-func (a *agcState) enter(poiP float64, poiOK bool, current, limit float64) {
-	a.ref = current
-	if poiOK {
-		a.ref = poiP
-	}
+// enter starts tracking from the current output without a step: the
+// reference starts at the POI power the current output gives with the site
+// load (the measured POI power, filtered) and the trim at 0, so the command
+// equals the current output and then moves only toward the target.
+func (a *agcState) enter(current, site float64) {
+	a.ref = current + site
 	if !a.targetSet {
 		a.target = a.ref
 		a.targetSet = true
 	}
-	a.integ = clamp(current-a.ref, -limit, limit)
-	a.still = 0
+	a.integ, a.still, a.cut = 0, 0, 0
 }
 
-// step returns the plant command: reference + integral trim. The trim
-// integrates the POI error (reference plus last overlay minus measured), is
-// clamped to ±IntegralLimit and does not integrate further into saturation.
+// step returns reference + integral trim (the caller subtracts the site
+// load). The trim integrates the POI error (reference plus last overlay
+// minus measured), is clamped to ±IntegralLimit and does not integrate
+// further into saturation. A settled error the clamp keeps the trim from
+// removing is the cut, reported as the agc_trim_limit constraint.
 func (a *agcState) step(p *AGCParams, poiP float64, poiOK bool, overlay, dt float64, satHi, satLo bool, rated float64) float64 {
 	prev := a.ref
 	a.ref = approach(a.ref, a.target, p.RampRate*1000/60*dt)
@@ -542,11 +584,16 @@ func (a *agcState) step(p *AGCParams, poiP float64, poiOK bool, overlay, dt floa
 	} else {
 		a.still += dt
 	}
+	a.cut = 0
 	if poiOK && dt > 0 {
 		e := a.ref + overlay - poiP
 		settled := a.still >= agcSettle || math.Abs(e) <= agcBand*rated
 		if settled && !(e > 0 && satHi) && !(e < 0 && satLo) {
-			a.integ = clamp(a.integ+p.Ki*e*dt, -p.IntegralLimit, p.IntegralLimit)
+			want := a.integ + p.Ki*e*dt
+			a.integ = clamp(want, -p.IntegralLimit, p.IntegralLimit)
+			if want != a.integ {
+				a.cut = math.Abs(e)
+			}
 		}
 	}
 	return a.ref + a.integ

@@ -478,3 +478,51 @@ func TestClosedLoopCommBlipResumesFromHeldSetpoint(t *testing.T) {
 		t.Errorf("the PCS was ordered %.1f kW after reconnecting, want it to resume from %.0f kW", minSet, request)
 	}
 }
+
+// TestClosedLoopAGCWithSiteLoad is the demo plant (4 × 2.5 MW, 1500 kW of
+// site load) charging at 1500 kW in manual, then switched to AGC with a
+// 1000 kW POI target. The units must move from -1500 kW toward the new
+// output (never further into charge), the POI must settle at the target
+// although the load exceeds the trim's limit (10 % of rated), and a POI
+// that misses its target must name the constraint that keeps it there.
+func TestClosedLoopAGCWithSiteLoad(t *testing.T) {
+	const load, target = 1500.0, 1000.0
+	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, loadKW: load, period: 50 * time.Millisecond,
+		dispatch: "  ramp_kw_per_s: 2000\n  agc: {ramp_mw_per_min: 60}\n"}, station.Options{})
+	units := func() float64 {
+		var p float64
+		for _, u := range l.plant.Snapshot().Units {
+			p += u.PCS.PKW
+		}
+		return p
+	}
+	l.apply(t, dispatch.ManualSetpoint{P: -1500}, dispatch.SetMode{Mode: dispatch.ModeManual})
+	testutil.WaitFor(t, 10*time.Second, "the units at -1500 kW", func() bool { return math.Abs(units()+1500) < 5 })
+	time.Sleep(500 * time.Millisecond)
+	from := units()
+	l.apply(t, dispatch.AGCTarget{P: target}, dispatch.SetMode{Mode: dispatch.ModeAGC})
+	lowest := from
+	for end := time.Now().Add(12 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		lowest = math.Min(lowest, units())
+	}
+	s := planttest.Sample(l.plant, 10*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	_, p, _ := s.Finish()
+	var mean float64
+	for _, x := range p {
+		mean += x / float64(len(p))
+	}
+	rep := l.disp.Report()
+	t.Logf("manual -1500 kW → AGC %.0f kW with %.0f kW site load: units from %.0f kW, lowest %.0f kW; POI settles at %.1f kW; binding %v (cut %.1f kW)",
+		target, load, from, lowest, mean, rep.Binding, rep.Cut)
+	if lowest < from-0.005*l.rated {
+		t.Errorf("on the switch to AGC the units moved the wrong way: %.0f → %.0f kW (the target needs %.0f kW)", from, lowest, target+load)
+	}
+	miss := math.Abs(mean - target)
+	if miss > 0.005*l.rated {
+		t.Errorf("POI settles at %.1f kW for a %.0f kW target (error %.2f %% of rated), want ≤ 0.5 %%", mean, target, miss/l.rated*100)
+		if rep.Binding == dispatch.ConstraintNone {
+			t.Errorf("the POI misses its target by %.0f kW with binding %v: the cut is not reported", miss, rep.Binding)
+		}
+	}
+}
