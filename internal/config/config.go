@@ -217,10 +217,23 @@ type SimGrid struct {
 	LoadKW float64 `yaml:"load_kw"`
 	// LoadTrace replays a site-load CSV trace. Overrides LoadKW.
 	LoadTrace string `yaml:"load_trace"`
+	// AuxLoad is the station's own auxiliary load (HVAC, transformers),
+	// added to the load above.
+	AuxLoad AuxLoad `yaml:"aux_load"`
 	// TraceSpeed plays traces faster than real time. Default 1.
 	TraceSpeed float64 `yaml:"trace_speed"`
 	// VoltageV is the POI line voltage. Default 10000.
 	VoltageV float64 `yaml:"voltage_v"`
+}
+
+// AuxLoad is a slowly varying auxiliary load, KW ± SwingKW: a few
+// sinusoids, the slowest of period Period, with phases drawn from Seed (the
+// same seed gives the same load). Default none.
+type AuxLoad struct {
+	KW      float64       `yaml:"kw"`
+	SwingKW float64       `yaml:"swing_kw"`
+	Period  time.Duration `yaml:"period"` // default 10m
+	Seed    uint64        `yaml:"seed"`
 }
 
 // FreqStep sets the frequency at a time after simulator start.

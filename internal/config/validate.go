@@ -106,6 +106,7 @@ func (c *Config) applyDefaults() {
 	}
 	def(&s.Grid.FrequencyHz, c.Site.NominalHz)
 	def(&s.Grid.TraceSpeed, 1)
+	defD(&s.Grid.AuxLoad.Period, 10*time.Minute)
 	def(&s.Grid.VoltageV, 10000)
 }
 
@@ -281,6 +282,9 @@ func (c *Config) validate(lines map[string]int) error {
 			last = st.At
 		}
 		k.within("simulator.grid.trace_speed", s.Grid.TraceSpeed, 0.001, 1e5)
+		k.within("simulator.grid.aux_load.kw", s.Grid.AuxLoad.KW, 0, 1e7)
+		k.within("simulator.grid.aux_load.swing_kw", s.Grid.AuxLoad.SwingKW, 0, s.Grid.AuxLoad.KW)
+		k.duration("simulator.grid.aux_load.period", s.Grid.AuxLoad.Period, time.Second, 24*time.Hour)
 		k.positive("simulator.grid.voltage_v", s.Grid.VoltageV)
 	} else if s.ControlAddr != "" {
 		k.bad("simulator.control_addr", "set, but the simulator is not enabled")
