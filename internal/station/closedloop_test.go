@@ -87,6 +87,18 @@ func startLoop(t *testing.T, spec plantSpec, o station.Options) *loop {
 	return l
 }
 
+// meanPOI samples the POI power every 10 ms for d and returns its mean.
+func (l *loop) meanPOI(d time.Duration) float64 {
+	s := planttest.Sample(l.plant, 10*time.Millisecond)
+	time.Sleep(d)
+	_, p, _ := s.Finish()
+	var mean float64
+	for _, x := range p {
+		mean += x / float64(len(p))
+	}
+	return mean
+}
+
 func (l *loop) apply(t *testing.T, cmds ...dispatch.Command) {
 	t.Helper()
 	for _, c := range cmds {
@@ -252,13 +264,7 @@ func TestClosedLoopAGCSteadyError(t *testing.T) {
 	const target = 4000.0
 	l.apply(t, dispatch.AGCTarget{P: target}, dispatch.SetMode{Mode: dispatch.ModeAGC})
 	time.Sleep(4 * time.Second)
-	s := planttest.Sample(l.plant, 10*time.Millisecond)
-	time.Sleep(2 * time.Second)
-	_, p, _ := s.Finish()
-	var mean float64
-	for _, x := range p {
-		mean += x / float64(len(p))
-	}
+	mean := l.meanPOI(2 * time.Second)
 	errPct := math.Abs(mean-target) / l.rated * 100
 	t.Logf("AGC steady state with 300 kW site load: POI %.1f kW for a %.0f kW target, error %.3f %% of rated", mean, target, errPct)
 	if errPct > 0.5 {
@@ -505,13 +511,7 @@ func TestClosedLoopAGCWithSiteLoad(t *testing.T) {
 	for end := time.Now().Add(12 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 		lowest = math.Min(lowest, units())
 	}
-	s := planttest.Sample(l.plant, 10*time.Millisecond)
-	time.Sleep(2 * time.Second)
-	_, p, _ := s.Finish()
-	var mean float64
-	for _, x := range p {
-		mean += x / float64(len(p))
-	}
+	mean := l.meanPOI(2 * time.Second)
 	rep := l.disp.Report()
 	t.Logf("manual -1500 kW → AGC %.0f kW with %.0f kW site load: units from %.0f kW, lowest %.0f kW; POI settles at %.1f kW; binding %v (cut %.1f kW)",
 		target, load, from, lowest, mean, rep.Binding, rep.Cut)
