@@ -346,7 +346,7 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	}
 	// The feed-forward learns only from measured data: good POI power and
 	// no unit counted at an assumed (held) power.
-	c.site.update(load, poiOK && !assumed, dt)
+	c.site.update(load, sumPMeas, poiOK && !assumed, dt, c.cfg.RatedP)
 
 	if !c.started {
 		c.rampState = sumPMeas
@@ -482,7 +482,7 @@ func (c *Controller) base(in *Input, poiOK bool, load, meanSOC float64, socOK bo
 	case ModePeakShaving:
 		return peakShave(&c.peak, poiOK, load, meanSOC, socOK), 0
 	case ModeAGC:
-		return c.agc.step(&c.agcP, in.POIP, poiOK, c.lastOver, dt, c.satHi, c.satLo, c.cfg.RatedP) - c.site.ff(), 0
+		return c.agc.step(&c.agcP, c.site.poi(in.POIP), poiOK, c.lastOver, dt, c.satHi, c.satLo, c.cfg.RatedP) - c.site.ff(), 0
 	}
 	return 0, 0
 }
@@ -510,27 +510,50 @@ func peakShave(p *PeakParams, poiOK bool, load, soc float64, socOK bool) float64
 
 // siteLoad is the feed-forward of the site's own POI power (load, losses,
 // any unmeasured generation; > 0 export): POI power minus the measured
-// battery output, low-pass filtered against the skew between the meter's
-// and the converters' readings. It learns only from good data and holds its
-// last value otherwise, so stale or lost POI data never drives it.
+// battery output, low-pass filtered. The meter and the converters are not
+// read at the same instant, so the difference is the site load only while
+// the battery output is steady: it learns only then, and only from good
+// data, and holds its last value otherwise, so stale or lost POI data and
+// a fast-moving plant never drive it.
 type siteLoad struct {
-	v  float64 // kW
-	ok bool    // v has been learnt
+	v      float64 // kW
+	ok     bool    // v has been learnt
+	learnt bool    // v learnt from this cycle's data
+	bat    float64 // measured battery output, kW
+	prev   bool    // bat is set
 }
 
 // siteLoadTau is the time constant of the site-load filter: long enough to
-// average the meter/PCS read skew of a fast ramp, short next to the minutes
-// over which auxiliary loads (HVAC, transformers) drift.
+// smooth the readings' noise and skew, short next to the minutes over which
+// auxiliary loads (HVAC, transformers) drift.
 const siteLoadTau = 1.0 // s
 
-func (s *siteLoad) update(load float64, good bool, dt float64) {
+// siteLoadSteady is the battery output's rate of change, as a fraction of
+// rated power per second, up to which the site load is learnt.
+const siteLoadSteady = 0.005
+
+func (s *siteLoad) update(load, bat float64, good bool, dt, rated float64) {
+	steady := s.prev && math.Abs(bat-s.bat) <= siteLoadSteady*rated*dt
+	s.bat, s.prev = bat, finite(bat)
+	s.learnt = good && finite(load) && steady
 	switch {
-	case !good || !finite(load):
+	case !s.learnt:
 	case !s.ok:
 		s.v, s.ok = load, true
 	default:
 		s.v += dt / (siteLoadTau + dt) * (load - s.v)
 	}
+}
+
+// poi is the POI power the AGC trim works on: while the site load is
+// learnt, battery output plus the filtered site load, so the trim corrects
+// only the model error and not what the filter has yet to catch up with;
+// otherwise the meter's reading meas.
+func (s *siteLoad) poi(meas float64) float64 {
+	if s.learnt {
+		return s.bat + s.v
+	}
+	return meas
 }
 
 // ff is the battery power the site load needs fed forward: 0 until learnt.
