@@ -535,7 +535,7 @@ const siteLoadSteady = 0.005
 func (s *siteLoad) update(load, bat float64, good bool, dt, rated float64) {
 	steady := s.prev && math.Abs(bat-s.bat) <= siteLoadSteady*rated*dt
 	s.bat, s.prev = bat, finite(bat)
-	s.learnt = good && finite(load) && steady
+	s.learnt = good && finite(load) && (steady || !s.ok) // the first good reading seeds it
 	switch {
 	case !s.learnt:
 	case !s.ok:
