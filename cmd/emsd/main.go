@@ -287,6 +287,6 @@ func newDispatcher(cfg *config.Config, log *zap.Logger, onEvents func([]dispatch
 	ctl.SetUnits(ids)
 	log.Info("dispatch", zap.String("mode", string(ctl.Mode())), zap.Bool("frequency_response", dcfg.FrequencyResponse.Enabled))
 	d := station.NewDispatcher(ctl, log.Named("dispatch"), onEvents)
-	d.SetPCSWatchdog(cfg.Control.PCSWatchdog)
+	d.SetPCSWatchdog(*cfg.Control.PCSWatchdog)
 	return d, nil
 }

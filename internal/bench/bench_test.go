@@ -42,6 +42,11 @@ func TestCommittedConfigsAreGenerated(t *testing.T) {
 		if len(cfg.Units) != spec.Units || nBMS != spec.Units*spec.BMSPerUnit {
 			t.Errorf("%s: %d units, %d BMS; want %d, %d", file, len(cfg.Units), nBMS, spec.Units, spec.Units*spec.BMSPerUnit)
 		}
+		// Every scenario runs with the station's own auxiliary load.
+		aux := cfg.Simulator.Grid.AuxLoad
+		if lo, hi := (aux.KW-aux.SwingKW)/cfg.Site.RatedPKW*100, (aux.KW+aux.SwingKW)/cfg.Site.RatedPKW*100; lo < 0.5-1e-9 || hi > 1+1e-9 || aux.SwingKW <= 0 {
+			t.Errorf("%s: auxiliary load %.3f..%.3f %% of rated, want a varying one within 0.5..1 %%", file, lo, hi)
+		}
 		if cfg.Site.RatedPKW < 199000 || cfg.Site.RatedPKW > 200000 || cfg.Site.RatedEKWh < 799000 || cfg.Site.RatedEKWh > 800000 {
 			t.Errorf("%s: %.0f kW / %.0f kWh, want 200 MW / 800 MWh", file, cfg.Site.RatedPKW, cfg.Site.RatedEKWh)
 		}

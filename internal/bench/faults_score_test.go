@@ -7,7 +7,8 @@ import (
 
 func TestScoreFaultsExcursions(t *testing.T) {
 	// Request 100, band 1. Drop at t=1, restore at t=10. Outside the band
-	// from 5.0 to 5.2 (two 0.1 s intervals) and again at 7.1 (one).
+	// from 5.0 to 5.2 (two 0.1 s intervals) and again at 7.1 (one). A site
+	// load of 20 kW lowers the POI: the output is POI + load.
 	var rows []Sample
 	for i := 0; i <= 120; i++ {
 		tt := float64(i) / 10
@@ -18,7 +19,7 @@ func TestScoreFaultsExcursions(t *testing.T) {
 		case tt >= 10.05 && tt <= 10.15:
 			p = 103
 		}
-		rows = append(rows, Sample{T: tt, POIKW: p})
+		rows = append(rows, Sample{T: tt, POIKW: p - 20, LoadKW: 20})
 	}
 	s := ScoreFaults(rows, 100, 1, 1, 10)
 	// Drop phase: samples outside at 5.1, 5.2 (run 0.2 s) and 7.1 (run 0.1 s).

@@ -117,9 +117,21 @@ simulator:
   enabled: true
 `)
 	fmt.Fprintf(&b, "  control_addr: 127.0.0.1:%d\n", s.ControlPort)
-	b.WriteString("  pcs: {tau: 50ms, delay: 10ms}\n  battery: {soc_pct: 50, soc_spread_pct: 10}\n  grid: {frequency_hz: 50}\n")
+	b.WriteString("  pcs: {tau: 50ms, delay: 10ms}\n  battery: {soc_pct: 50, soc_spread_pct: 10}\n")
+	// Every scenario runs with the station's own consumption behind the
+	// POI, as a real one has: AGC must still meet its POI target, and the
+	// others must tell battery output from POI power.
+	b.WriteString("  # Auxiliary load (HVAC, transformers): 0.5-1 % of rated, varying over minutes.\n")
+	fmt.Fprintf(&b, "  grid: {frequency_hz: 50, aux_load: {kw: %g, swing_kw: %g, period: 2m, seed: 1}}\n", AuxLoadPct*ratedP/100, AuxSwingPct*ratedP/100)
 	return []byte(b.String())
 }
+
+// The reference stations' auxiliary load, % of rated power: AuxLoadPct ±
+// AuxSwingPct.
+const (
+	AuxLoadPct  = 0.75
+	AuxSwingPct = 0.25
+)
 
 // Specs are the reference stations by name, for -gen-config.
 var Specs = map[string]func() StationSpec{

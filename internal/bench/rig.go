@@ -198,7 +198,7 @@ func StartRig(p *Plant, o RigOptions) (*Rig, error) {
 	}
 	r.Droop, _ = ctl.DroopParams()
 	r.Disp = station.NewDispatcher(ctl, log.Named("dispatch"), nil)
-	r.Disp.SetPCSWatchdog(p.Cfg.Control.PCSWatchdog)
+	r.Disp.SetPCSWatchdog(*p.Cfg.Control.PCSWatchdog)
 	so := o.Station
 	so.Controller = r.Disp
 	if r.Station, err = station.New(p.Cfg, p.Profiles, log, so); err != nil {

@@ -139,8 +139,11 @@ type Control struct {
 	// how long a converter keeps its last setpoint after the EMS's
 	// heartbeats stop. A PCS that stops answering is counted as delivering
 	// its last acknowledged setpoint for that long, so its share is not
-	// ordered twice. Default 0: its share moves to the others at once.
-	PCSWatchdog time.Duration `yaml:"pcs_watchdog"`
+	// ordered twice, and a PCS that reconnects within it resumes from that
+	// setpoint. Default 5s, the usual converter watchdog (and the simulated
+	// PCS's heartbeat timeout); 0 (set explicitly) moves its share to the
+	// others at once.
+	PCSWatchdog *time.Duration `yaml:"pcs_watchdog"`
 	// SOCMinPct and SOCMaxPct are the hard SOC window. Default 5 and 95.
 	SOCMinPct float64 `yaml:"soc_min_pct"`
 	SOCMaxPct float64 `yaml:"soc_max_pct"`
@@ -216,10 +219,23 @@ type SimGrid struct {
 	LoadKW float64 `yaml:"load_kw"`
 	// LoadTrace replays a site-load CSV trace. Overrides LoadKW.
 	LoadTrace string `yaml:"load_trace"`
+	// AuxLoad is the station's own auxiliary load (HVAC, transformers),
+	// added to the load above.
+	AuxLoad AuxLoad `yaml:"aux_load"`
 	// TraceSpeed plays traces faster than real time. Default 1.
 	TraceSpeed float64 `yaml:"trace_speed"`
 	// VoltageV is the POI line voltage. Default 10000.
 	VoltageV float64 `yaml:"voltage_v"`
+}
+
+// AuxLoad is a slowly varying auxiliary load, KW ± SwingKW: a few
+// sinusoids, the slowest of period Period, with phases drawn from Seed (the
+// same seed gives the same load). Default none.
+type AuxLoad struct {
+	KW      float64       `yaml:"kw"`
+	SwingKW float64       `yaml:"swing_kw"`
+	Period  time.Duration `yaml:"period"` // default 10m
+	Seed    uint64        `yaml:"seed"`
 }
 
 // FreqStep sets the frequency at a time after simulator start.

@@ -16,6 +16,12 @@ import (
 
 func sortStrings(s []string) { sort.Strings(s) }
 
+// DefaultPCSWatchdog is control.pcs_watchdog when the configuration does not
+// set it: a converter's usual communication watchdog. Too short a value makes
+// a comm blip look like a stopped PCS, so its share is reordered and then
+// ramped back; too long only delays the hand-over of a PCS that did stop.
+const DefaultPCSWatchdog = 5 * time.Second
+
 // applyDefaults fills every unset value with its documented default.
 func (c *Config) applyDefaults() {
 	def := func(v *float64, d float64) {
@@ -64,6 +70,10 @@ func (c *Config) applyDefaults() {
 		k.SummaryPeriod = &p
 	}
 	defD(&k.ShutdownTimeout, 10*time.Second)
+	if k.PCSWatchdog == nil {
+		w := DefaultPCSWatchdog
+		k.PCSWatchdog = &w
+	}
 	def(&k.SOCMinPct, 5)
 	def(&k.SOCMaxPct, 95)
 
@@ -99,6 +109,7 @@ func (c *Config) applyDefaults() {
 	}
 	def(&s.Grid.FrequencyHz, c.Site.NominalHz)
 	def(&s.Grid.TraceSpeed, 1)
+	defD(&s.Grid.AuxLoad.Period, 10*time.Minute)
 	def(&s.Grid.VoltageV, 10000)
 }
 
@@ -269,7 +280,7 @@ func (c *Config) validate(lines map[string]int) error {
 	if ct.ShutdownRampKWPerS < 0 {
 		k.bad("control.shutdown_ramp_kw_per_s", "must not be negative (got %v)", ct.ShutdownRampKWPerS)
 	}
-	k.duration("control.pcs_watchdog", ct.PCSWatchdog, 0, 10*time.Minute)
+	k.duration("control.pcs_watchdog", *ct.PCSWatchdog, 0, 10*time.Minute)
 	k.within("control.soc_min_pct", ct.SOCMinPct, 0, 100)
 	k.within("control.soc_max_pct", ct.SOCMaxPct, 0, 100)
 	if ct.SOCMinPct >= ct.SOCMaxPct {
@@ -316,6 +327,9 @@ func (c *Config) validate(lines map[string]int) error {
 			last = st.At
 		}
 		k.within("simulator.grid.trace_speed", s.Grid.TraceSpeed, 0.001, 1e5)
+		k.within("simulator.grid.aux_load.kw", s.Grid.AuxLoad.KW, 0, 1e7)
+		k.within("simulator.grid.aux_load.swing_kw", s.Grid.AuxLoad.SwingKW, 0, s.Grid.AuxLoad.KW)
+		k.duration("simulator.grid.aux_load.period", s.Grid.AuxLoad.Period, time.Second, 24*time.Hour)
 		k.positive("simulator.grid.voltage_v", s.Grid.VoltageV)
 	} else if s.ControlAddr != "" {
 		k.bad("simulator.control_addr", "set, but the simulator is not enabled")

@@ -38,10 +38,12 @@ type Controller struct {
 	satHi     bool    // last output was cut below the request
 	satLo     bool    // last output was cut above the request
 	lastOver  float64 // overlay power (PFR+FFR) delivered last cycle, kW
+	site      siteLoad
 
 	// per-unit state and buffers, indexed like Input.Units
 	ids     []string
 	states  []State
+	lost    []bool // PCS data not good and not held last cycle
 	shares  []Share
 	qshares []Share
 	pbuf    []float64
@@ -231,14 +233,16 @@ func (c *Controller) grow(n int) {
 		copy(ids, c.ids)
 		states := make([]State, n)
 		copy(states, c.states)
-		c.ids, c.states = ids, states
+		lost := make([]bool, n)
+		copy(lost, c.lost)
+		c.ids, c.states, c.lost = ids, states, lost
 		c.shares = make([]Share, n)
 		c.qshares = make([]Share, n)
 		c.pbuf = make([]float64, n)
 		c.qbuf = make([]float64, n)
 		c.events = make([]Event, 0, 2*n+8)
 	}
-	c.ids, c.states = c.ids[:n], c.states[:n]
+	c.ids, c.states, c.lost = c.ids[:n], c.states[:n], c.lost[:n]
 	c.shares, c.qshares = c.shares[:n], c.qshares[:n]
 	c.pbuf, c.qbuf = c.pbuf[:n], c.qbuf[:n]
 }
@@ -293,14 +297,15 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	// Protection and the unit constraint stack.
 	var stage [numStages][2]float64
 	var l limits
-	var sumPMeas, socW, socCap, held float64
+	var sumPMeas, socW, socCap, held, back float64
+	assumed := false // a unit's power is assumed (held), not measured
 	for i := range in.Units {
 		u := &in.Units[i]
 		if c.ids[i] != u.ID {
 			if c.ids[i] != "" && c.states[i] != StateNormal {
 				c.event(u.ID, c.states[i], StateNormal, CauseUnitReplaced, in.Now)
 			}
-			c.ids[i], c.states[i] = u.ID, StateNormal
+			c.ids[i], c.states[i], c.lost[i] = u.ID, StateNormal, false
 		}
 		ns, cause, changed := NextState(c.states[i], u, c.cfg.BMSTimeout, c.resetFor(u.ID))
 		if changed {
@@ -324,10 +329,15 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 		c.shares[i] = Share{DischargeMax: l[numStages-1][0], ChargeMax: l[numStages-1][1], SOC: u.SOC}
 		if u.PCSOK && finite(u.P) {
 			sumPMeas += u.P
+			if c.lost[i] && av {
+				back += u.P
+			}
 		} else if isHeld(u, ns, c.estop) {
 			held += u.HeldP
 			sumPMeas += u.HeldP
+			assumed = true
 		}
+		c.lost[i] = !(u.PCSOK && finite(u.P)) && !isHeld(u, ns, c.estop)
 	}
 	c.resetAll, c.resetIDs = false, c.resetIDs[:0]
 	availD, availC := stage[numStages-1][0], stage[numStages-1][1]
@@ -342,10 +352,18 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	if poiOK {
 		load = in.POIP - sumPMeas
 	}
+	// The feed-forward learns only from measured data: good POI power and
+	// no unit counted at an assumed (held) power.
+	c.site.update(load, sumPMeas, poiOK && !assumed, dt, c.cfg.RatedP)
 
 	if !c.started {
 		c.rampState = sumPMeas
 		c.started = true
+	} else {
+		// A PCS that comes back from a communication loss may still run on
+		// its last setpoint: the ramp starts from what it delivers, so it
+		// resumes from there instead of being ordered down and ramped back.
+		c.rampState += back
 	}
 	if c.estop {
 		c.rampState = 0
@@ -356,6 +374,9 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	// Base mode, ramp limiter, headroom reserve.
 	base, qReq := c.base(in, poiOK, load, meanSOC, socOK, dt)
 	rep.Base = base
+	if c.mode == ModeAGC && !c.estop {
+		rep.Cuts[ConstraintAGCTrim] = c.agc.cut
+	}
 	baseR := approach(c.rampState, base, c.cfg.RampRate*dt)
 	rep.Cuts[ConstraintRamp] = math.Abs(base - baseR)
 	if c.pfrOn && c.pfr.Reserve > 0 {
@@ -451,7 +472,7 @@ func (c *Controller) base(in *Input, poiOK bool, load, meanSOC float64, socOK bo
 	if c.modeChanged {
 		c.modeChanged = false
 		if c.mode == ModeAGC {
-			c.agc.enter(in.POIP, poiOK, c.rampState, c.agcP.IntegralLimit)
+			c.agc.enter(c.rampState, c.site.ff())
 		}
 	}
 	if c.estop {
@@ -469,7 +490,7 @@ func (c *Controller) base(in *Input, poiOK bool, load, meanSOC float64, socOK bo
 	case ModePeakShaving:
 		return peakShave(&c.peak, poiOK, load, meanSOC, socOK), 0
 	case ModeAGC:
-		return c.agc.step(&c.agcP, in.POIP, poiOK, c.lastOver, dt, c.satHi, c.satLo, c.cfg.RatedP), 0
+		return c.agc.step(&c.agcP, c.site.poi(in.POIP), poiOK, c.lastOver, dt, c.satHi, c.satLo, c.cfg.RatedP) - c.site.ff(), 0
 	}
 	return 0, 0
 }
@@ -495,13 +516,68 @@ func peakShave(p *PeakParams, poiOK bool, load, soc float64, socOK bool) float64
 	return out
 }
 
-// agcState is the AGC tracker: ramped reference plus integral trim.
+// siteLoad is the feed-forward of the site's own POI power (load, losses,
+// any unmeasured generation; > 0 export): POI power minus the measured
+// battery output, low-pass filtered. The meter and the converters are not
+// read at the same instant, so the difference is the site load only while
+// the battery output is steady: it learns only then, and only from good
+// data, and holds its last value otherwise, so stale or lost POI data and
+// a fast-moving plant never drive it.
+type siteLoad struct {
+	v      float64 // kW
+	ok     bool    // v has been learnt
+	learnt bool    // v learnt from this cycle's data
+	bat    float64 // measured battery output, kW
+	prev   bool    // bat is set
+}
+
+// siteLoadTau is the time constant of the site-load filter: long enough to
+// smooth the readings' noise and skew, short next to the minutes over which
+// auxiliary loads (HVAC, transformers) drift.
+const siteLoadTau = 1.0 // s
+
+// siteLoadSteady is the battery output's rate of change, as a fraction of
+// rated power per second, up to which the site load is learnt.
+const siteLoadSteady = 0.005
+
+func (s *siteLoad) update(load, bat float64, good bool, dt, rated float64) {
+	steady := s.prev && math.Abs(bat-s.bat) <= siteLoadSteady*rated*dt
+	s.bat, s.prev = bat, finite(bat)
+	s.learnt = good && finite(load) && (steady || !s.ok) // the first good reading seeds it
+	switch {
+	case !s.learnt:
+	case !s.ok:
+		s.v, s.ok = load, true
+	default:
+		s.v += dt / (siteLoadTau + dt) * (load - s.v)
+	}
+}
+
+// poi is the POI power the AGC trim works on: while the site load is
+// learnt, battery output plus the filtered site load, so the trim corrects
+// only the model error and not what the filter has yet to catch up with;
+// otherwise the meter's reading meas.
+func (s *siteLoad) poi(meas float64) float64 {
+	if s.learnt {
+		return s.bat + s.v
+	}
+	return meas
+}
+
+// ff is the battery power the site load needs fed forward: 0 until learnt.
+func (s *siteLoad) ff() float64 { return s.v }
+
+// agcState is the AGC tracker: ramped POI reference plus integral trim. The
+// plant command is reference + trim - site load; the site load is fed
+// forward, so the trim corrects only the model error (units that do not
+// deliver their order) and its limit is not spent on the site load.
 type agcState struct {
 	target    float64 // commanded POI power, kW
 	targetSet bool
 	ref       float64 // ramped reference, kW
 	integ     float64 // integral trim, kW
 	still     float64 // seconds since the reference last moved
+	cut       float64 // POI error the trim could not remove at its limit, kW
 }
 
 // The AGC trim integrates only the settled error: while the reference has
@@ -513,23 +589,24 @@ const (
 	agcBand   = 0.01 // fraction of rated power
 )
 
-// enter starts tracking from the current output without a step.
-func (a *agcState) enter(poiP float64, poiOK bool, current, limit float64) {
-	a.ref = current
-	if poiOK {
-		a.ref = poiP
-	}
+// enter starts tracking from the current output without a step: the
+// reference starts at the POI power the current output gives with the site
+// load (the measured POI power, filtered) and the trim at 0, so the command
+// equals the current output and then moves only toward the target.
+func (a *agcState) enter(current, site float64) {
+	a.ref = current + site
 	if !a.targetSet {
 		a.target = a.ref
 		a.targetSet = true
 	}
-	a.integ = clamp(current-a.ref, -limit, limit)
-	a.still = 0
+	a.integ, a.still, a.cut = 0, 0, 0
 }
 
-// step returns the plant command: reference + integral trim. The trim
-// integrates the POI error (reference plus last overlay minus measured), is
-// clamped to ±IntegralLimit and does not integrate further into saturation.
+// step returns reference + integral trim (the caller subtracts the site
+// load). The trim integrates the POI error (reference plus last overlay
+// minus measured), is clamped to ±IntegralLimit and does not integrate
+// further into saturation. A settled error the clamp keeps the trim from
+// removing is the cut, reported as the agc_trim_limit constraint.
 func (a *agcState) step(p *AGCParams, poiP float64, poiOK bool, overlay, dt float64, satHi, satLo bool, rated float64) float64 {
 	prev := a.ref
 	a.ref = approach(a.ref, a.target, p.RampRate*1000/60*dt)
@@ -538,11 +615,16 @@ func (a *agcState) step(p *AGCParams, poiP float64, poiOK bool, overlay, dt floa
 	} else {
 		a.still += dt
 	}
+	a.cut = 0
 	if poiOK && dt > 0 {
 		e := a.ref + overlay - poiP
 		settled := a.still >= agcSettle || math.Abs(e) <= agcBand*rated
 		if settled && !(e > 0 && satHi) && !(e < 0 && satLo) {
-			a.integ = clamp(a.integ+p.Ki*e*dt, -p.IntegralLimit, p.IntegralLimit)
+			want := a.integ + p.Ki*e*dt
+			a.integ = clamp(want, -p.IntegralLimit, p.IntegralLimit)
+			if want != a.integ {
+				a.cut = math.Abs(e)
+			}
 		}
 	}
 	return a.ref + a.integ

@@ -32,6 +32,12 @@
 // latched until a Reset command finds the cause gone. Bad BMS or PCS data
 // younger than the timeout takes the unit out of the split without tripping.
 //
+// AGC tracks a POI target: reference ramp, integral trim and the site's own
+// POI power (POI minus measured battery output) fed forward, so the trim,
+// clamped to AGCParams.IntegralLimit, is spent only on model error. A trim
+// held at its limit with a POI error left is the binding constraint
+// ConstraintAGCTrim. Entering AGC starts from the current output.
+//
 // POI limits in Config never make the battery add to an import or export
 // excess, but do not force it to compensate the site load; active import
 // limiting and anti-backflow are the peak-shaving mode's job.

@@ -46,3 +46,43 @@ func TestHeldUnitKeepsItsShareUntilReleased(t *testing.T) {
 		}
 	}
 }
+
+// TestReconnectedUnitResumesFromItsOutput: a PCS that stopped answering and
+// was not held (no watchdog configured, or the hold ran out) comes back
+// still running on its setpoint. The ramp limiter must start from what it
+// delivers, not from 0: no dip and no ramp back from ~0 kW.
+func TestReconnectedUnitResumesFromItsOutput(t *testing.T) {
+	c := mustNew(t, DefaultConfig(250)) // ramp 25 kW/s
+	s := newSim(plant(1, 250))
+	s.out[0].P = 200 // running at 200 kW when the daemon starts
+	s.step(c, 0)
+	mustApply(t, c, ManualSetpoint{P: 200})
+	mustApply(t, c, SetMode{Mode: ModeManual})
+	for range 5 {
+		s.step(c, 100*time.Millisecond)
+	}
+	u := &s.in.Units[0]
+	u.PCSOK = false // 1 s blip; the PCS holds 200 kW on its own
+	for range 10 {
+		s.in.Now = s.in.Now.Add(100 * time.Millisecond)
+		c.Step(&s.in, s.out)
+	}
+	if s.out[0].P != 0 {
+		t.Fatalf("lost unit ordered %v, want 0", s.out[0].P)
+	}
+	u.PCSOK, u.P = true, 200
+	s.in.Now = s.in.Now.Add(100 * time.Millisecond)
+	r := c.Step(&s.in, s.out)
+	if !near(s.out[0].P, 200, 1e-6) {
+		t.Fatalf("reconnected unit at 200 kW ordered %v (report %+v), want 200", s.out[0].P, r)
+	}
+	// One that comes back stopped is ramped up from 0 as usual.
+	u.PCSOK = false
+	c.Step(&s.in, s.out)
+	u.PCSOK, u.P = true, 0
+	s.in.Now = s.in.Now.Add(100 * time.Millisecond)
+	c.Step(&s.in, s.out)
+	if !near(s.out[0].P, 2.5, 1e-6) {
+		t.Fatalf("reconnected stopped unit ordered %v, want 2.5 (ramp from 0)", s.out[0].P)
+	}
+}

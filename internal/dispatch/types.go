@@ -115,6 +115,7 @@ const (
 	ConstraintSOC                     // SOC window taper
 	ConstraintCell                    // cell voltage and temperature limits
 	ConstraintApparent                // P² + Q² ≤ S² (cuts Q; P has priority)
+	ConstraintAGCTrim                 // AGC integral trim at its limit: the POI error it could not remove
 	ConstraintRamp                    // plant ramp-rate limit on the base mode
 	ConstraintReserve                 // headroom reserved for frequency response
 	ConstraintPOI                     // POI import/export limits
@@ -122,7 +123,7 @@ const (
 )
 
 var constraintNames = [...]string{"none", "rated", "availability", "protection", "bms_limit",
-	"soc_window", "cell_limit", "apparent_power", "ramp", "fr_reserve", "poi_limit"}
+	"soc_window", "cell_limit", "apparent_power", "agc_trim_limit", "ramp", "fr_reserve", "poi_limit"}
 
 // String returns the snake_case constraint name.
 func (c Constraint) String() string {

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/emsd/emsd/internal/config"
@@ -80,12 +82,56 @@ func frequencySource(g *config.SimGrid, nominal float64) (signal, error) {
 	return constant(base), nil
 }
 
-// loadSource builds the configured site-load signal.
+// loadSource builds the configured site-load signal: the trace, else the
+// constant load, plus the auxiliary load.
 func loadSource(g *config.SimGrid) (signal, error) {
+	var site signal = constant(g.LoadKW)
 	if g.LoadTrace != "" {
-		return loadTrace(g.LoadTrace, trace.LoadKW, speedOf(g))
+		var err error
+		if site, err = loadTrace(g.LoadTrace, trace.LoadKW, speedOf(g)); err != nil {
+			return nil, err
+		}
 	}
-	return constant(g.LoadKW), nil
+	if g.AuxLoad.KW == 0 {
+		return site, nil
+	}
+	return sum{site, newAuxLoad(&g.AuxLoad)}, nil
+}
+
+// sum is the sum of two signals.
+type sum [2]signal
+
+func (s sum) at(t time.Duration) float64 { return s[0].at(t) + s[1].at(t) }
+
+// auxLoad is a station's auxiliary load (HVAC cycling, transformer losses):
+// base ± swing, the weighted sum of sinusoids of the configured period and
+// shorter ones, with seeded phases, so a run is repeatable.
+type auxLoad struct {
+	base, swing float64
+	period      [3]float64 // s
+	phase       [3]float64 // rad
+}
+
+// auxShape are the periods (fractions of the slowest) and weights (summing
+// to 1, so |variation| ≤ swing) of the auxiliary load's components.
+var auxShape = [3]struct{ frac, weight float64 }{{1, 0.5}, {1 / 2.7, 0.3}, {1 / 7.3, 0.2}}
+
+func newAuxLoad(c *config.AuxLoad) auxLoad {
+	a := auxLoad{base: c.KW, swing: c.SwingKW}
+	rng := rand.New(rand.NewPCG(c.Seed, 0x9e3779b97f4a7c15))
+	for i, sh := range auxShape {
+		a.period[i] = c.Period.Seconds() * sh.frac
+		a.phase[i] = 2 * math.Pi * rng.Float64()
+	}
+	return a
+}
+
+func (a auxLoad) at(t time.Duration) float64 {
+	v := a.base
+	for i, sh := range auxShape {
+		v += a.swing * sh.weight * math.Sin(2*math.Pi*t.Seconds()/a.period[i]+a.phase[i])
+	}
+	return v
 }
 
 func speedOf(g *config.SimGrid) float64 {

@@ -87,6 +87,18 @@ func startLoop(t *testing.T, spec plantSpec, o station.Options) *loop {
 	return l
 }
 
+// meanPOI samples the POI power every 10 ms for d and returns its mean.
+func (l *loop) meanPOI(d time.Duration) float64 {
+	s := planttest.Sample(l.plant, 10*time.Millisecond)
+	time.Sleep(d)
+	_, p, _ := s.Finish()
+	var mean float64
+	for _, x := range p {
+		mean += x / float64(len(p))
+	}
+	return mean
+}
+
 func (l *loop) apply(t *testing.T, cmds ...dispatch.Command) {
 	t.Helper()
 	for _, c := range cmds {
@@ -252,13 +264,7 @@ func TestClosedLoopAGCSteadyError(t *testing.T) {
 	const target = 4000.0
 	l.apply(t, dispatch.AGCTarget{P: target}, dispatch.SetMode{Mode: dispatch.ModeAGC})
 	time.Sleep(4 * time.Second)
-	s := planttest.Sample(l.plant, 10*time.Millisecond)
-	time.Sleep(2 * time.Second)
-	_, p, _ := s.Finish()
-	var mean float64
-	for _, x := range p {
-		mean += x / float64(len(p))
-	}
+	mean := l.meanPOI(2 * time.Second)
 	errPct := math.Abs(mean-target) / l.rated * 100
 	t.Logf("AGC steady state with 300 kW site load: POI %.1f kW for a %.0f kW target, error %.3f %% of rated", mean, target, errPct)
 	if errPct > 0.5 {
@@ -435,5 +441,88 @@ func TestClosedLoopCommLossHoldsShareUntilWatchdog(t *testing.T) {
 	// the whole watchdog time (1.5 s); with it only the hand-over shows.
 	if longest > 0.5 {
 		t.Errorf("POI outside ±1 %% for %.0f ms at a stretch, want ≤ 500 ms", longest*1000)
+	}
+}
+
+// TestClosedLoopCommBlipResumesFromHeldSetpoint cuts a single PCS holding
+// 200 kW off the network for 1 s, with the default control.pcs_watchdog.
+// The PCS keeps its setpoint through the blip (its own heartbeat watchdog
+// is 5 s), so on reconnect the station must resume from it: no dip of the
+// POI or of the order, and no ramp back from ~0 kW.
+func TestClosedLoopCommBlipResumesFromHeldSetpoint(t *testing.T) {
+	l := startLoop(t, plantSpec{units: 1, ratedKW: 250, capKWh: 500}, station.Options{})
+	const request = 200.0
+	l.apply(t, dispatch.ManualSetpoint{P: request}, dispatch.SetMode{Mode: dispatch.ModeManual})
+	testutil.WaitFor(t, 15*time.Second, "the plant at the request", func() bool {
+		return math.Abs(l.plant.Snapshot().POI.PKW-request) < 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	s := planttest.Sample(l.plant, 5*time.Millisecond)
+	var minSet = math.Inf(1)
+	watch := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			minSet = math.Min(minSet, l.plant.Snapshot().Units[0].PCS.PSetKW)
+		}
+	}
+	if err := l.plant.DropDevice("u1.pcs"); err != nil {
+		t.Fatal(err)
+	}
+	watch(time.Second)
+	if err := l.plant.RestoreDevice("u1.pcs"); err != nil {
+		t.Fatal(err)
+	}
+	watch(4 * time.Second)
+	_, p, _ := s.Finish()
+	lo := minOf(p)
+	t.Logf("1 s comm blip at %.0f kW (pcs_watchdog %v): lowest POI %.1f kW, lowest order %.1f kW, POI at the end %.1f kW",
+		request, *l.cfg.Control.PCSWatchdog, lo, minSet, p[len(p)-1])
+	tol := 0.03 * request
+	if lo < request-tol {
+		t.Errorf("POI dipped to %.1f kW during/after the blip, want ≥ %.0f kW", lo, request-tol)
+	}
+	if minSet < request-tol {
+		t.Errorf("the PCS was ordered %.1f kW after reconnecting, want it to resume from %.0f kW", minSet, request)
+	}
+}
+
+// TestClosedLoopAGCWithSiteLoad is the demo plant (4 × 2.5 MW, 1500 kW of
+// site load) charging at 1500 kW in manual, then switched to AGC with a
+// 1000 kW POI target. The units must move from -1500 kW toward the new
+// output (never further into charge), the POI must settle at the target
+// although the load exceeds the trim's limit (10 % of rated), and a POI
+// that misses its target must name the constraint that keeps it there.
+func TestClosedLoopAGCWithSiteLoad(t *testing.T) {
+	const load, target = 1500.0, 1000.0
+	l := startLoop(t, plantSpec{units: 4, ratedKW: 2500, capKWh: 5000, loadKW: load, period: 50 * time.Millisecond,
+		dispatch: "  ramp_kw_per_s: 2000\n  agc: {ramp_mw_per_min: 60}\n"}, station.Options{})
+	units := func() float64 {
+		var p float64
+		for _, u := range l.plant.Snapshot().Units {
+			p += u.PCS.PKW
+		}
+		return p
+	}
+	l.apply(t, dispatch.ManualSetpoint{P: -1500}, dispatch.SetMode{Mode: dispatch.ModeManual})
+	testutil.WaitFor(t, 10*time.Second, "the units at -1500 kW", func() bool { return math.Abs(units()+1500) < 5 })
+	time.Sleep(500 * time.Millisecond)
+	from := units()
+	l.apply(t, dispatch.AGCTarget{P: target}, dispatch.SetMode{Mode: dispatch.ModeAGC})
+	lowest := from
+	for end := time.Now().Add(12 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		lowest = math.Min(lowest, units())
+	}
+	mean := l.meanPOI(2 * time.Second)
+	rep := l.disp.Report()
+	t.Logf("manual -1500 kW → AGC %.0f kW with %.0f kW site load: units from %.0f kW, lowest %.0f kW; POI settles at %.1f kW; binding %v (cut %.1f kW)",
+		target, load, from, lowest, mean, rep.Binding, rep.Cut)
+	if lowest < from-0.005*l.rated {
+		t.Errorf("on the switch to AGC the units moved the wrong way: %.0f → %.0f kW (the target needs %.0f kW)", from, lowest, target+load)
+	}
+	miss := math.Abs(mean - target)
+	if miss > 0.005*l.rated {
+		t.Errorf("POI settles at %.1f kW for a %.0f kW target (error %.2f %% of rated), want ≤ 0.5 %%", mean, target, miss/l.rated*100)
+		if rep.Binding == dispatch.ConstraintNone {
+			t.Errorf("the POI misses its target by %.0f kW with binding %v: the cut is not reported", miss, rep.Binding)
+		}
 	}
 }

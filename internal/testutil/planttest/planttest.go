@@ -132,7 +132,7 @@ func NewDispatcher(tb testing.TB, cfg *config.Config, log *zap.Logger) *station.
 		tb.Fatal(err)
 	}
 	d := station.NewDispatcher(ctl, log.Named("dispatch"), nil)
-	d.SetPCSWatchdog(cfg.Control.PCSWatchdog)
+	d.SetPCSWatchdog(*cfg.Control.PCSWatchdog)
 	return d
 }
 
