@@ -3,7 +3,7 @@
 # peers the tests run against are present, installing what is missing when it
 # can. A no-op (well under a second, no apt-get update) when all is present.
 #
-#   Debian packages   mosquitto (MQTT broker), mbpoll (README Modbus examples),
+#   Debian packages   mosquitto (MQTT broker), mbpoll (docs/simulator.md Modbus examples),
 #                     etcd-server (hot standby), python3-pymodbus and
 #                     python3-serial (an independent Modbus peer)
 #   influxd 1.8.10    built once into $EMSD_CACHE/bin (default
