@@ -16,10 +16,10 @@ import (
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/httpapi"
+	"github.com/emsd/emsd/internal/ingress/mqtt"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
-	"github.com/emsd/emsd/internal/telemetry/mqtt"
 	"github.com/emsd/emsd/internal/telemetry/record"
 )
 
