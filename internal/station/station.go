@@ -61,7 +61,7 @@ type Station struct {
 	ntf   Notifier
 
 	lat     *latency
-	onCycle func(v *View)
+	onCycle func(v *View, k CycleKind)
 	ready   atomic.Bool // the first full poll is complete
 
 	mu   sync.Mutex
@@ -80,8 +80,25 @@ type Options struct {
 	// the frequency reading's arrival to the last PCS acknowledgement.
 	FastLatency func(time.Duration)
 	// OnCycle, if set, is called from the control loop with each cycle's
-	// view (valid only during the call). It must be quick and not block.
-	OnCycle func(v *View)
+	// view (valid only during the call) and what started the cycle. It
+	// must be quick and not block.
+	OnCycle func(v *View, k CycleKind)
+}
+
+// CycleKind says what started a control cycle.
+type CycleKind uint8
+
+// Cycle kinds.
+const (
+	CycleTick CycleKind = iota // the periodic tick
+	CycleFast                  // a new frequency reading a FastController asked for
+)
+
+func (k CycleKind) String() string {
+	if k == CycleFast {
+		return "fast"
+	}
+	return "tick"
 }
 
 // New builds a station for the configuration. Profiles must already have
@@ -249,9 +266,14 @@ type cycler struct {
 }
 
 // run is one control cycle at now; origin, if set, is when the reading
-// that triggered it arrived, for the read-to-acknowledge latency.
+// that triggered it arrived, for the read-to-acknowledge latency, and
+// makes it a fast cycle.
 func (c *cycler) run(now, origin time.Time) {
 	s := c.s
+	kind := CycleTick
+	if !origin.IsZero() {
+		kind = CycleFast
+	}
 	s.img.Snapshot(now, &c.snap)
 	s.vm.fill(&c.snap, s.units, &c.view)
 	for i, u := range s.units {
@@ -261,7 +283,7 @@ func (c *cycler) run(now, origin time.Time) {
 	if !s.ready.Load() {
 		// Nothing is ordered before every point has been read once: the
 		// controller would see missing data as lost and trip the units.
-		s.publish(&c.view)
+		s.publish(&c.view, kind)
 		s.ntf.Watchdog()
 		return
 	}
@@ -273,18 +295,18 @@ func (c *cycler) run(now, origin time.Time) {
 		}
 	}
 	s.lat.sealed(id)
-	s.publish(&c.view)
+	s.publish(&c.view, kind)
 	s.ntf.Watchdog()
 }
 
 // publish keeps a copy of the cycle's view for Latest and hands the view
-// to the OnCycle hook.
-func (s *Station) publish(v *View) {
+// and the cycle's kind to the OnCycle hook.
+func (s *Station) publish(v *View, k CycleKind) {
 	s.mu.Lock()
 	v.copyTo(&s.view)
 	s.mu.Unlock()
 	if s.onCycle != nil {
-		s.onCycle(v)
+		s.onCycle(v, k)
 	}
 }
 

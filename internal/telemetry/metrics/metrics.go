@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/emsd/emsd/internal/devices"
-	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/station"
 )
 
@@ -51,7 +50,6 @@ type Metrics struct {
 	cycleFast  prometheus.Counter
 	commands   *prometheus.CounterVec
 	lastCycle  atomic.Int64 // unix ns of the end of the last cycle, 0 if none
-	fastNext   atomic.Bool  // the next cycle was triggered by FastTrigger
 	attachOnce sync.Once
 }
 
@@ -155,15 +153,14 @@ func (m *Metrics) resolve(keys []obsKey) prometheus.Observer {
 // station.Options.FastLatency.
 func (m *Metrics) FastLatency(d time.Duration) { m.fastLat.Observe(d.Seconds()) }
 
-// OnCycle records one control cycle; it fits station.Options.OnCycle. A
-// cycle counts as fast when the controller wrapped by Controller asked for
-// it; without that wrapper every cycle counts as a tick.
-func (m *Metrics) OnCycle(v *station.View) {
+// OnCycle records one control cycle of kind k; it fits
+// station.Options.OnCycle.
+func (m *Metrics) OnCycle(v *station.View, k station.CycleKind) {
 	now := time.Now()
 	if !v.At.IsZero() {
 		m.cycleDur.Observe(now.Sub(v.At).Seconds())
 	}
-	if m.fastNext.Swap(false) {
+	if k == station.CycleFast {
 		m.cycleFast.Inc()
 	} else {
 		m.cycleTick.Inc()
@@ -177,30 +174,4 @@ func (m *Metrics) LastCycle() time.Time {
 		return time.Unix(0, ns)
 	}
 	return time.Time{}
-}
-
-// Controller wraps the station's controller so that OnCycle can tell the
-// cycles a FastController triggers from periodic ones. A controller that
-// is not a FastController is returned as is.
-func (m *Metrics) Controller(c station.Controller) station.Controller {
-	if fc, ok := c.(station.FastController); ok {
-		return &fastController{FastController: fc, m: m}
-	}
-	return c
-}
-
-// fastController marks the next cycle fast when the inner controller
-// asks for one. The station calls FastTrigger and, when it returns true,
-// runs the cycle (and OnCycle) at once on the same goroutine.
-type fastController struct {
-	station.FastController
-	m *Metrics
-}
-
-func (f *fastController) FastTrigger(v procimg.Value) bool {
-	if !f.FastController.FastTrigger(v) {
-		return false
-	}
-	f.m.fastNext.Store(true)
-	return true
 }
