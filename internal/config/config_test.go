@@ -468,3 +468,23 @@ func TestProfilesAndAccessors(t *testing.T) {
 		}
 	}
 }
+
+// TestFileSizeIsCappedOnAPipe: a stream with no size (a pipe) is read to
+// one byte past the bound, not to its end.
+func TestFileSizeIsCappedOnAPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		defer w.Close()
+		w.Write([]byte(small + "#" + strings.Repeat("x", 4*MaxFileSize) + "\n")) // ends with an error once r is closed
+	}()
+	path := fmt.Sprintf("/dev/fd/%d", r.Fd())
+	_, err = Load(path)
+	want := path + ": the file is more than 1048576 bytes; a configuration may have at most 1 MiB"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
