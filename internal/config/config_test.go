@@ -167,6 +167,7 @@ func TestParseErrorsNameLineAndKeyOnce(t *testing.T) {
 			"with this value, the default of dispatch.soc_soft_max_pct fails: must be greater than soc_soft_min (93), got 90"},
 		{small, small + "control: {soc_max_pct: 92}\ndispatch: {soc_soft_max_pct: 93}\n", 13, "control.soc_max_pct", "must be >= soc_soft_max (93), got 92"},
 		{small, small + "---\nsite: {}\n", 14, "site", "in a second YAML document; a configuration is one document, and the rest would be ignored"},
+		{small, small + "---\n{}\n", 14, "", "a second YAML document; a configuration is one document, and the rest would be ignored"},
 		{small, small + "---\n- 1\n", 14, "", "a second YAML document; a configuration is one document, and the rest would be ignored"},
 		{small, small + "http: {addr: \"10.0.0.3:502\"}\nsimulator: {control_addr: \":8080\"}\n", 14, "simulator.control_addr", "set, but the simulator is not enabled"},
 		{small, small + "http: {addr: \":8080\"}\nmqtt: {embedded_broker: \"localhost:8080\"}\n", 13, "http.addr", ":8080 is already used by mqtt.embedded_broker"},
@@ -393,6 +394,17 @@ func TestRangeBoundaries(t *testing.T) {
 		{small + "influx: {enabled: true, bucket: b, token: t, username: u}\n", "influx.username", "set token (2.x) or username/password (1.8), not both"},
 		{small + "influx: {enabled: true, bucket: b, interval: 99ms}\n", "influx.interval", "must be within 100ms..1h0m0s"},
 	}
+	units := small[strings.Index(small, "units:"):]
+	cases = append(cases, []struct{ doc, path, msg string }{
+		{strings.Replace(small, units, "units: []\n", 1), "units", "at least one unit is needed"},
+		{strings.Replace(small, "  - id: pcs1\n", "  - id: \"\"\n", 1), "units[0].id", "missing"},
+		{strings.Replace(small, "pcs: {address: 10.0.0.3:502}", "pcs: {unit_id: 2}", 1), "units[0].pcs.address", "missing (host:port)"},
+		{strings.Replace(small, "\n      - {address: 10.0.0.4:502, capacity_kwh: 215}", " []", 1), "units[0].bms", "at least one BMS is needed"},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, timeout: 1ms, poll: {fast: 1h}}", 1), "", ""},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, timeout: 1m1s}", 1), "units[0].pcs.timeout", "must be within 1ms..1m0s"},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, poll: {fast: 900us}}", 1), "units[0].pcs.poll.fast", "must be within 1ms..1h0m0s"},
+		{strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, poll: {fast: 1h1s}}", 1), "units[0].pcs.poll.fast", "must be within 1ms..1h0m0s"},
+	}...)
 	sim := strings.NewReplacer("10.0.0.2:", "127.0.0.1:1", "10.0.0.3:", "127.0.0.1:2", "10.0.0.4:", "127.0.0.1:3").Replace(small)
 	cases = append(cases, []struct{ doc, path, msg string }{
 		{sim + "simulator: {enabled: true, step: 100us, grid: {frequency_steps: [{at: 0s, hz: 49.8}, {at: 1s, hz: 50}]}}\n", "", ""},
@@ -402,5 +414,78 @@ func TestRangeBoundaries(t *testing.T) {
 	}...)
 	for _, tc := range cases {
 		wantOneError(t, tc.doc, -1, tc.path, tc.msg)
+	}
+}
+
+// TestProfilesAndAccessors: a device's profile must be of its kind and its
+// poll overrides name the profile's groups; the accessors give defaults.
+func TestProfilesAndAccessors(t *testing.T) {
+	p, err := devices.LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ to, path, msg string }{
+		{"pcs: {address: 10.0.0.3:502, profile: sim-bms}", "units[0].pcs.profile", `"sim-bms" is a bms profile, a pcs is expected here`},
+		{"pcs: {address: 10.0.0.3:502, poll: {nope: 1s}}", "units[0].pcs.poll.nope", `profile "sim-pcs" has no read group "nope"`},
+	} {
+		c, err := Parse([]byte(strings.Replace(small, "pcs: {address: 10.0.0.3:502}", tc.to, 1)), "shop.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := errorsOf(t, c.CheckProfiles(p))
+		if len(errs) != 1 || errs[0].Path != tc.path || errs[0].Msg != tc.msg || errs[0].Line != 10 {
+			t.Errorf("want shop.yaml:10: %s: %s, got %v", tc.path, tc.msg, c.CheckProfiles(p))
+		}
+	}
+	c, err := Parse([]byte(strings.Replace(small, "10.0.0.3:502}", "10.0.0.3:502, unit_id: 7, timeout: 2s}", 1)), "shop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcs, bms := c.Units[0].PCS, c.Units[0].BMS[0].Device
+	if pcs.UnitIDOf() != 7 || bms.UnitIDOf() != 1 || pcs.TimeoutOr(time.Second) != 2*time.Second || bms.TimeoutOr(time.Second) != time.Second {
+		t.Errorf("accessors: unit ids %d %d, timeouts %v %v", pcs.UnitIDOf(), bms.UnitIDOf(), pcs.TimeoutOr(time.Second), bms.TimeoutOr(time.Second))
+	}
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("s3cret\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		m    MQTT
+		want string
+	}{{MQTT{Password: "a"}, "a"}, {MQTT{PasswordFile: file}, "s3cret"}} {
+		if got, err := tc.m.MQTTPassword(); err != nil || got != tc.want {
+			t.Errorf("MQTTPassword: %q, %v; want %q", got, err, tc.want)
+		}
+	}
+	if _, err := (&MQTT{PasswordFile: file + "-none"}).MQTTPassword(); err == nil {
+		t.Error("MQTTPassword: a missing file gave no error")
+	}
+	for _, tc := range []struct {
+		i    Influx
+		want string
+	}{{Influx{Token: "t"}, "t"}, {Influx{Username: "u", Password: "p"}, "u:p"}, {Influx{}, ""}} {
+		if got := tc.i.AuthToken(); got != tc.want {
+			t.Errorf("AuthToken: %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// TestFileSizeIsCappedOnAPipe: a stream with no size (a pipe) is read to
+// one byte past the bound, not to its end.
+func TestFileSizeIsCappedOnAPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		defer w.Close()
+		w.Write([]byte(small + "#" + strings.Repeat("x", 4*MaxFileSize) + "\n")) // ends with an error once r is closed
+	}()
+	path := fmt.Sprintf("/dev/fd/%d", r.Fd())
+	_, err = Load(path)
+	want := path + ": the file is more than 1048576 bytes; a configuration may have at most 1 MiB"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
 	}
 }
