@@ -1,0 +1,29 @@
+package dispatch
+
+import "testing"
+
+// The SOC tilt is proportional: with gain g a unit d % above the mean SOC
+// gets a weight of 1 + g·d/100 (discharging; 1 − g·d/100 charging). The
+// extreme gains of TestAllocate clip one weight to zero and hide the size
+// of the tilt; a gentle one shows it.
+func TestAllocateSOCTiltIsProportional(t *testing.T) {
+	units := []Share{{DischargeMax: 100, ChargeMax: 100, SOC: 60}, {DischargeMax: 100, ChargeMax: 100, SOC: 40}}
+	for _, tc := range []struct {
+		total, gain float64
+		want        [2]float64
+	}{
+		{100, 1, [2]float64{55, 45}},    // weights 1.1 and 0.9
+		{-100, 1, [2]float64{-45, -55}}, // weights 0.9 and 1.1
+		{100, 0.5, [2]float64{52.5, 47.5}},
+		{100, 0, [2]float64{50, 50}},
+	} {
+		out := make([]float64, 2)
+		Allocate(tc.total, units, tc.gain, out)
+		for i := range out {
+			if !near(out[i], tc.want[i], 1e-9) {
+				t.Errorf("total %v gain %v: %v, want %v", tc.total, tc.gain, out, tc.want)
+				break
+			}
+		}
+	}
+}
