@@ -38,21 +38,51 @@ func TestDocumentedDefaultsApply(t *testing.T) {
 
 // A range check accepts both of its edges and refuses just beyond them.
 func TestRangeEdges(t *testing.T) {
+	const pcs = "pcs: {address: 10.0.0.3:502}"
 	for _, tc := range []struct {
-		doc string
-		ok  bool
+		from, to string // small with from replaced by to ("" appends to)
+		path     string // "" = valid
 	}{
-		{"devices: {stale_periods: 1}\n", true},
-		{"devices: {stale_periods: 1000}\n", true},
-		{"devices: {stale_periods: 0.99}\n", false},
-		{"devices: {stale_periods: 1000.5}\n", false},
+		{"", "devices: {stale_periods: 1}\n", ""},
+		{"", "devices: {stale_periods: 1000}\n", ""},
+		{"", "devices: {stale_periods: 0.99}\n", "devices.stale_periods"},
+		{"", "devices: {stale_periods: 1000.5}\n", "devices.stale_periods"},
+		{"", "devices: {lost_after: 10ms}\n", ""},
+		{"", "devices: {lost_after: 5ms}\n", "devices.lost_after"},
+		{"", "control: {heartbeat_period: 10ms}\n", ""},
+		{"", "control: {heartbeat_period: 5ms}\n", "control.heartbeat_period"},
+		{"", "control: {shutdown_timeout: 100ms}\n", ""},
+		{"", "control: {shutdown_timeout: 50ms}\n", "control.shutdown_timeout"},
+		{"", "control: {soc_min_pct: 40, soc_max_pct: 40}\n", "control.soc_min_pct"},
+		{"", "control: {soc_min_pct: 40, soc_max_pct: 50.5}\n", ""},
+		{"rated_e_kwh: 215", "rated_e_kwh: 215\n  nominal_hz: 60", ""},
+		{"rated_e_kwh: 215", "rated_e_kwh: 215\n  nominal_hz: 55", "site.nominal_hz"},
+		{pcs, "pcs: {address: 10.0.0.3:1}", ""},
+		{pcs, "pcs: {address: 10.0.0.3:65535}", ""},
+		{pcs, "pcs: {address: 10.0.0.3:0}", "units[0].pcs.address"},
+		{pcs, "pcs: {address: 10.0.0.3:65536}", "units[0].pcs.address"},
+		{pcs, "pcs: {address: 10.0.0.3:502, unit_id: 0}", ""},
+		{pcs, "pcs: {address: 10.0.0.3:502, unit_id: 255}", ""},
+		{pcs, "pcs: {address: 10.0.0.3:502, unit_id: -1}", "units[0].pcs.unit_id"},
+		{pcs, "pcs: {address: 10.0.0.3:502, unit_id: 256}", "units[0].pcs.unit_id"},
 	} {
-		_, err := Parse([]byte(small+tc.doc), "shop.yaml")
-		if tc.ok && err != nil {
-			t.Errorf("%s: refused: %v", strings.TrimSpace(tc.doc), err)
+		doc := small + tc.to
+		if tc.from != "" {
+			doc = strings.Replace(small, tc.from, tc.to, 1)
 		}
-		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "devices.stale_periods")) {
-			t.Errorf("%s: want an error at devices.stale_periods, got %v", strings.TrimSpace(tc.doc), err)
+		_, err := Parse([]byte(doc), "shop.yaml")
+		if tc.path == "" {
+			if err != nil {
+				t.Errorf("%s: refused: %v", tc.to, err)
+			}
+			continue
+		}
+		found := false
+		for _, e := range errorsOf(t, err) {
+			found = found || e.Path == tc.path
+		}
+		if !found {
+			t.Errorf("%s: want an error at %s, got %v", tc.to, tc.path, err)
 		}
 	}
 }
