@@ -100,3 +100,33 @@ func TestFileAuditOneFilePerUTCDay(t *testing.T) {
 		}
 	}
 }
+
+// Moving to a new day closes the previous day's file: a daemon running
+// for years must not keep one descriptor per day.
+func TestFileAuditClosesThePreviousDay(t *testing.T) {
+	fds := func() int {
+		es, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatalf("counting open files: %v", err)
+		}
+		return len(es)
+	}
+	fa, err := OpenFileAudit(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	day0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	if err := fa.Audit(Record{ID: "d0", Time: day0}); err != nil {
+		t.Fatal(err)
+	}
+	before := fds()
+	for d := 1; d <= 50; d++ {
+		if err := fa.Audit(Record{ID: "d", Time: day0.AddDate(0, 0, d)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := fds(); after > before+5 {
+		t.Errorf("50 days later %d files are open, %d before", after, before)
+	}
+}
