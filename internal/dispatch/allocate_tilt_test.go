@@ -27,3 +27,17 @@ func TestAllocateSOCTiltIsProportional(t *testing.T) {
 		}
 	}
 }
+
+// A unit whose tilted weight is zero still takes what the others cannot:
+// the request is met exactly while any unit has headroom.
+func TestAllocateZeroWeightUnitTakesTheRemainder(t *testing.T) {
+	units := []Share{{DischargeMax: 100, ChargeMax: 100, SOC: 60}, {DischargeMax: 100, ChargeMax: 100, SOC: 40}}
+	out := make([]float64, 2)
+	// gain 10: weights 2 and 0; the first saturates at 100, 50 are left.
+	if sum := Allocate(150, units, 10, out); !near(sum, 150, 1e-9) || !near(out[0], 100, 1e-9) || !near(out[1], 50, 1e-9) {
+		t.Errorf("discharge 150: %v (sum %v), want [100 50]", out, sum)
+	}
+	if sum := Allocate(-150, units, 10, out); !near(sum, -150, 1e-9) || !near(out[0], -50, 1e-9) || !near(out[1], -100, 1e-9) {
+		t.Errorf("charge 150: %v (sum %v), want [-50 -100]", out, sum)
+	}
+}
