@@ -49,6 +49,8 @@ func TestRangeEdges(t *testing.T) {
 		{"", "devices: {stale_periods: 1000.5}\n", "devices.stale_periods"},
 		{"", "devices: {lost_after: 10ms}\n", ""},
 		{"", "devices: {lost_after: 5ms}\n", "devices.lost_after"},
+		{"", "devices: {lost_after: 1h}\n", ""},
+		{"", "devices: {lost_after: 61m}\n", "devices.lost_after"},
 		{"", "control: {heartbeat_period: 10ms}\n", ""},
 		{"", "control: {heartbeat_period: 5ms}\n", "control.heartbeat_period"},
 		{"", "control: {shutdown_timeout: 100ms}\n", ""},
