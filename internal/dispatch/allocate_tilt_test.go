@@ -41,3 +41,16 @@ func TestAllocateZeroWeightUnitTakesTheRemainder(t *testing.T) {
 		t.Errorf("charge 150: %v (sum %v), want [-50 -100]", out, sum)
 	}
 }
+
+// A unit that saturates only on a later pass takes no more than its
+// headroom, and the rest still reaches the units left.
+func TestAllocateLaterPassSaturation(t *testing.T) {
+	// gain 5, mean SOC 50: weights 2, 1 and 0. Pass 1 fills A and gives B
+	// 83.3; pass 2 fills B; the zero-weight C takes the last 50.
+	units := []Share{{DischargeMax: 100, SOC: 70}, {DischargeMax: 100, SOC: 50}, {DischargeMax: 100, SOC: 30}}
+	out := make([]float64, 3)
+	sum := Allocate(250, units, 5, out)
+	if !near(sum, 250, 1e-9) || !near(out[0], 100, 1e-9) || !near(out[1], 100, 1e-9) || !near(out[2], 50, 1e-9) {
+		t.Errorf("%v (sum %v), want [100 100 50]", out, sum)
+	}
+}
