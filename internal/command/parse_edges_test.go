@@ -3,6 +3,7 @@ package command
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // An id of exactly MaxIDLen bytes is accepted (one more is refused, see
@@ -36,5 +37,15 @@ func TestReasonsClipLongNamesOnly(t *testing.T) {
 	_, err := Parse(NameMode, []byte(`{"id":"a","mode":"manual","`+field+`":1}`), t0)
 	if err == nil || !strings.Contains(err.Error(), `unknown field "`+field+`"`) {
 		t.Errorf("80-byte field: got %v, want it quoted whole", err)
+	}
+}
+
+// A name clipped inside a multi-byte character loses the whole character:
+// reasons stay valid UTF-8.
+func TestClipKeepsUTF8(t *testing.T) {
+	name := strings.Repeat("n", 63) + "é" + "tail" // é spans bytes 63 and 64
+	_, err := Parse(name, []byte(`{"id":"a"}`), t0)
+	if err == nil || !utf8.ValidString(err.Error()) || !strings.Contains(err.Error(), `"`+strings.Repeat("n", 63)+`…"`) {
+		t.Errorf("got %q, want valid UTF-8 quoting 63 n and an ellipsis", err)
 	}
 }
