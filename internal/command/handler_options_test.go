@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,31 @@ func TestHandlerOptionDefaultsAndOverrides(t *testing.T) {
 	big := []byte(`{"id":"o3","mode":"manual","x":"` + strings.Repeat(" ", DefaultMaxPayload) + `"}`)
 	if rep := NewHandler(slowBus{}, HandlerOptions{}).Handle(context.Background(), NameMode, big, src); rep.OK || !strings.Contains(rep.Error, "limit of") {
 		t.Errorf("default max payload, %d-byte payload: %+v, want refused over the limit", len(big), rep)
+	}
+}
+
+// refusingBus refuses every command with its reason.
+type refusingBus struct{ err error }
+
+func (b refusingBus) Submit(context.Context, dispatch.Command, Source) (time.Time, error) {
+	return time.Time{}, b.err
+}
+
+// A redelivered command gets the earlier reply as it was: the refusal's
+// reason, or a clean ok.
+func TestRedeliveryRepeatsTheReplyAsItWas(t *testing.T) {
+	src := Source{Transport: "mqtt", Topic: "emsd/site/cmd/mode"}
+	mode := []byte(`{"id":"r1","mode":"manual"}`)
+	h := NewHandler(refusingBus{errors.New("mode: no schedule uploaded")}, HandlerOptions{})
+	first := h.Handle(context.Background(), NameMode, mode, src)
+	again := h.Handle(context.Background(), NameMode, mode, src)
+	if first.OK || !strings.Contains(first.Error, "no schedule") || again != first {
+		t.Errorf("refused: first %+v, redelivered %+v; want the same refusal twice", first, again)
+	}
+	h = NewHandler(slowBus{}, HandlerOptions{})
+	first = h.Handle(context.Background(), NameMode, mode, src)
+	again = h.Handle(context.Background(), NameMode, mode, src)
+	if !first.OK || again.OK != first.OK || again.Error != "" || again.ID != "r1" {
+		t.Errorf("accepted: first %+v, redelivered %+v; want the same clean ok", first, again)
 	}
 }
