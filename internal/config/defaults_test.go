@@ -72,19 +72,25 @@ func TestRangeEdges(t *testing.T) {
 		if tc.from != "" {
 			doc = strings.Replace(small, tc.from, tc.to, 1)
 		}
-		_, err := Parse([]byte(doc), "shop.yaml")
-		if tc.path == "" {
-			if err != nil {
-				t.Errorf("%s: refused: %v", tc.to, err)
-			}
-			continue
+		parsesOrFailsAt(t, tc.to, doc, tc.path)
+	}
+}
+
+// parsesOrFailsAt parses doc and checks the outcome: with path "" it must
+// be accepted, otherwise refused with an error at path. what names the case.
+func parsesOrFailsAt(t *testing.T, what, doc, path string) {
+	t.Helper()
+	_, err := Parse([]byte(doc), "shop.yaml")
+	if path == "" {
+		if err != nil {
+			t.Errorf("%s: refused: %v", what, err)
 		}
-		found := false
-		for _, e := range errorsOf(t, err) {
-			found = found || e.Path == tc.path
-		}
-		if !found {
-			t.Errorf("%s: want an error at %s, got %v", tc.to, tc.path, err)
+		return
+	}
+	for _, e := range errorsOf(t, err) {
+		if e.Path == path {
+			return
 		}
 	}
+	t.Errorf("%s: want an error at %s, got %v", what, path, err)
 }

@@ -29,20 +29,7 @@ func TestTelemetryRulesBothWays(t *testing.T) {
 		{in + ", interval: 100ms}\n", ""},
 		{in + ", interval: 50ms}\n", "influx.interval"},
 	} {
-		_, err := Parse([]byte(small+tc.doc), "shop.yaml")
-		if tc.path == "" {
-			if err != nil {
-				t.Errorf("%s: refused: %v", strings.TrimSpace(tc.doc), err)
-			}
-			continue
-		}
-		found := false
-		for _, e := range errorsOf(t, err) {
-			found = found || e.Path == tc.path
-		}
-		if !found {
-			t.Errorf("%s: want an error at %s, got %v", strings.TrimSpace(tc.doc), tc.path, err)
-		}
+		parsesOrFailsAt(t, strings.TrimSpace(tc.doc), small+tc.doc, tc.path)
 	}
 }
 
