@@ -166,7 +166,12 @@ type FFRParams struct {
 }
 
 // Validate checks the parameters on their own.
-func (p *FFRParams) Validate() error {
+func (p *FFRParams) Validate() error { return p.validate(0) }
+
+// validate checks the parameters; a nominal frequency > 0 also requires the
+// low trigger below it and the high trigger above it (a trigger on the wrong
+// side would fire on a healthy grid).
+func (p *FFRParams) validate(nominalF float64) error {
 	if p.LowTrigger == 0 && p.HighTrigger == 0 {
 		return fieldError("low_trigger", "at least one of low_trigger and high_trigger must be set")
 	}
@@ -179,6 +184,12 @@ func (p *FFRParams) Validate() error {
 		if err := checkRange("high_trigger", p.HighTrigger, 50.01, 65); err != nil {
 			return err
 		}
+	}
+	if nominalF > 0 && p.LowTrigger != 0 && p.LowTrigger >= nominalF {
+		return fieldError("low_trigger", "%g Hz is not below nominal_f (%g Hz)", p.LowTrigger, nominalF)
+	}
+	if nominalF > 0 && p.HighTrigger != 0 && p.HighTrigger <= nominalF {
+		return fieldError("high_trigger", "%g Hz is not above nominal_f (%g Hz)", p.HighTrigger, nominalF)
 	}
 	if p.LowTrigger != 0 && p.HighTrigger != 0 && p.LowTrigger >= p.HighTrigger {
 		return fieldError("high_trigger", "must be above low_trigger")

@@ -164,6 +164,9 @@ func (c *Controller) Apply(cmd Command, now time.Time) error {
 		c.pfrOn = x.Enable
 	case SetFFR:
 		if x.Enable {
+			if err := x.validate(c.cfg.NominalF); err != nil {
+				return refuse("ffr", err)
+			}
 			if err := within("power", x.Power); err != nil {
 				return refuse("ffr", err)
 			}
