@@ -42,14 +42,16 @@ type AuditSink interface {
 
 // truncatePayload returns at most n bytes of p as valid UTF-8.
 func truncatePayload(p []byte, n int) (string, bool) {
-	cut := len(p) > n
-	if cut {
-		p = p[:n]
-		for len(p) > 0 && !utf8.Valid(p) && len(p) > n-utf8.UTFMax {
-			p = p[:len(p)-1]
-		}
+	s := strings.ToValidUTF8(string(p), "\uFFFD")
+	if len(s) <= n {
+		return s, false
 	}
-	return strings.ToValidUTF8(string(p), "\uFFFD"), cut
+	// Replacing invalid bytes can lengthen the text: cut after the
+	// replacement, at a rune boundary.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n], true
 }
 
 // ZapAudit writes audit records to a zap logger: accepted commands at

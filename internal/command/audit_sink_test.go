@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // A payload of exactly the limit is kept whole and not marked cut.
@@ -128,5 +129,16 @@ func TestFileAuditClosesThePreviousDay(t *testing.T) {
 	}
 	if after := fds(); after > before+5 {
 		t.Errorf("50 days later %d files are open, %d before", after, before)
+	}
+}
+
+// TestTruncatedPayloadStaysWithinItsLimit: invalid bytes become three-byte
+// replacement characters, and the record still keeps at most n bytes.
+func TestTruncatedPayloadStaysWithinItsLimit(t *testing.T) {
+	in := []byte(strings.Repeat("a\xff", MaxAuditPayload))
+	s, cut := truncatePayload(in, MaxAuditPayload)
+	if len(s) > MaxAuditPayload || !utf8.ValidString(s) || !cut {
+		t.Errorf("truncatePayload of %d bytes of invalid UTF-8: %d bytes, valid %v, cut %v; want at most %d, valid, cut",
+			len(in), len(s), utf8.ValidString(s), cut, MaxAuditPayload)
 	}
 }
