@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -42,16 +40,7 @@ type AuditSink interface {
 
 // truncatePayload returns at most n bytes of p as valid UTF-8.
 func truncatePayload(p []byte, n int) (string, bool) {
-	s := strings.ToValidUTF8(string(p), "\uFFFD")
-	if len(s) <= n {
-		return s, false
-	}
-	// Replacing invalid bytes can lengthen the text: cut after the
-	// replacement, at a rune boundary.
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n], true
+	return validPrefix(string(p), n)
 }
 
 // ZapAudit writes audit records to a zap logger: accepted commands at

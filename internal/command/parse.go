@@ -71,11 +71,9 @@ func Parse(name string, payload []byte, now time.Time) (Request, error) {
 	return parse(name, payload, now, DefaultMaxPayload)
 }
 
+// parse is [Parse] with a payload limit of maxPayload bytes (> 0).
 func parse(name string, payload []byte, now time.Time, maxPayload int) (req Request, err error) {
 	req.Name = name
-	if maxPayload <= 0 {
-		maxPayload = DefaultMaxPayload
-	}
 	defer func() {
 		if err != nil && req.ID == "" {
 			req.ID = peekID(payload)
@@ -264,13 +262,21 @@ func peekID(payload []byte) string {
 
 // clip shortens s to at most n bytes for use in a message, keeping UTF-8 intact.
 func clip(s string, n int) string {
+	if p, cut := validPrefix(s, n); cut {
+		return p + "…"
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// validPrefix returns s as valid UTF-8 (invalid bytes replaced), cut at a
+// rune boundary to at most n bytes, and whether it was cut.
+func validPrefix(s string, n int) (string, bool) {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
-		return s
+		return s, false
 	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	return s[:i] + "…"
+	return s[:n], true
 }
