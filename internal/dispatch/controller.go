@@ -295,7 +295,7 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 	}
 
 	// Protection and the unit constraint stack.
-	var stage [numStages][2]float64
+	var stage limits
 	var l limits
 	var sumPMeas, socW, socCap, held, back float64
 	assumed := false // a unit's power is assumed (held), not measured
@@ -322,11 +322,9 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 			socCap += u.RatedP
 		}
 		computeLimits(u, ns, av, &c.cfg, &l)
-		for k := range stage {
-			stage[k][0] += l[k][0]
-			stage[k][1] += l[k][1]
-		}
-		c.shares[i] = Share{DischargeMax: l[numStages-1][0], ChargeMax: l[numStages-1][1], SOC: u.SOC}
+		stage.add(&l)
+		d, ch := l.final().sides()
+		c.shares[i] = Share{DischargeMax: d, ChargeMax: ch, SOC: u.SOC}
 		if u.PCSOK && finite(u.P) {
 			sumPMeas += u.P
 			if c.lost[i] && av {
@@ -340,7 +338,7 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 		c.lost[i] = !(u.PCSOK && finite(u.P)) && !isHeld(u, ns, c.estop)
 	}
 	c.resetAll, c.resetIDs = false, c.resetIDs[:0]
-	availD, availC := stage[numStages-1][0], stage[numStages-1][1]
+	availD, availC := stage.final().sides()
 	rep.AvailDischarge, rep.AvailCharge = availD, availC
 	rep.EStop = c.estop
 	meanSOC, socOK := 0.0, socCap > 0
@@ -398,10 +396,7 @@ func (c *Controller) Step(in *Input, out []Setpoint) Report {
 
 	// Plant capacity: attribute the cut to the unit stages in order. Held
 	// units deliver their part without taking a share.
-	dir := 0
-	if total-held < 0 {
-		dir = 1
-	}
+	dir := directionOf(total - held)
 	want, prev := math.Abs(total-held), math.Inf(1)
 	for k := range stage {
 		ck := stage[k][dir]
