@@ -240,7 +240,7 @@ func (c *Controller) afterEStop() {
 	if c.mode != ModeStandby {
 		c.mode, c.modeChanged = ModeStandby, true
 	}
-	c.manual = ManualSetpoint{}
+	c.params.manual = ManualSetpoint{}
 }
 
 // SetUnits tells the controller the ids of the units its Steps will see,
