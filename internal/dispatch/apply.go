@@ -21,96 +21,151 @@ func (c *Controller) Apply(cmd Command, now time.Time) error {
 	if err := c.duringEStop(cmd); err != nil {
 		return err
 	}
-	rated := c.cfg.RatedP
-	within := func(name string, v float64) error {
-		if math.Abs(v) > rated {
-			return fieldError(name, "|%g| exceeds plant rated power %g kW", v, rated)
-		}
-		return nil
-	}
 	switch x := cmd.(type) {
 	case SetMode:
-		if x.Mode == ModeSchedule && c.params.sched == nil {
-			return refuse("set_mode", errors.New("mode: no schedule uploaded"))
-		}
-		if x.Mode != c.mode {
-			c.mode = x.Mode
-			c.modeChanged = true
-		}
+		return c.setMode(x)
 	case ManualSetpoint:
-		if err := within("p", x.P); err != nil {
-			return refuse("manual_setpoint", err)
-		}
-		if err := within("q", x.Q); err != nil {
-			return refuse("manual_setpoint", err)
-		}
-		c.params.manual = x
+		return c.setManual(x)
 	case ScheduleUpload:
-		s, err := x.compile()
-		if err == nil && s.maxAbsP() > rated {
-			err = fieldError("p", "plan asks %g kW, above plant rated power %g kW", s.maxAbsP(), rated)
-		}
-		if err != nil {
-			return refuse("schedule_upload", err)
-		}
-		c.params.sched = s
+		return c.uploadSchedule(x)
 	case SetPeakShaving:
-		if err := within("recharge_p", x.RechargeP); err != nil {
-			return refuse("peak_shaving", err)
-		}
-		c.params.peak = x.PeakParams
-		if x.ExportLimit != nil {
-			v := *x.ExportLimit
-			c.params.peak.ExportLimit = &v
-		}
+		return c.setPeak(x)
 	case AGCTarget:
-		if err := within("p", x.P); err != nil {
-			return refuse("agc_target", err)
-		}
-		if c.agc.targetSet && math.Abs(x.P-c.agc.target) < c.params.agc.DeadBand {
-			return ErrWithinDeadBand
-		}
-		c.agc.target, c.agc.targetSet = x.P, true
+		return c.setAGCTarget(x)
 	case SetAGCParams:
-		if err := x.validate(rated); err != nil {
-			return refuse("agc_params", err)
-		}
-		c.params.agc = x.AGCParams
+		return c.setAGC(x)
 	case SetPFR:
-		if x.Enable {
-			if err := x.validate(rated); err != nil {
-				return refuse("pfr", err)
-			}
-			c.params.pfr = x.PFRParams
-		}
-		c.params.pfrOn = x.Enable
+		return c.setPFR(x)
 	case SetFFR:
-		if x.Enable {
-			if err := within("power", x.Power); err != nil {
-				return refuse("ffr", err)
-			}
-			if err := within("recovery_p", x.RecoveryP); err != nil {
-				return refuse("ffr", err)
-			}
-			c.params.ffr = x.FFRParams
-		}
-		c.params.ffrOn = x.Enable
+		return c.setFFR(x)
 	case EStop:
-		if !c.estop {
-			c.estop, c.estopNew = true, true
-		}
+		c.setEStop()
+		return nil
 	case Reset:
-		if x.Unit == "" {
-			c.resetAll = true
-		} else {
-			if err := c.knownUnit(x.Unit); err != nil {
-				return refuse("reset", err)
-			}
-			c.resetIDs = append(c.resetIDs, x.Unit)
-		}
-	default:
-		return fmt.Errorf("unknown command %T refused", cmd)
+		return c.reset(x)
 	}
+	return fmt.Errorf("unknown command %T refused", cmd)
+}
+
+// withinRated refuses a power v above the plant's rated power.
+func (c *Controller) withinRated(name string, v float64) error {
+	if rated := c.cfg.RatedP; math.Abs(v) > rated {
+		return fieldError(name, "|%g| exceeds plant rated power %g kW", v, rated)
+	}
+	return nil
+}
+
+func (c *Controller) setMode(x SetMode) error {
+	if x.Mode == ModeSchedule && c.params.sched == nil {
+		return refuse("set_mode", errors.New("mode: no schedule uploaded"))
+	}
+	if x.Mode != c.mode {
+		c.mode = x.Mode
+		c.modeChanged = true
+	}
+	return nil
+}
+
+func (c *Controller) setManual(x ManualSetpoint) error {
+	if err := c.withinRated("p", x.P); err != nil {
+		return refuse("manual_setpoint", err)
+	}
+	if err := c.withinRated("q", x.Q); err != nil {
+		return refuse("manual_setpoint", err)
+	}
+	c.params.manual = x
+	return nil
+}
+
+func (c *Controller) uploadSchedule(x ScheduleUpload) error {
+	s, err := x.compile()
+	if rated := c.cfg.RatedP; err == nil && s.maxAbsP() > rated {
+		err = fieldError("p", "plan asks %g kW, above plant rated power %g kW", s.maxAbsP(), rated)
+	}
+	if err != nil {
+		return refuse("schedule_upload", err)
+	}
+	c.params.sched = s
+	return nil
+}
+
+func (c *Controller) setPeak(x SetPeakShaving) error {
+	if err := c.withinRated("recharge_p", x.RechargeP); err != nil {
+		return refuse("peak_shaving", err)
+	}
+	c.params.peak = x.PeakParams
+	if x.ExportLimit != nil {
+		v := *x.ExportLimit
+		c.params.peak.ExportLimit = &v
+	}
+	return nil
+}
+
+// setAGCTarget sets the AGC target unless it moves less than the dead band.
+func (c *Controller) setAGCTarget(x AGCTarget) error {
+	if err := c.withinRated("p", x.P); err != nil {
+		return refuse("agc_target", err)
+	}
+	if c.agc.targetSet && math.Abs(x.P-c.agc.target) < c.params.agc.DeadBand {
+		return ErrWithinDeadBand
+	}
+	c.agc.target, c.agc.targetSet = x.P, true
+	return nil
+}
+
+func (c *Controller) setAGC(x SetAGCParams) error {
+	if err := x.validate(c.cfg.RatedP); err != nil {
+		return refuse("agc_params", err)
+	}
+	c.params.agc = x.AGCParams
+	return nil
+}
+
+// setPFR enables (with new parameters) or disables PFR.
+func (c *Controller) setPFR(x SetPFR) error {
+	if x.Enable {
+		if err := x.validate(c.cfg.RatedP); err != nil {
+			return refuse("pfr", err)
+		}
+		c.params.pfr = x.PFRParams
+	}
+	c.params.pfrOn = x.Enable
+	return nil
+}
+
+// setFFR enables (with new parameters) or disables FFR.
+func (c *Controller) setFFR(x SetFFR) error {
+	if x.Enable {
+		if err := c.withinRated("power", x.Power); err != nil {
+			return refuse("ffr", err)
+		}
+		if err := c.withinRated("recovery_p", x.RecoveryP); err != nil {
+			return refuse("ffr", err)
+		}
+		c.params.ffr = x.FFRParams
+	}
+	c.params.ffrOn = x.Enable
+	return nil
+}
+
+// setEStop latches the emergency stop; the next Step reports it.
+func (c *Controller) setEStop() {
+	if !c.estop {
+		c.estop, c.estopNew = true, true
+	}
+}
+
+// reset asks the next Step to clear the latches of one unit, or of all
+// units and the plant.
+func (c *Controller) reset(x Reset) error {
+	if x.Unit == "" {
+		c.resetAll = true
+		return nil
+	}
+	if err := c.knownUnit(x.Unit); err != nil {
+		return refuse("reset", err)
+	}
+	c.resetIDs = append(c.resetIDs, x.Unit)
 	return nil
 }
 
