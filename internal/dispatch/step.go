@@ -76,7 +76,8 @@ func (c *Controller) begin(in *Input) float64 {
 }
 
 // emergencyStop reports a new plant emergency stop and clears a latched
-// one that a plant Reset asked to clear.
+// one that a plant Reset asked to clear. While it holds, the AGC trim and
+// the FFR state machine stay at rest.
 func (c *Controller) emergencyStop(now time.Time, rep *Report) {
 	if c.estopNew {
 		c.event(PlantID, StateNormal, StateTrip, CauseEStop, now)
@@ -87,6 +88,10 @@ func (c *Controller) emergencyStop(now time.Time, rep *Report) {
 		c.afterEStop()
 		rep.Mode = c.mode
 		c.event(PlantID, StateTrip, StateNormal, CauseReset, now)
+	}
+	if c.estop {
+		c.agc.integ = 0
+		c.ffr = ffrState{}
 	}
 }
 
@@ -180,7 +185,7 @@ func (c *Controller) siteStage(in *Input, cy *cycle) {
 // starts from the measured output. A PCS that comes back from a
 // communication loss may still run on its last setpoint: the ramp starts
 // from what it delivers, so it resumes from there instead of being ordered
-// down and ramped back. An emergency stop starts everything from zero.
+// down and ramped back. An emergency stop holds it at zero.
 func (c *Controller) rampStart(cy *cycle) {
 	if !c.started {
 		c.rampState = cy.bat
@@ -190,8 +195,6 @@ func (c *Controller) rampStart(cy *cycle) {
 	}
 	if c.estop {
 		c.rampState = 0
-		c.agc.integ = 0
-		c.ffr = ffrState{}
 	}
 }
 
