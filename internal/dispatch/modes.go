@@ -23,7 +23,9 @@ func (c *Controller) base(in *Input, cy *cycle) (float64, float64) {
 	case ModePeakShaving:
 		return peakShave(&c.params.peak, cy.poiOK, cy.load, cy.meanSOC, cy.socOK), 0
 	case ModeAGC:
-		return c.agc.step(&c.params.agc, c.site.poi(in.POIP), cy.poiOK, c.lastOver, cy.dt, c.satHi, c.satLo, c.cfg.RatedP) - c.site.ff(), 0
+		poi := c.site.poi(in.POIP)
+		p := c.agc.step(&c.params.agc, poi, cy.poiOK, c.lastOver, cy.dt, c.satHi, c.satLo, c.cfg.RatedP)
+		return p - c.site.ff(), 0
 	}
 	return 0, 0
 }
