@@ -21,30 +21,7 @@ func (c *Controller) Apply(cmd Command, now time.Time) error {
 	if err := c.duringEStop(cmd); err != nil {
 		return err
 	}
-	switch x := cmd.(type) {
-	case SetMode:
-		return c.setMode(x)
-	case ManualSetpoint:
-		return c.setManual(x)
-	case ScheduleUpload:
-		return c.uploadSchedule(x)
-	case SetPeakShaving:
-		return c.setPeak(x)
-	case AGCTarget:
-		return c.setAGCTarget(x)
-	case SetAGCParams:
-		return c.setAGC(x)
-	case SetPFR:
-		return c.setPFR(x)
-	case SetFFR:
-		return c.setFFR(x)
-	case EStop:
-		c.setEStop()
-		return nil
-	case Reset:
-		return c.reset(x)
-	}
-	return fmt.Errorf("unknown command %T refused", cmd)
+	return cmd.apply(c)
 }
 
 // withinRated refuses a power v above the plant's rated power.
@@ -55,7 +32,8 @@ func (c *Controller) withinRated(name string, v float64) error {
 	return nil
 }
 
-func (c *Controller) setMode(x SetMode) error {
+// apply switches the base mode; schedule mode needs a schedule.
+func (x SetMode) apply(c *Controller) error {
 	if x.Mode == ModeSchedule && c.params.sched == nil {
 		return refuse("set_mode", errors.New("mode: no schedule uploaded"))
 	}
@@ -66,7 +44,8 @@ func (c *Controller) setMode(x SetMode) error {
 	return nil
 }
 
-func (c *Controller) setManual(x ManualSetpoint) error {
+// apply sets the manual-mode P and Q.
+func (x ManualSetpoint) apply(c *Controller) error {
 	if err := c.withinRated("p", x.P); err != nil {
 		return refuse("manual_setpoint", err)
 	}
@@ -77,7 +56,8 @@ func (c *Controller) setManual(x ManualSetpoint) error {
 	return nil
 }
 
-func (c *Controller) uploadSchedule(x ScheduleUpload) error {
+// apply replaces the schedule with one the plant can deliver.
+func (x ScheduleUpload) apply(c *Controller) error {
 	s, err := x.compile()
 	if rated := c.cfg.RatedP; err == nil && s.maxAbsP() > rated {
 		err = fieldError("p", "plan asks %g kW, above plant rated power %g kW", s.maxAbsP(), rated)
@@ -89,7 +69,8 @@ func (c *Controller) uploadSchedule(x ScheduleUpload) error {
 	return nil
 }
 
-func (c *Controller) setPeak(x SetPeakShaving) error {
+// apply sets the peak-shaving parameters (keeping its own copy of ExportLimit).
+func (x SetPeakShaving) apply(c *Controller) error {
 	if err := c.withinRated("recharge_p", x.RechargeP); err != nil {
 		return refuse("peak_shaving", err)
 	}
@@ -101,8 +82,8 @@ func (c *Controller) setPeak(x SetPeakShaving) error {
 	return nil
 }
 
-// setAGCTarget sets the AGC target unless it moves less than the dead band.
-func (c *Controller) setAGCTarget(x AGCTarget) error {
+// apply sets the AGC target unless it moves less than the dead band.
+func (x AGCTarget) apply(c *Controller) error {
 	if err := c.withinRated("p", x.P); err != nil {
 		return refuse("agc_target", err)
 	}
@@ -113,7 +94,8 @@ func (c *Controller) setAGCTarget(x AGCTarget) error {
 	return nil
 }
 
-func (c *Controller) setAGC(x SetAGCParams) error {
+// apply sets the AGC parameters.
+func (x SetAGCParams) apply(c *Controller) error {
 	if err := x.validate(c.cfg.RatedP); err != nil {
 		return refuse("agc_params", err)
 	}
@@ -121,8 +103,8 @@ func (c *Controller) setAGC(x SetAGCParams) error {
 	return nil
 }
 
-// setPFR enables (with new parameters) or disables PFR.
-func (c *Controller) setPFR(x SetPFR) error {
+// apply enables (with new parameters) or disables PFR.
+func (x SetPFR) apply(c *Controller) error {
 	if x.Enable {
 		if err := x.validate(c.cfg.RatedP); err != nil {
 			return refuse("pfr", err)
@@ -133,8 +115,8 @@ func (c *Controller) setPFR(x SetPFR) error {
 	return nil
 }
 
-// setFFR enables (with new parameters) or disables FFR.
-func (c *Controller) setFFR(x SetFFR) error {
+// apply enables (with new parameters) or disables FFR.
+func (x SetFFR) apply(c *Controller) error {
 	if x.Enable {
 		if err := c.withinRated("power", x.Power); err != nil {
 			return refuse("ffr", err)
@@ -148,16 +130,17 @@ func (c *Controller) setFFR(x SetFFR) error {
 	return nil
 }
 
-// setEStop latches the emergency stop; the next Step reports it.
-func (c *Controller) setEStop() {
+// apply latches the emergency stop; the next Step reports it.
+func (EStop) apply(c *Controller) error {
 	if !c.estop {
 		c.estop, c.estopNew = true, true
 	}
+	return nil
 }
 
-// reset asks the next Step to clear the latches of one unit, or of all
+// apply asks the next Step to clear the latches of one unit, or of all
 // units and the plant.
-func (c *Controller) reset(x Reset) error {
+func (x Reset) apply(c *Controller) error {
 	if x.Unit == "" {
 		c.resetAll = true
 		return nil
@@ -167,38 +150,4 @@ func (c *Controller) reset(x Reset) error {
 	}
 	c.resetIDs = append(c.resetIDs, x.Unit)
 	return nil
-}
-
-// deref turns a pointer to a command into the command value (nil for a nil pointer).
-func deref(cmd Command) Command {
-	switch p := cmd.(type) {
-	case *SetMode:
-		return derefOf(p)
-	case *ManualSetpoint:
-		return derefOf(p)
-	case *ScheduleUpload:
-		return derefOf(p)
-	case *SetPeakShaving:
-		return derefOf(p)
-	case *AGCTarget:
-		return derefOf(p)
-	case *SetAGCParams:
-		return derefOf(p)
-	case *SetPFR:
-		return derefOf(p)
-	case *SetFFR:
-		return derefOf(p)
-	case *EStop:
-		return derefOf(p)
-	case *Reset:
-		return derefOf(p)
-	}
-	return cmd
-}
-
-func derefOf[T Command](p *T) Command {
-	if p == nil {
-		return nil
-	}
-	return *p
 }

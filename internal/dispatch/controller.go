@@ -98,6 +98,40 @@ func (c *Controller) droop() DroopParams {
 // The slice aliases an internal buffer valid until the next Step.
 func (c *Controller) States() []State { return c.states }
 
+// deref turns a pointer to a command into the command value (nil for a nil pointer).
+func deref(cmd Command) Command {
+	switch p := cmd.(type) {
+	case *SetMode:
+		return derefOf(p)
+	case *ManualSetpoint:
+		return derefOf(p)
+	case *ScheduleUpload:
+		return derefOf(p)
+	case *SetPeakShaving:
+		return derefOf(p)
+	case *AGCTarget:
+		return derefOf(p)
+	case *SetAGCParams:
+		return derefOf(p)
+	case *SetPFR:
+		return derefOf(p)
+	case *SetFFR:
+		return derefOf(p)
+	case *EStop:
+		return derefOf(p)
+	case *Reset:
+		return derefOf(p)
+	}
+	return cmd
+}
+
+func derefOf[T Command](p *T) Command {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
 // grow sizes the per-unit buffers for n units (allocates only when n grows).
 func (c *Controller) grow(n int) {
 	if cap(c.states) < n {
