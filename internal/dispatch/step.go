@@ -117,7 +117,22 @@ func (c *Controller) unitStage(in *Input, cy *cycle, rep *Report) {
 		cy.plant.add(&l)
 		d, ch := l.final().sides()
 		c.shares[i] = Share{DischargeMax: d, ChargeMax: ch, SOC: u.SOC}
-		c.measure(i, u, st, av, cy)
+		// Battery output: measured when the PCS data is good, assumed
+		// when the unit is held (inline: this loop runs for every unit).
+		good := u.PCSOK && finite(u.P)
+		held := !good && isHeld(u, st, c.estop)
+		switch {
+		case good:
+			cy.bat += u.P
+			if c.lost[i] && av {
+				cy.back += u.P
+			}
+		case held:
+			cy.held += u.HeldP
+			cy.bat += u.HeldP
+			cy.assumed = true
+		}
+		c.lost[i] = !good && !held
 	}
 	c.resetAll, c.resetIDs = false, c.resetIDs[:0]
 	cy.availD, cy.availC = cy.plant.final().sides()
@@ -144,24 +159,6 @@ func (c *Controller) protect(i int, u *Unit, now time.Time) State {
 	}
 	c.states[i] = ns
 	return ns
-}
-
-// measure adds unit i's output to the battery output: measured when its
-// PCS data is good, assumed when it is held.
-func (c *Controller) measure(i int, u *Unit, st State, av bool, cy *cycle) {
-	good := u.PCSOK && finite(u.P)
-	held := isHeld(u, st, c.estop)
-	if good {
-		cy.bat += u.P
-		if c.lost[i] && av {
-			cy.back += u.P
-		}
-	} else if held {
-		cy.held += u.HeldP
-		cy.bat += u.HeldP
-		cy.assumed = true
-	}
-	c.lost[i] = !good && !held
 }
 
 // isHeld reports whether a unit counts as held this cycle: it says so, its
