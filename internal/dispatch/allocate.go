@@ -30,55 +30,84 @@ func Allocate(total float64, units []Share, gain float64, out []float64) float64
 	if total == 0 || !finite(total) {
 		return 0
 	}
-	dir := 1.0
+	a := allocation{dir: 1, gain: gain}
 	if total < 0 {
-		dir = -1
+		a.dir = -1
 	}
-	capOf := func(u *Share) float64 {
-		c := u.DischargeMax
-		if dir < 0 {
-			c = u.ChargeMax
-		}
-		if !(c > 0) { // also catches NaN
-			return 0
-		}
-		return c
-	}
-	var sumCap, socW float64
-	for i := range units {
-		c := capOf(&units[i])
-		sumCap += c
-		socW += c * units[i].SOC
-	}
+	sumCap, socW := a.capacity(units)
 	if sumCap <= 0 {
 		return 0
 	}
-	want := total * dir
+	want := total * a.dir
 	if want >= sumCap {
-		var sum float64
-		for i := range units {
-			out[i] = capOf(&units[i]) * dir
-			sum += out[i]
-		}
-		return sum
+		return a.saturate(units, out)
 	}
-	meanSOC := socW / sumCap
-	weight := func(u *Share, c float64) float64 {
-		f := 1 + dir*gain*(u.SOC-meanSOC)/100
-		if !(f > 0) {
-			return 0
-		}
-		return c * f
+	a.meanSOC = socW / sumCap
+	if remaining := a.fill(want, sumCap, units, out); remaining > 0 {
+		a.spread(remaining, units, out)
 	}
-	// Weighted water filling: out[i] = min(cap_i, λ·w_i) with λ chosen so
-	// the sum meets the request. out holds magnitudes until the end.
+	return a.finish(units, out)
+}
+
+// allocation is the direction and SOC tilt of one Allocate call.
+type allocation struct {
+	dir     float64 // +1 discharge, -1 charge
+	gain    float64 // SOC balance gain
+	meanSOC float64 // capacity-weighted mean SOC, %
+}
+
+// capOf is a unit's capacity in the allocation's direction (0 for NaN or < 0).
+func (a *allocation) capOf(u *Share) float64 {
+	c := u.DischargeMax
+	if a.dir < 0 {
+		c = u.ChargeMax
+	}
+	if !(c > 0) { // also catches NaN
+		return 0
+	}
+	return c
+}
+
+// weight is a unit's SOC-tilted share weight for its capacity c.
+func (a *allocation) weight(u *Share, c float64) float64 {
+	f := 1 + a.dir*a.gain*(u.SOC-a.meanSOC)/100
+	if !(f > 0) {
+		return 0
+	}
+	return c * f
+}
+
+// capacity returns the units' total capacity and capacity-weighted SOC sum.
+func (a *allocation) capacity(units []Share) (sumCap, socW float64) {
+	for i := range units {
+		c := a.capOf(&units[i])
+		sumCap += c
+		socW += c * units[i].SOC
+	}
+	return sumCap, socW
+}
+
+// saturate runs every unit at its limit and returns the sum.
+func (a *allocation) saturate(units []Share, out []float64) float64 {
+	var sum float64
+	for i := range units {
+		out[i] = a.capOf(&units[i]) * a.dir
+		sum += out[i]
+	}
+	return sum
+}
+
+// fill is weighted water filling: out[i] = min(cap_i, λ·w_i) with λ chosen
+// so the sum meets want, in at most maxPasses passes. out holds magnitudes
+// until finish. It returns what is left to place.
+func (a *allocation) fill(want, sumCap float64, units []Share, out []float64) float64 {
 	remaining := want
 	for pass := 0; pass < maxPasses && remaining > 1e-9*sumCap; pass++ {
 		var sw float64
 		for i := range units {
-			c := capOf(&units[i])
+			c := a.capOf(&units[i])
 			if out[i] < c {
-				sw += weight(&units[i], c)
+				sw += a.weight(&units[i], c)
 			}
 		}
 		if sw <= 0 {
@@ -86,11 +115,11 @@ func Allocate(total float64, units []Share, gain float64, out []float64) float64
 		}
 		k := remaining / sw
 		for i := range units {
-			c := capOf(&units[i])
+			c := a.capOf(&units[i])
 			if out[i] >= c {
 				continue
 			}
-			add := k * weight(&units[i], c)
+			add := k * a.weight(&units[i], c)
 			if room := c - out[i]; add >= room {
 				add = room
 			}
@@ -98,30 +127,37 @@ func Allocate(total float64, units []Share, gain float64, out []float64) float64
 			remaining -= add
 		}
 	}
-	if remaining > 0 {
-		// Final exact pass over the headroom that is left; it cannot
-		// overshoot because remaining <= total headroom.
-		var head float64
-		for i := range units {
-			head += capOf(&units[i]) - out[i]
+	return remaining
+}
+
+// spread places what fill left over the headroom in one exact pass; it
+// cannot overshoot because remaining <= total headroom.
+func (a *allocation) spread(remaining float64, units []Share, out []float64) {
+	var head float64
+	for i := range units {
+		head += a.capOf(&units[i]) - out[i]
+	}
+	if head > 0 {
+		f := remaining / head
+		if f > 1 {
+			f = 1
 		}
-		if head > 0 {
-			f := remaining / head
-			if f > 1 {
-				f = 1
-			}
-			for i := range units {
-				out[i] += f * (capOf(&units[i]) - out[i])
-			}
+		for i := range units {
+			out[i] += f * (a.capOf(&units[i]) - out[i])
 		}
 	}
+}
+
+// finish clips each magnitude to its unit's capacity, applies the
+// direction and returns the sum.
+func (a *allocation) finish(units []Share, out []float64) float64 {
 	var sum float64
 	for i := range units {
-		c := capOf(&units[i])
+		c := a.capOf(&units[i])
 		if out[i] > c {
 			out[i] = c
 		}
-		out[i] *= dir
+		out[i] *= a.dir
 		sum += out[i]
 	}
 	return sum

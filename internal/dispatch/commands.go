@@ -31,7 +31,7 @@ func (m Mode) Valid() bool {
 // Controller.Apply also checks it against the plant and the current state.
 type Command interface {
 	Validate() error
-	command() // seals the set of commands to this package
+	apply(c *Controller) error // applies a valid command; seals the set of commands to this package
 }
 
 // SetMode switches the base mode. The new mode starts from the current
@@ -251,7 +251,7 @@ func (c *Controller) afterEStop() {
 	if c.mode != ModeStandby {
 		c.mode, c.modeChanged = ModeStandby, true
 	}
-	c.manual = ManualSetpoint{}
+	c.params.manual = ManualSetpoint{}
 }
 
 // SetUnits tells the controller the ids of the units its Steps will see,
@@ -354,17 +354,6 @@ func (c SetPeakShaving) Validate() error { return c.PeakParams.Validate() }
 
 // Validate checks the parameters.
 func (c SetAGCParams) Validate() error { return c.AGCParams.Validate() }
-
-func (SetMode) command()        {}
-func (ManualSetpoint) command() {}
-func (ScheduleUpload) command() {}
-func (SetPeakShaving) command() {}
-func (AGCTarget) command()      {}
-func (SetAGCParams) command()   {}
-func (SetPFR) command()         {}
-func (SetFFR) command()         {}
-func (EStop) command()          {}
-func (Reset) command()          {}
 
 // Validate for ScheduleUpload is on the value as well so it satisfies Command.
 var _ Command = ScheduleUpload{}

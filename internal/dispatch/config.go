@@ -129,6 +129,17 @@ func checkOrder(loName string, lo float64, hiName string, hi float64) error {
 
 // Validate checks every field and returns the first problem, naming the field.
 func (c *Config) Validate() error {
+	for _, check := range [...]func() error{c.validatePlant, c.validateSOC, c.validateCell,
+		c.validateProtection, c.validateParams} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validatePlant checks the plant rating, frequency, ramp and POI limits.
+func (c *Config) validatePlant() error {
 	if err := checkPositive("rated_p", c.RatedP); err != nil {
 		return err
 	}
@@ -151,6 +162,11 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// validateSOC checks the SOC window: 0 <= min <= soft min < soft max <= max <= 100.
+func (c *Config) validateSOC() error {
 	for _, f := range []struct {
 		n string
 		v float64
@@ -168,6 +184,11 @@ func (c *Config) Validate() error {
 	if c.SOCMax < c.SOCSoftMax {
 		return fieldError("soc_max", "must be >= soc_soft_max (%g), got %g", c.SOCSoftMax, c.SOCMax)
 	}
+	return nil
+}
+
+// validateCell checks the cell voltage and temperature tapers.
+func (c *Config) validateCell() error {
 	for _, p := range []struct {
 		ln   string
 		l    float64
@@ -193,9 +214,11 @@ func (c *Config) Validate() error {
 	if err := checkOrder("cell_v_low_soft", c.CellVLowSoft, "cell_v_high_soft", c.CellVHighSoft); err != nil {
 		return err
 	}
-	if err := checkOrder("temp_low_soft", c.TempLowSoft, "temp_high_soft", c.TempHighSoft); err != nil {
-		return err
-	}
+	return checkOrder("temp_low_soft", c.TempLowSoft, "temp_high_soft", c.TempHighSoft)
+}
+
+// validateProtection checks the protection factors and timeout and the SOC balance gain.
+func (c *Config) validateProtection() error {
 	if err := checkRange("derate_factor", c.DerateFactor, 0, 1); err != nil {
 		return err
 	}
@@ -205,9 +228,11 @@ func (c *Config) Validate() error {
 	if c.BMSTimeout <= 0 {
 		return fieldError("bms_timeout", "must be > 0, got %v", c.BMSTimeout)
 	}
-	if err := checkRange("soc_balance_gain", c.SOCBalanceGain, 0, 10); err != nil {
-		return err
-	}
+	return checkRange("soc_balance_gain", c.SOCBalanceGain, 0, 10)
+}
+
+// validateParams checks the run-time parameter defaults.
+func (c *Config) validateParams() error {
 	if err := c.AGC.validate(c.RatedP); err != nil {
 		return fmt.Errorf("agc.%w", err)
 	}

@@ -79,8 +79,41 @@ const (
 var stageConstraint = [numStages]Constraint{ConstraintRated, ConstraintAvailability,
 	ConstraintProtection, ConstraintBMS, ConstraintSOC, ConstraintCell}
 
-// limits holds a unit's discharge [0] and charge [1] capacity after each stage.
-type limits [numStages][2]float64
+// direction indexes the two sides of a capacity.
+type direction uint8
+
+const (
+	discharge direction = iota // P > 0
+	charge                     // P < 0
+)
+
+// directionOf is the direction of power p: charge below 0, else discharge.
+func directionOf(p float64) direction {
+	if p < 0 {
+		return charge
+	}
+	return discharge
+}
+
+// capacity is the power available in each direction, kW (both >= 0).
+type capacity [2]float64
+
+// sides returns the discharge and charge capacity.
+func (c capacity) sides() (d, ch float64) { return c[discharge], c[charge] }
+
+// limits holds a unit's (or, summed, the plant's) capacity after each stage.
+type limits [numStages]capacity
+
+// final is the capacity after the last stage: what the allocator may use.
+func (l *limits) final() capacity { return l[numStages-1] }
+
+// add adds o to l stage by stage.
+func (l *limits) add(o *limits) {
+	for k := range l {
+		l[k][discharge] += o[k][discharge]
+		l[k][charge] += o[k][charge]
+	}
+}
 
 // taperDown is 0 at or above hard, 1 at or below soft, linear between (soft < hard).
 func taperDown(x, soft, hard float64) float64 {
@@ -130,14 +163,14 @@ func computeLimits(u *Unit, st State, avail bool, cfg *Config, l *limits) {
 		r = min(u.RatedP, unitS(u))
 	}
 	d, c := r, r
-	l[stageRated] = [2]float64{d, c}
+	l[stageRated] = capacity{discharge: d, charge: c}
 	if !avail {
 		for k := stageAvail; k < numStages; k++ {
-			l[k] = [2]float64{}
+			l[k] = capacity{}
 		}
 		return
 	}
-	l[stageAvail] = [2]float64{d, c}
+	l[stageAvail] = capacity{discharge: d, charge: c}
 
 	switch st {
 	case StateDerate:
@@ -159,21 +192,21 @@ func computeLimits(u *Unit, st State, avail bool, cfg *Config, l *limits) {
 		d *= fd
 		c *= fc
 	}
-	l[stageProt] = [2]float64{d, c}
+	l[stageProt] = capacity{discharge: d, charge: c}
 
 	d = min(d, max(u.DischargeMax, 0))
 	c = min(c, max(u.ChargeMax, 0))
-	l[stageBMS] = [2]float64{d, c}
+	l[stageBMS] = capacity{discharge: d, charge: c}
 
 	d *= taperUp(u.SOC, cfg.SOCSoftMin, cfg.SOCMin)
 	c *= taperDown(u.SOC, cfg.SOCSoftMax, cfg.SOCMax)
-	l[stageSOC] = [2]float64{d, c}
+	l[stageSOC] = capacity{discharge: d, charge: c}
 
 	hot := taperDown(u.CellTMax, cfg.TempHighSoft, cfg.TempHighHard)
 	d *= taperUp(u.CellVMin, cfg.CellVLowSoft, cfg.CellVLowHard) * hot
 	c *= taperDown(u.CellVMax, cfg.CellVHighSoft, cfg.CellVHighHard) * hot *
 		taperUp(u.CellTMin, cfg.TempLowSoft, cfg.TempLowHard)
-	l[stageCell] = [2]float64{d, c}
+	l[stageCell] = capacity{discharge: d, charge: c}
 }
 
 // UnitLimits returns a unit's available discharge and charge power (both
@@ -182,5 +215,5 @@ func computeLimits(u *Unit, st State, avail bool, cfg *Config, l *limits) {
 func UnitLimits(u *Unit, st State, cfg *Config) (discharge, charge float64) {
 	var l limits
 	computeLimits(u, st, available(u, st, false), cfg, &l)
-	return l[numStages-1][0], l[numStages-1][1]
+	return l.final().sides()
 }

@@ -129,78 +129,107 @@ func (u *ScheduleUpload) compile() (*schedule, error) {
 	if n != 1 {
 		return nil, errors.New("schedule: exactly one of points, segments or tou must be given")
 	}
-	s := &schedule{}
 	switch {
 	case u.Points != nil:
-		if len(u.Points) != PointsPerDay {
-			return nil, fieldError("points", "need %d points of 15 min, got %d", PointsPerDay, len(u.Points))
-		}
-		for i, p := range u.Points {
-			if !finite(p) {
-				return nil, fieldError(fmt.Sprintf("points[%d]", i), "not a finite number")
-			}
-			s.spans = append(s.spans, span{start: i * 900, end: (i + 1) * 900, p: p})
-		}
+		return compilePoints(u.Points)
 	case u.Segments != nil:
-		for i, g := range u.Segments {
-			f := fmt.Sprintf("segments[%d]", i)
-			a, err := parseTOD(g.Start)
-			if err != nil {
-				return nil, fieldError(f+".start", "%v", err)
-			}
-			b, err := parseTOD(g.End)
-			if err != nil {
-				return nil, fieldError(f+".end", "%v", err)
-			}
-			if !finite(g.P) {
-				return nil, fieldError(f+".p", "not a finite number")
-			}
-			s.spans = append(s.spans, span{start: a, end: b, p: g.P})
+		return compileSegments(u.Segments)
+	}
+	return compileTOU(*u.TOU)
+}
+
+// compilePoints turns 96 quarter-hour powers into spans.
+func compilePoints(points []float64) (*schedule, error) {
+	if len(points) != PointsPerDay {
+		return nil, fieldError("points", "need %d points of 15 min, got %d", PointsPerDay, len(points))
+	}
+	s := &schedule{}
+	for i, p := range points {
+		if !finite(p) {
+			return nil, fieldError(fmt.Sprintf("points[%d]", i), "not a finite number")
 		}
-		if err := coverDay("segments", s.spans); err != nil {
-			return nil, err
-		}
-	default:
-		t := *u.TOU
-		if err := checkPositive("tou.charge_p", t.ChargeP); err != nil {
-			return nil, err
-		}
-		if err := checkPositive("tou.discharge_p", t.DischargeP); err != nil {
-			return nil, err
-		}
-		if err := checkRange("tou.charge_to_soc", t.ChargeToSOC, 0, 100); err != nil {
-			return nil, err
-		}
-		if err := checkRange("tou.discharge_to_soc", t.DischargeToSOC, 0, 100); err != nil {
-			return nil, err
-		}
-		if err := checkOrder("tou.discharge_to_soc", t.DischargeToSOC, "tou.charge_to_soc", t.ChargeToSOC); err != nil {
-			return nil, err
-		}
-		for i, p := range t.Periods {
-			f := fmt.Sprintf("tou.periods[%d]", i)
-			a, err := parseTOD(p.Start)
-			if err != nil {
-				return nil, fieldError(f+".start", "%v", err)
-			}
-			b, err := parseTOD(p.End)
-			if err != nil {
-				return nil, fieldError(f+".end", "%v", err)
-			}
-			switch p.Kind {
-			case TOUValley, TOUPeak, TOUFlat:
-			default:
-				return nil, fieldError(f+".kind", "must be valley, peak or flat, got %q", p.Kind)
-			}
-			s.spans = append(s.spans, span{start: a, end: b, kind: p.Kind})
-		}
-		if err := coverDay("tou.periods", s.spans); err != nil {
-			return nil, err
-		}
-		t.Periods = nil
-		s.tou = &t
+		s.spans = append(s.spans, span{start: i * 900, end: (i + 1) * 900, p: p})
 	}
 	return s, nil
+}
+
+// compileSegments turns constant-power segments covering the day into spans.
+func compileSegments(segs []Segment) (*schedule, error) {
+	s := &schedule{}
+	for i, g := range segs {
+		f := fmt.Sprintf("segments[%d]", i)
+		sp, err := parseSpan(f, g.Start, g.End)
+		if err != nil {
+			return nil, err
+		}
+		if !finite(g.P) {
+			return nil, fieldError(f+".p", "not a finite number")
+		}
+		sp.p = g.P
+		s.spans = append(s.spans, sp)
+	}
+	if err := coverDay("segments", s.spans); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// compileTOU checks a time-of-use plan and turns its periods into spans.
+func compileTOU(t TOUPlan) (*schedule, error) {
+	if err := t.checkPowers(); err != nil {
+		return nil, err
+	}
+	s := &schedule{}
+	for i, p := range t.Periods {
+		f := fmt.Sprintf("tou.periods[%d]", i)
+		sp, err := parseSpan(f, p.Start, p.End)
+		if err != nil {
+			return nil, err
+		}
+		switch p.Kind {
+		case TOUValley, TOUPeak, TOUFlat:
+		default:
+			return nil, fieldError(f+".kind", "must be valley, peak or flat, got %q", p.Kind)
+		}
+		sp.kind = p.Kind
+		s.spans = append(s.spans, sp)
+	}
+	if err := coverDay("tou.periods", s.spans); err != nil {
+		return nil, err
+	}
+	t.Periods = nil
+	s.tou = &t
+	return s, nil
+}
+
+// checkPowers checks the plan's powers and target SOCs.
+func (t *TOUPlan) checkPowers() error {
+	if err := checkPositive("tou.charge_p", t.ChargeP); err != nil {
+		return err
+	}
+	if err := checkPositive("tou.discharge_p", t.DischargeP); err != nil {
+		return err
+	}
+	if err := checkRange("tou.charge_to_soc", t.ChargeToSOC, 0, 100); err != nil {
+		return err
+	}
+	if err := checkRange("tou.discharge_to_soc", t.DischargeToSOC, 0, 100); err != nil {
+		return err
+	}
+	return checkOrder("tou.discharge_to_soc", t.DischargeToSOC, "tou.charge_to_soc", t.ChargeToSOC)
+}
+
+// parseSpan parses the "HH:MM" start and end of the entry named field.
+func parseSpan(field, start, end string) (span, error) {
+	a, err := parseTOD(start)
+	if err != nil {
+		return span{}, fieldError(field+".start", "%v", err)
+	}
+	b, err := parseTOD(end)
+	if err != nil {
+		return span{}, fieldError(field+".end", "%v", err)
+	}
+	return span{start: a, end: b}, nil
 }
 
 // Validate checks the upload on its own (the controller also checks powers

@@ -24,7 +24,7 @@ func TestScheduleAboveRatingIsRefusedInBothDirections(t *testing.T) {
 	at.Points[0] = rated
 	c := mustNew(t, DefaultConfig(rated))
 	mustApply(t, c, at)
-	accepted := c.sched
+	accepted := c.params.sched
 	for _, tc := range []struct {
 		name string
 		up   ScheduleUpload
@@ -44,13 +44,13 @@ func TestScheduleAboveRatingIsRefusedInBothDirections(t *testing.T) {
 				if err != nil {
 					t.Fatalf("a plan within the rating was refused: %v", err)
 				}
-				accepted = c.sched
+				accepted = c.params.sched
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), "rated") {
 				t.Fatalf("want a refusal naming the rating, got %v", err)
 			}
-			if c.sched != accepted {
+			if c.params.sched != accepted {
 				t.Fatal("the refused plan replaced the accepted one")
 			}
 		})

@@ -136,8 +136,8 @@ func TestApplyRefusesAgainstPlant(t *testing.T) {
 	// A refused manual setpoint must leave the previous one in force.
 	mustApply(t, c, ManualSetpoint{P: 200})
 	_ = c.Apply(ManualSetpoint{P: 5000}, t0)
-	if c.manual.P != 200 {
-		t.Errorf("refused setpoint changed state: %v", c.manual.P)
+	if c.params.manual.P != 200 {
+		t.Errorf("refused setpoint changed state: %v", c.params.manual.P)
 	}
 	// AGC command dead band.
 	mustApply(t, c, AGCTarget{P: 500})
