@@ -16,6 +16,7 @@ import (
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/httpapi"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
@@ -65,7 +66,7 @@ func (s *services) stationOptions(n station.Notifier) station.Options {
 	}
 }
 
-func (s *services) onCycle(v *station.View) {
+func (s *services) onCycle(v *plant.View) {
 	s.m.OnCycle(v)
 	if r := s.rec.Load(); r != nil {
 		r.Observe(v, s.disp.Report())

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 )
 
@@ -40,7 +41,7 @@ func TestExpiredWhileWaitingIsNotApplied(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	go d.Step(&station.View{At: time.Now()}, nil)
+	go d.Step(&plant.View{At: time.Now()}, nil)
 	<-inCycle
 
 	h := NewHandler(dispatcherBus{d}, HandlerOptions{SubmitTimeout: 5 * time.Second})

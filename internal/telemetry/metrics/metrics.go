@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/station"
 )
@@ -158,7 +159,7 @@ func (m *Metrics) FastLatency(d time.Duration) { m.fastLat.Observe(d.Seconds()) 
 // OnCycle records one control cycle; it fits station.Options.OnCycle. A
 // cycle counts as fast when the controller wrapped by Controller asked for
 // it; without that wrapper every cycle counts as a tick.
-func (m *Metrics) OnCycle(v *station.View) {
+func (m *Metrics) OnCycle(v *plant.View) {
 	now := time.Now()
 	if !v.At.IsZero() {
 		m.cycleDur.Observe(now.Sub(v.At).Seconds())
