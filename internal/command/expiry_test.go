@@ -11,11 +11,11 @@ import (
 
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/plant"
-	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/testutil/planttest"
 )
 
 // dispatcherBus submits to the station's real dispatcher.
-type dispatcherBus struct{ d *station.Dispatcher }
+type dispatcherBus struct{ d *planttest.Dispatcher }
 
 func (b dispatcherBus) Submit(ctx context.Context, cmd dispatch.Command, _ Source) (time.Time, error) {
 	return b.d.Submit(ctx, cmd)
@@ -32,7 +32,7 @@ func TestExpiredWhileWaitingIsNotApplied(t *testing.T) {
 	}
 	inCycle, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	d := station.NewDispatcher(ctl, zap.NewNop(), func([]dispatch.Event) {
+	d := planttest.WrapDispatcher(ctl, zap.NewNop(), func([]dispatch.Event) {
 		once.Do(func() { close(inCycle); <-release }) // the cycle holds the lock here
 	})
 	// An estop and its reset make the next cycle report events.

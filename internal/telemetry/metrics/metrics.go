@@ -12,7 +12,6 @@ import (
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
-	"github.com/emsd/emsd/internal/station"
 )
 
 // Histogram buckets, in seconds.
@@ -183,9 +182,9 @@ func (m *Metrics) LastCycle() time.Time {
 // Controller wraps the station's controller so that OnCycle can tell the
 // cycles a FastController triggers from periodic ones. A controller that
 // is not a FastController is returned as is.
-func (m *Metrics) Controller(c station.Controller) station.Controller {
-	if fc, ok := c.(station.FastController); ok {
-		return &fastController{FastController: fc, m: m}
+func (m *Metrics) Controller(c Controller) Controller {
+	if fc, ok := c.(fastCtl); ok {
+		return &fastController{fastCtl: fc, m: m}
 	}
 	return c
 }
@@ -194,12 +193,24 @@ func (m *Metrics) Controller(c station.Controller) station.Controller {
 // asks for one. The station calls FastTrigger and, when it returns true,
 // runs the cycle (and OnCycle) at once on the same goroutine.
 type fastController struct {
-	station.FastController
+	fastCtl
 	m *Metrics
 }
 
+// Controller is the station's controller (station.Controller), as far as
+// the metrics see it.
+type Controller interface {
+	Step(v *plant.View, out []plant.Setpoint)
+}
+
+// fastCtl is station.FastController.
+type fastCtl interface {
+	Controller
+	FastTrigger(f procimg.Value) bool
+}
+
 func (f *fastController) FastTrigger(v procimg.Value) bool {
-	if !f.FastController.FastTrigger(v) {
+	if !f.fastCtl.FastTrigger(v) {
 		return false
 	}
 	f.m.fastNext.Store(true)
