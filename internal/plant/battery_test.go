@@ -29,81 +29,79 @@ func unequal() []plant.BatteryView {
 	return []plant.BatteryView{a, b}
 }
 
+// unequalPack is Condense(unequal()): SOC (40×1000 + 80×3000)/4000 = 70;
+// charge min(0.5, 0.2) kW/kWh × 4000 = 800; discharge min(0.4, 0.8) ×
+// 4000 = 1600; the worst alarm 2; the cell extremes of either battery.
+var unequalPack = plant.Pack{OK: true, SOCAge: 2 * time.Second, SOC: 70, SOCWeight: 280000, CapacityKWh: 4000, GoodSOC: 2,
+	ChargeMax: 800, DischargeMax: 1600, LimitsOK: true, AlarmLevel: 2, Contactor: true,
+	CellVMax: 3.6, CellVMin: 3.1, CellTMax: 41, CellTMin: 5}
+
 func TestCondense(t *testing.T) {
 	now := t0.Add(2 * time.Second)
 	stale := procimg.Value{V: 10, Q: procimg.Stale, At: t0.Add(-3 * time.Second)}
 	cases := []struct {
 		name string
-		bs   func() []plant.BatteryView
-		want plant.Pack
+		bs   []plant.BatteryView
+		edit func(bs []plant.BatteryView) // applied to bs
+		want func(p *plant.Pack)          // applied to unequalPack
 	}{{
-		// SOC (40×1000 + 80×3000)/4000 = 70; charge min(0.5, 0.2) kW/kWh ×
-		// 4000 = 800; discharge min(0.4, 0.8) × 4000 = 1600; worst alarm 2.
 		name: "unequal batteries",
-		bs:   unequal,
-		want: plant.Pack{OK: true, SOCAge: 2 * time.Second, SOC: 70, SOCWeight: 280000, CapacityKWh: 4000, GoodSOC: 2,
-			ChargeMax: 800, DischargeMax: 1600, LimitsOK: true, AlarmLevel: 2, Contactor: true,
-			CellVMax: 3.6, CellVMin: 3.1, CellTMax: 41, CellTMin: 5},
+		bs:   unequal(),
 	}, {
 		name: "one contactor open",
-		bs: func() []plant.BatteryView {
-			bs := unequal()
-			bs[1].Contactor = good(0)
-			return bs
-		},
-		want: plant.Pack{OK: true, SOCAge: 2 * time.Second, SOC: 70, SOCWeight: 280000, CapacityKWh: 4000, GoodSOC: 2,
-			ChargeMax: 800, DischargeMax: 1600, LimitsOK: true, AlarmLevel: 2, Contactor: false,
-			CellVMax: 3.6, CellVMin: 3.1, CellTMax: 41, CellTMin: 5},
-	}, {
-		name: "no contactor and no cell points in the profile",
-		bs: func() []plant.BatteryView {
-			b := battery(2000, 50, 100, 200)
-			b.Contactor, b.CellVMax, b.CellVMin, b.CellTMax, b.CellTMin = plant.Missing, plant.Missing, plant.Missing, plant.Missing, plant.Missing
-			return []plant.BatteryView{b}
-		},
-		want: plant.Pack{OK: true, SOCAge: 2 * time.Second, SOC: 50, SOCWeight: 100000, CapacityKWh: 2000, GoodSOC: 1,
-			ChargeMax: 100, DischargeMax: 200, LimitsOK: true, Contactor: true,
-			CellVMax: 3.3, CellVMin: 3.3, CellTMax: 25, CellTMin: 25},
+		bs:   unequal(),
+		edit: func(bs []plant.BatteryView) { bs[1].Contactor = good(0) },
+		want: func(p *plant.Pack) { p.Contactor = false },
 	}, {
 		// The stale SOC is left out of the mean and makes the unit not OK;
 		// its age is the oldest.
 		name: "one SOC stale",
-		bs: func() []plant.BatteryView {
-			bs := unequal()
-			bs[1].SOC = stale
-			return bs
+		bs:   unequal(),
+		edit: func(bs []plant.BatteryView) { bs[1].SOC = stale },
+		want: func(p *plant.Pack) {
+			p.OK, p.SOCAge, p.SOC, p.SOCWeight, p.CapacityKWh, p.GoodSOC = false, 5*time.Second, 40, 40000, 1000, 1
 		},
-		want: plant.Pack{OK: false, SOCAge: 5 * time.Second, SOC: 40, SOCWeight: 40000, CapacityKWh: 1000, GoodSOC: 1,
-			ChargeMax: 800, DischargeMax: 1600, LimitsOK: true, AlarmLevel: 2, Contactor: true,
-			CellVMax: 3.6, CellVMin: 3.1, CellTMax: 41, CellTMin: 5},
 	}, {
 		name: "one limit lost",
-		bs: func() []plant.BatteryView {
-			bs := unequal()
-			bs[0].DischargeMax = procimg.Value{V: 400, Q: procimg.Lost, At: t0}
-			return bs
+		bs:   unequal(),
+		edit: func(bs []plant.BatteryView) { bs[0].DischargeMax = procimg.Value{V: 400, Q: procimg.Lost, At: t0} },
+		want: func(p *plant.Pack) { p.OK, p.LimitsOK = false, false },
+	}, {
+		name: "no contactor and no cell points in the profile",
+		bs:   []plant.BatteryView{battery(2000, 50, 100, 200)},
+		edit: func(bs []plant.BatteryView) {
+			bs[0].Contactor, bs[0].CellVMax, bs[0].CellVMin, bs[0].CellTMax, bs[0].CellTMin = plant.Missing, plant.Missing, plant.Missing, plant.Missing, plant.Missing
 		},
-		want: plant.Pack{OK: false, SOCAge: 2 * time.Second, SOC: 70, SOCWeight: 280000, CapacityKWh: 4000, GoodSOC: 2,
-			ChargeMax: 800, DischargeMax: 1600, LimitsOK: false, AlarmLevel: 2, Contactor: true,
-			CellVMax: 3.6, CellVMin: 3.1, CellTMax: 41, CellTMin: 5},
+		want: func(p *plant.Pack) {
+			*p = plant.Pack{OK: true, SOCAge: 2 * time.Second, SOC: 50, SOCWeight: 100000, CapacityKWh: 2000, GoodSOC: 1,
+				ChargeMax: 100, DischargeMax: 200, LimitsOK: true, Contactor: true,
+				CellVMax: 3.3, CellVMin: 3.3, CellTMax: 25, CellTMin: 25}
+		},
 	}, {
 		name: "negative limit reads as 0",
-		bs: func() []plant.BatteryView {
-			return []plant.BatteryView{battery(1000, 50, -5, 300)}
+		bs:   []plant.BatteryView{battery(1000, 50, -5, 300)},
+		want: func(p *plant.Pack) {
+			*p = plant.Pack{OK: true, SOCAge: 2 * time.Second, SOC: 50, SOCWeight: 50000, CapacityKWh: 1000, GoodSOC: 1,
+				ChargeMax: 0, DischargeMax: 300, LimitsOK: true, Contactor: true,
+				CellVMax: 3.4, CellVMin: 3.3, CellTMax: 30, CellTMin: 20}
 		},
-		want: plant.Pack{OK: true, SOCAge: 2 * time.Second, SOC: 50, SOCWeight: 50000, CapacityKWh: 1000, GoodSOC: 1,
-			ChargeMax: 0, DischargeMax: 300, LimitsOK: true, Contactor: true,
-			CellVMax: 3.4, CellVMin: 3.3, CellTMax: 30, CellTMin: 20},
 	}, {
 		name: "no batteries",
-		bs:   func() []plant.BatteryView { return nil },
-		want: plant.Pack{Contactor: true, CellVMax: 3.3, CellVMin: 3.3, CellTMax: 25, CellTMin: 25},
+		want: func(p *plant.Pack) {
+			*p = plant.Pack{Contactor: true, CellVMax: 3.3, CellVMin: 3.3, CellTMax: 25, CellTMin: 25}
+		},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := plant.Condense(c.bs(), now)
-			if got != c.want {
-				t.Errorf("Condense:\n got %+v\nwant %+v", got, c.want)
+			if c.edit != nil {
+				c.edit(c.bs)
+			}
+			want := unequalPack
+			if c.want != nil {
+				c.want(&want)
+			}
+			if got := plant.Condense(c.bs, now); got != want {
+				t.Errorf("Condense:\n got %+v\nwant %+v", got, want)
 			}
 		})
 	}
