@@ -238,15 +238,11 @@ func cmdRun(args []string, stderr io.Writer, simOnly bool) error {
 		return nil
 	}
 
-	svc, err := newServices(cfg, log)
+	svc, st, err := newServices(cfg, profiles, log, newNotifier(log))
 	if err != nil {
-		return configErr(err)
+		return err
 	}
-	st, err := station.New(cfg, profiles, log, svc.stationOptions(newNotifier(log)))
-	if err != nil {
-		return configErr(err)
-	}
-	if err := svc.start(ctx, st); err != nil {
+	if err := svc.start(ctx); err != nil {
 		svc.stop()
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -16,68 +16,90 @@ import (
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/httpapi"
+	"github.com/emsd/emsd/internal/ingress/mqtt"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
-	"github.com/emsd/emsd/internal/telemetry/mqtt"
 	"github.com/emsd/emsd/internal/telemetry/record"
 )
 
 // services are the daemon's parts around the station: dispatch, metrics,
-// telemetry, operator commands and the HTTP server. They are built in two
-// steps because the station's hooks need some of them and they need the
-// station's devices.
+// telemetry, operator commands and the HTTP server. newServices builds
+// them, with the station, in dependency order; start runs their
+// goroutines and stop ends and joins every one of them.
+//
+// The station's hooks and the dispatcher's event callback are methods of
+// services: they reach the recorder and the MQTT client, which are built
+// after the station (they read its devices). Every one of those fields is
+// set before newServices returns, and no hook runs before Station.Run, so
+// they are plain fields.
 type services struct {
 	cfg  *config.Config
 	log  *zap.Logger
 	disp *station.Dispatcher
 	m    *metrics.Metrics
 
-	rec     atomic.Pointer[record.Recorder]
+	rec     *record.Recorder // nil without InfluxDB
 	influx  *influx.Writer
 	mqtt    *mqtt.Client
 	http    *httpapi.Server
 	audit   *command.FileAudit
 	handler *command.Handler
 	broker  *broker.Broker
+
+	cancel context.CancelFunc // ends what start started
+	wg     sync.WaitGroup     // the goroutines start started
 }
 
-// newServices builds what the station's options need: the dispatcher and
-// the metrics.
-func newServices(cfg *config.Config, log *zap.Logger) (*services, error) {
-	s := &services{cfg: cfg, log: log, m: metrics.New(metrics.Options{})}
+// newServices builds the dispatcher, the station, telemetry, the command
+// channel and the HTTP server, in that order. Nothing runs yet; on error
+// what was opened is closed.
+func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, n station.Notifier) (*services, *station.Station, error) {
+	s := &services{cfg: cfg, log: log, m: metrics.New(metrics.Options{}), cancel: func() {}}
 	var err error
-	s.disp, err = newDispatcher(cfg, log, s.onEvents)
-	if err != nil {
-		return nil, err
+	if s.disp, err = newDispatcher(cfg, log, s.onEvents); err != nil {
+		return nil, nil, configErr(err)
 	}
-	return s, nil
-}
-
-// stationOptions wires the station's hooks to the services.
-func (s *services) stationOptions(n station.Notifier) station.Options {
-	return station.Options{
+	st, err := station.New(cfg, profiles, log, station.Options{
 		Notifier:    n,
-		Controller:  s.m.Controller(s.disp),
-		Observer:    observers{s.m, recorderObserver{s}},
+		Controller:  s.disp,
+		Observer:    s,
 		FastLatency: s.m.FastLatency,
 		OnCycle:     s.onCycle,
+	})
+	if err != nil {
+		return nil, nil, configErr(err)
+	}
+	if err := s.build(st); err != nil {
+		s.stop()
+		return nil, nil, err
+	}
+	return s, st, nil
+}
+
+// onCycle feeds each control cycle to the metrics and the recorder.
+func (s *services) onCycle(v *plant.View, k plant.CycleKind) {
+	s.m.OnCycle(v, k)
+	if s.rec != nil {
+		s.rec.Observe(v, s.disp.Report())
 	}
 }
 
-func (s *services) onCycle(v *plant.View) {
-	s.m.OnCycle(v)
-	if r := s.rec.Load(); r != nil {
-		r.Observe(v, s.disp.Report())
+// Transaction makes services the station's devices.Observer: every Modbus
+// transaction goes to the metrics and the recorder.
+func (s *services) Transaction(dev string, op devices.Op, took time.Duration, err error) {
+	s.m.Transaction(dev, op, took, err)
+	if s.rec != nil {
+		s.rec.Transaction(dev, op, took, err)
 	}
 }
 
 // onEvents receives protection transitions from the control loop (under
 // the dispatcher's lock: nothing here may call back into it).
 func (s *services) onEvents(evs []dispatch.Event) {
-	if r := s.rec.Load(); r != nil {
-		r.Protection(evs)
+	if s.rec != nil {
+		s.rec.Protection(evs)
 	}
 	if s.mqtt != nil {
 		for _, e := range evs {
@@ -90,9 +112,9 @@ func (s *services) onEvents(evs []dispatch.Event) {
 	}
 }
 
-// start builds and starts telemetry, the command channel and the HTTP
-// server for a built station. Everything started is stopped by stop.
-func (s *services) start(ctx context.Context, st *station.Station) error {
+// build makes telemetry, the command channel and the HTTP server for a
+// built station. Everything built is closed by stop.
+func (s *services) build(st *station.Station) error {
 	cfg, log := s.cfg, s.log
 	if err := s.m.Attach(st, s.disp); err != nil {
 		return err
@@ -121,10 +143,7 @@ func (s *services) start(ctx context.Context, st *station.Station) error {
 		if err != nil {
 			return fmt.Errorf("influx: %w", err)
 		}
-		s.rec.Store(rec)
-		go rec.Run(ctx, cfg.Influx.Interval)
-		log.Info("telemetry to InfluxDB", zap.String("url", cfg.Influx.URL), zap.String("bucket", cfg.Influx.BucketName()),
-			zap.Duration("interval", cfg.Influx.Interval))
+		s.rec = rec
 	}
 
 	audit, err := command.OpenFileAudit(filepath.Join(cfg.StateDir, "audit"), false)
@@ -133,8 +152,8 @@ func (s *services) start(ctx context.Context, st *station.Station) error {
 	}
 	s.audit = audit
 	sinks := command.MultiAudit{command.ZapAudit{Log: log.Named("audit")}, audit, s.m}
-	if r := s.rec.Load(); r != nil {
-		sinks = append(sinks, r)
+	if s.rec != nil {
+		sinks = append(sinks, s.rec)
 	}
 	s.handler = command.NewHandler(bus{s.disp}, command.HandlerOptions{
 		Authority: command.NewAuthority(*cfg.MQTT.RemoteControl),
@@ -161,16 +180,8 @@ func (s *services) start(ctx context.Context, st *station.Station) error {
 			Username: cfg.MQTT.Username, Password: pw, ClientID: cfg.MQTT.ClientID,
 			KeepAlive: cfg.MQTT.KeepAlive, MaxReconnectInterval: cfg.MQTT.ReconnectMax, Prefix: cfg.MQTT.Prefix, Site: cfg.Site.Name,
 			StateInterval: cfg.MQTT.StatePeriod,
-			State:         func() any { return httpapi.Snapshot(st, s.disp, time.Now()).Plant },
-			Units: func() map[string]any {
-				snap := httpapi.Snapshot(st, s.disp, time.Now())
-				out := make(map[string]any, len(snap.Units))
-				for _, u := range snap.Units {
-					out[u.ID] = u
-				}
-				return out
-			},
-			Log: log.Named("mqtt"),
+			State:         func() (any, map[string]any) { return mqttState(httpapi.Snapshot(st, s.disp, time.Now())) },
+			Log:           log.Named("mqtt"),
 		}, s.handler)
 		if err != nil {
 			return fmt.Errorf("%s: mqtt: %w", cfg.File, err)
@@ -179,9 +190,6 @@ func (s *services) start(ctx context.Context, st *station.Station) error {
 		if err := s.m.RegisterMQTT(c); err != nil {
 			return err
 		}
-		c.Start()
-		log.Info("operator commands over MQTT", zap.Strings("brokers", cfg.MQTT.Brokers), zap.String("topics", c.Topic("")),
-			zap.Bool("remote_control", *cfg.MQTT.RemoteControl))
 	}
 
 	if addr := cfg.HTTPAddr(); addr != "" {
@@ -190,18 +198,51 @@ func (s *services) start(ctx context.Context, st *station.Station) error {
 		if err != nil {
 			return err
 		}
-		if err := srv.Start(ctx); err != nil {
-			return fmt.Errorf("%s: http.addr: %w", cfg.File, err)
-		}
 		s.http = srv
-		log.Info("HTTP API", zap.String("addr", srv.Addr()), zap.Strings("paths", []string{"/metrics", "/healthz", "/readyz", "/api/state"}))
 	}
 	return nil
 }
 
-// stop closes what start opened, telemetry last so that the shutdown ramp
-// is recorded.
+// mqttState splits one snapshot into the plant state and the unit states
+// of one MQTT state round, so that both come from the same cycle.
+func mqttState(snap httpapi.State) (any, map[string]any) {
+	units := make(map[string]any, len(snap.Units))
+	for _, u := range snap.Units {
+		units[u.ID] = u
+	}
+	return snap.Plant, units
+}
+
+// start runs the recorder's flushes, the MQTT client and the HTTP server
+// until stop (or until ctx ends).
+func (s *services) start(ctx context.Context) error {
+	ctx, s.cancel = context.WithCancel(ctx)
+	cfg, log := s.cfg, s.log
+	if s.rec != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.rec.Run(ctx, cfg.Influx.Interval) }()
+		log.Info("telemetry to InfluxDB", zap.String("url", cfg.Influx.URL), zap.String("bucket", cfg.Influx.BucketName()),
+			zap.Duration("interval", cfg.Influx.Interval))
+	}
+	if s.mqtt != nil {
+		s.mqtt.Start()
+		log.Info("operator commands over MQTT", zap.Strings("brokers", cfg.MQTT.Brokers), zap.String("topics", s.mqtt.Topic("")),
+			zap.Bool("remote_control", *cfg.MQTT.RemoteControl))
+	}
+	if s.http != nil {
+		if err := s.http.Start(ctx); err != nil {
+			return fmt.Errorf("%s: http.addr: %w", cfg.File, err)
+		}
+		log.Info("HTTP API", zap.String("addr", s.http.Addr()), zap.Strings("paths", []string{"/metrics", "/healthz", "/readyz", "/api/state"}))
+	}
+	return nil
+}
+
+// stop ends and joins what start started and closes what newServices
+// opened, telemetry last so that the shutdown ramp is recorded: the
+// recorder's last flush happens before the InfluxDB writer closes.
 func (s *services) stop() {
+	s.cancel()
 	if s.http != nil {
 		_ = s.http.Close()
 	}
@@ -213,9 +254,7 @@ func (s *services) stop() {
 	if s.broker != nil {
 		_ = s.broker.Close()
 	}
-	if r := s.rec.Load(); r != nil {
-		r.Flush(time.Now())
-	}
+	s.wg.Wait()
 	if s.influx != nil {
 		if err := s.influx.Close(ctx); err != nil {
 			s.log.Warn("influx close", zap.Error(err))
@@ -231,22 +270,4 @@ type bus struct{ d *station.Dispatcher }
 
 func (b bus) Submit(ctx context.Context, cmd dispatch.Command, _ command.Source) (time.Time, error) {
 	return b.d.Submit(ctx, cmd)
-}
-
-// observers fans every Modbus transaction out to several observers.
-type observers []devices.Observer
-
-func (o observers) Transaction(dev string, op devices.Op, took time.Duration, err error) {
-	for _, x := range o {
-		x.Transaction(dev, op, took, err)
-	}
-}
-
-// recorderObserver forwards transactions to the recorder once it exists.
-type recorderObserver struct{ s *services }
-
-func (r recorderObserver) Transaction(dev string, op devices.Op, took time.Duration, err error) {
-	if rec := r.s.rec.Load(); rec != nil {
-		rec.Transaction(dev, op, took, err)
-	}
 }

@@ -71,7 +71,7 @@ func newPlantRig(t *testing.T, units int) *plantRig {
 	disp := planttest.NewDispatcher(t, cfg, log)
 	m := metrics.New(metrics.Options{})
 	st := planttest.NewStation(t, cfg, log, planttest.StationOptions{
-		Controller: m.Controller(disp), Observer: m, FastLatency: m.FastLatency, OnCycle: m.OnCycle,
+		Controller: disp, Observer: m, FastLatency: m.FastLatency, OnCycle: m.OnCycle,
 	})
 	if err := m.Attach(st, disp); err != nil {
 		t.Fatal(err)

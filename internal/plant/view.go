@@ -104,3 +104,20 @@ func Summarise(v *View) Summary {
 	}
 	return s
 }
+
+// CycleKind says what started a control cycle.
+type CycleKind uint8
+
+// Cycle kinds.
+const (
+	CycleTick CycleKind = iota // the periodic tick
+	CycleFast                  // a new frequency reading a FastController asked for
+)
+
+// String is "tick" or "fast".
+func (k CycleKind) String() string {
+	if k == CycleFast {
+		return "fast"
+	}
+	return "tick"
+}

@@ -3,7 +3,6 @@ package station
 import (
 	"context"
 	"math"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,11 +14,12 @@ import (
 
 // Dispatcher runs the dispatch controller as the station's controller and
 // takes operator commands for it. Commands and control steps are
-// serialised by one lock, so a command lands between two cycles.
+// serialised by one lock, so a command lands between two cycles; a
+// command gives up waiting for it when its ctx ends.
 type Dispatcher struct {
 	log *zap.Logger
 
-	mu       sync.Mutex
+	mu       ctxMutex
 	ctl      *dispatch.Controller
 	in       dispatch.Input
 	report   dispatch.Report
@@ -47,19 +47,19 @@ const maxEvents = 256
 // NewDispatcher wraps a controller. onEvents, if not nil, receives each
 // cycle's protection events (from the control loop; it must not block).
 func NewDispatcher(ctl *dispatch.Controller, log *zap.Logger, onEvents func([]dispatch.Event)) *Dispatcher {
-	return &Dispatcher{ctl: ctl, log: log, onEvents: onEvents}
+	return &Dispatcher{mu: newCtxMutex(), ctl: ctl, log: log, onEvents: onEvents}
 }
 
 // Submit applies an operator command between control cycles. The
 // controller refuses invalid commands with a reason; nothing is clamped.
-// A command whose ctx ended while it waited for the cycle in progress
-// (its expires_at passed, or the caller gave up) is not applied.
+// Submit returns ctx's error, without applying the command, as soon as
+// ctx ends while it waits for the cycle in progress (its expires_at
+// passed, or the caller gave up).
 func (d *Dispatcher) Submit(ctx context.Context, cmd dispatch.Command) (time.Time, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := d.mu.LockCtx(ctx); err != nil {
 		return time.Time{}, err
 	}
+	defer d.mu.Unlock()
 	now := time.Now()
 	if err := d.ctl.Apply(cmd, now); err != nil {
 		return time.Time{}, err

@@ -57,7 +57,7 @@ type Station struct {
 	ntf   Notifier
 
 	lat     *latency
-	onCycle func(v *plant.View)
+	onCycle func(v *plant.View, k plant.CycleKind)
 	ready   atomic.Bool // the first full poll is complete
 
 	mu   sync.Mutex
@@ -76,8 +76,9 @@ type Options struct {
 	// the frequency reading's arrival to the last PCS acknowledgement.
 	FastLatency func(time.Duration)
 	// OnCycle, if set, is called from the control loop with each cycle's
-	// view (valid only during the call). It must be quick and not block.
-	OnCycle func(v *plant.View)
+	// view (valid only during the call) and what started the cycle. It
+	// must be quick and not block.
+	OnCycle func(v *plant.View, k plant.CycleKind)
 }
 
 // New builds a station for the configuration. Profiles must already have
@@ -245,9 +246,14 @@ type cycler struct {
 }
 
 // run is one control cycle at now; origin, if set, is when the reading
-// that triggered it arrived, for the read-to-acknowledge latency.
+// that triggered it arrived, for the read-to-acknowledge latency, and
+// makes it a fast cycle.
 func (c *cycler) run(now, origin time.Time) {
 	s := c.s
+	kind := plant.CycleTick
+	if !origin.IsZero() {
+		kind = plant.CycleFast
+	}
 	s.img.Snapshot(now, &c.snap)
 	s.vm.fill(&c.snap, s.units, &c.view)
 	for i, u := range s.units {
@@ -257,7 +263,7 @@ func (c *cycler) run(now, origin time.Time) {
 	if !s.ready.Load() {
 		// Nothing is ordered before every point has been read once: the
 		// controller would see missing data as lost and trip the units.
-		s.publish(&c.view)
+		s.publish(&c.view, kind)
 		s.ntf.Watchdog()
 		return
 	}
@@ -269,18 +275,18 @@ func (c *cycler) run(now, origin time.Time) {
 		}
 	}
 	s.lat.sealed(id)
-	s.publish(&c.view)
+	s.publish(&c.view, kind)
 	s.ntf.Watchdog()
 }
 
 // publish keeps a copy of the cycle's view for Latest and hands the view
-// to the OnCycle hook.
-func (s *Station) publish(v *plant.View) {
+// and the cycle's kind to the OnCycle hook.
+func (s *Station) publish(v *plant.View, k plant.CycleKind) {
 	s.mu.Lock()
 	v.CopyTo(&s.view)
 	s.mu.Unlock()
 	if s.onCycle != nil {
-		s.onCycle(v)
+		s.onCycle(v, k)
 	}
 }
 

@@ -6,14 +6,14 @@
 //
 //	m := metrics.New(metrics.Options{})
 //	st, err := station.New(cfg, profiles, log, station.Options{
-//		Controller:  m.Controller(disp), // tells fast cycles from ticks
-//		Observer:    m,                  // every Modbus transaction
-//		FastLatency: m.FastLatency,      // reading-to-acknowledged-write
-//		OnCycle:     m.OnCycle,          // cycle count and duration
+//		Controller:  disp,
+//		Observer:    m,             // every Modbus transaction
+//		FastLatency: m.FastLatency, // reading-to-acknowledged-write
+//		OnCycle:     m.OnCycle,     // cycle count by kind, and duration
 //	})
-//	m.Attach(st, disp)                   // plant, device and dispatch state
-//	influxWriter.Register(m.Registry())  // emsd_influx_*
-//	m.RegisterMQTT(mqttClient)           // emsd_mqtt_*
+//	m.Attach(st, disp)                  // plant, device and dispatch state
+//	influxWriter.Register(m.Registry()) // emsd_influx_*
+//	m.RegisterMQTT(mqttClient)          // emsd_mqtt_*
 //	// and m in the command handler's audit: command.MultiAudit{..., m}
 //
 // Everything else is read at scrape time: plant values from

@@ -143,7 +143,7 @@ func startRig(t *testing.T, units int, dispatchYAML string) *rig {
 	disp := planttest.NewDispatcher(t, cfg, log)
 	m := New(Options{})
 	st := planttest.NewStation(t, cfg, log, planttest.StationOptions{
-		Controller:  m.Controller(disp),
+		Controller:  disp,
 		Observer:    m,
 		FastLatency: m.FastLatency,
 		OnCycle:     m.OnCycle,

@@ -11,7 +11,6 @@ import (
 
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/plant"
-	"github.com/emsd/emsd/internal/procimg"
 )
 
 // Histogram buckets, in seconds.
@@ -51,7 +50,6 @@ type Metrics struct {
 	cycleFast  prometheus.Counter
 	commands   *prometheus.CounterVec
 	lastCycle  atomic.Int64 // unix ns of the end of the last cycle, 0 if none
-	fastNext   atomic.Bool  // the next cycle was triggered by FastTrigger
 	attachOnce sync.Once
 }
 
@@ -155,15 +153,14 @@ func (m *Metrics) resolve(keys []obsKey) prometheus.Observer {
 // station.Options.FastLatency.
 func (m *Metrics) FastLatency(d time.Duration) { m.fastLat.Observe(d.Seconds()) }
 
-// OnCycle records one control cycle; it fits station.Options.OnCycle. A
-// cycle counts as fast when the controller wrapped by Controller asked for
-// it; without that wrapper every cycle counts as a tick.
-func (m *Metrics) OnCycle(v *plant.View) {
+// OnCycle records one control cycle of kind k; it fits
+// station.Options.OnCycle.
+func (m *Metrics) OnCycle(v *plant.View, k plant.CycleKind) {
 	now := time.Now()
 	if !v.At.IsZero() {
 		m.cycleDur.Observe(now.Sub(v.At).Seconds())
 	}
-	if m.fastNext.Swap(false) {
+	if k == plant.CycleFast {
 		m.cycleFast.Inc()
 	} else {
 		m.cycleTick.Inc()
@@ -177,42 +174,4 @@ func (m *Metrics) LastCycle() time.Time {
 		return time.Unix(0, ns)
 	}
 	return time.Time{}
-}
-
-// Controller wraps the station's controller so that OnCycle can tell the
-// cycles a FastController triggers from periodic ones. A controller that
-// is not a FastController is returned as is.
-func (m *Metrics) Controller(c Controller) Controller {
-	if fc, ok := c.(fastCtl); ok {
-		return &fastController{fastCtl: fc, m: m}
-	}
-	return c
-}
-
-// fastController marks the next cycle fast when the inner controller
-// asks for one. The station calls FastTrigger and, when it returns true,
-// runs the cycle (and OnCycle) at once on the same goroutine.
-type fastController struct {
-	fastCtl
-	m *Metrics
-}
-
-// Controller is the station's controller (station.Controller), as far as
-// the metrics see it.
-type Controller interface {
-	Step(v *plant.View, out []plant.Setpoint)
-}
-
-// fastCtl is station.FastController.
-type fastCtl interface {
-	Controller
-	FastTrigger(f procimg.Value) bool
-}
-
-func (f *fastController) FastTrigger(v procimg.Value) bool {
-	if !f.fastCtl.FastTrigger(v) {
-		return false
-	}
-	f.m.fastNext.Store(true)
-	return true
 }

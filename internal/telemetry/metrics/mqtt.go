@@ -3,7 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/emsd/emsd/internal/telemetry/mqtt"
+	"github.com/emsd/emsd/internal/ingress/mqtt"
 )
 
 // MQTTStats is what the MQTT collector reads; *mqtt.Client is one.

@@ -11,8 +11,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/emsd/emsd/internal/ingress/mqtt"
 	"github.com/emsd/emsd/internal/telemetry/influx"
-	"github.com/emsd/emsd/internal/telemetry/mqtt"
 	"github.com/emsd/emsd/internal/testutil"
 )
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,9 +186,9 @@ func TestCommandRoundTripAndPublishing(t *testing.T) {
 	bus := &recBus{}
 	h := command.NewHandler(bus, command.HandlerOptions{})
 	c := startClient(t, b.Addr(), h, func(o *Options) {
-		o.State = func() any { return plantState{P: 1200, Q: -50, SOC: 61.5, F: 49.98, Mode: "agc"} }
-		o.Units = func() map[string]any {
-			return map[string]any{"pcs1": map[string]float64{"p": 600}, "pcs2": map[string]float64{"p": 600}}
+		o.State = func() (any, map[string]any) {
+			return plantState{P: 1200, Q: -50, SOC: 61.5, F: 49.98, Mode: "agc"},
+				map[string]any{"pcs1": map[string]float64{"p": 600}, "pcs2": map[string]float64{"p": 600}}
 		}
 	})
 	op := newOperator(t, b.Addr())
@@ -597,7 +598,7 @@ func TestStateQueueDropsWhenFull(t *testing.T) {
 	c := startClient(t, b.Addr(), nil, func(o *Options) {
 		o.QueueSize = 4
 		o.StateInterval = 5 * time.Millisecond
-		o.Units = func() map[string]any { return many }
+		o.State = func() (any, map[string]any) { return nil, many }
 	})
 	op := newOperator(t, b.Addr())
 	awaitOnline(t, op)
@@ -635,5 +636,47 @@ func TestOptions(t *testing.T) {
 	}
 	if tc, _ := c.o.tlsConfig(); tc == nil || tc.InsecureSkipVerify {
 		t.Errorf("ssl:// must verify certificates by default: %+v", tc)
+	}
+}
+
+// TestStateRoundIsOneSnapshot: each state round publishes the plant state
+// and the unit states of one call of State, so a round never mixes
+// control cycles. The source numbers its calls; every unit state must
+// carry a number also published as a plant state.
+func TestStateRoundIsOneSnapshot(t *testing.T) {
+	b := newBroker(t)
+	var calls atomic.Int64
+	type stamp struct{ Cycle int64 }
+	startClient(t, b.Addr(), nil, func(o *Options) {
+		o.StateInterval = 10 * time.Millisecond
+		o.State = func() (any, map[string]any) {
+			n := calls.Add(1)
+			return stamp{n}, map[string]any{"u1": stamp{n}, "u2": stamp{n}}
+		}
+	})
+	op := newOperator(t, b.Addr())
+	awaitOnline(t, op)
+	state := op.sub("emsd/" + site + "/state")
+	units := op.sub("emsd/" + site + "/units/+/state")
+	cycle := func(m paho.Message) int64 {
+		var s stamp
+		if err := json.Unmarshal(m.Payload(), &s); err != nil || s.Cycle == 0 {
+			t.Fatalf("%s: %s: %v", m.Topic(), m.Payload(), err)
+		}
+		return s.Cycle
+	}
+	plants := map[int64]bool{}
+	for len(plants) < 20 {
+		plants[cycle(await(t, state, 5*time.Second, "plant state", func(paho.Message) bool { return true }))] = true
+	}
+	for range 20 {
+		m := await(t, units, 5*time.Second, "unit state", func(paho.Message) bool { return true })
+		n := cycle(m)
+		for !plants[n] && len(plants) < 200 {
+			plants[cycle(await(t, state, 5*time.Second, "plant state", func(paho.Message) bool { return true }))] = true
+		}
+		if !plants[n] {
+			t.Fatalf("%s from call %d, and no plant state from that call", m.Topic(), n)
+		}
 	}
 }

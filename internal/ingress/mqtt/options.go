@@ -47,13 +47,13 @@ type Options struct {
 
 	// StateInterval is the state publishing period, default 1 s.
 	StateInterval time.Duration
-	// State returns the plant state to publish on .../state; nil
-	// publishes none. Units returns per-unit states by unit id for
-	// .../units/<id>/state; nil publishes none. Both are called from the
-	// client's own goroutine and must be safe for that; their results are
-	// encoded with encoding/json.
-	State func() any
-	Units func() map[string]any
+	// State returns, once per StateInterval, the plant state to publish
+	// on .../state (nil publishes none) and the per-unit states by unit
+	// id for .../units/<id>/state, both taken from one snapshot, so that
+	// one round never mixes control cycles. nil publishes no state. It is
+	// called from the client's own goroutine and must be safe for that;
+	// its results are encoded with encoding/json.
+	State func() (plant any, units map[string]any)
 
 	// QueueSize bounds each outgoing queue (state, and events/alarms/
 	// replies), default 1024 messages. CommandQueue bounds the commands

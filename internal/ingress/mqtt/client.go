@@ -178,7 +178,7 @@ func (c *Client) Start() {
 		c.wg.Add(1)
 		go c.commandWorker()
 	}
-	if c.o.State != nil || c.o.Units != nil {
+	if c.o.State != nil {
 		c.wg.Add(1)
 		go c.stateTicker()
 	}
@@ -514,7 +514,7 @@ func (c *Client) publishJSON(topic string, v any) error {
 	return c.push(c.prio, outMsg{topic: topic, payload: b, qos: 1})
 }
 
-// stateTicker publishes State and Units every StateInterval while connected.
+// stateTicker publishes State every StateInterval while connected.
 func (c *Client) stateTicker() {
 	defer c.wg.Done()
 	tk := time.NewTicker(c.o.StateInterval)
@@ -530,7 +530,7 @@ func (c *Client) stateTicker() {
 }
 
 // publishState queues one round of state messages. A panic in the
-// caller's State or Units is logged and counted, not propagated.
+// caller's State is logged and counted, not propagated.
 func (c *Client) publishState() {
 	defer func() {
 		if r := recover(); r != nil {
@@ -552,17 +552,16 @@ func (c *Client) publishState() {
 		}
 		_ = c.push(c.state, outMsg{topic: topic, payload: b, qos: c.o.QoS})
 	}
-	if c.o.State != nil {
-		put(c.t.state, c.o.State())
+	plant, units := c.o.State()
+	if plant != nil {
+		put(c.t.state, plant)
 	}
-	if c.o.Units != nil {
-		for id, v := range c.o.Units() {
-			if checkLevels("unit id", id, false) != nil {
-				c.failed.Add(1)
-				continue
-			}
-			put(c.t.unitState(id), v)
+	for id, v := range units {
+		if checkLevels("unit id", id, false) != nil {
+			c.failed.Add(1)
+			continue
 		}
+		put(c.t.unitState(id), v)
 	}
 }
 

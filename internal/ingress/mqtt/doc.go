@@ -1,4 +1,6 @@
-// Package mqtt connects emsd to an MQTT broker. Under <prefix>/<site>/ it
+// Package mqtt is the MQTT command ingress: operator commands arrive here
+// and go on to the command package. The same broker connection also
+// carries the daemon's outward messages. Under <prefix>/<site>/ it
 // publishes
 //
 //	status              "online" / "offline", retained; "offline" is also the will
