@@ -17,6 +17,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/httpapi"
 	"github.com/emsd/emsd/internal/ingress/mqtt"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
@@ -78,7 +79,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 }
 
 // onCycle feeds each control cycle to the metrics and the recorder.
-func (s *services) onCycle(v *station.View, k station.CycleKind) {
+func (s *services) onCycle(v *plant.View, k plant.CycleKind) {
 	s.m.OnCycle(v, k)
 	if s.rec != nil {
 		s.rec.Observe(v, s.disp.Report())

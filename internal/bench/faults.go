@@ -9,6 +9,7 @@ import (
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 func init() {
@@ -54,7 +55,7 @@ func runFaults(ctx context.Context, e *env, res *Result) error {
 	e.progress("faults: dropping %d of %d PCS at %.0f kW for %v", k, n, request, hold)
 	dropAt := time.Now()
 	for _, i := range idx {
-		if err := r.Sim.DropDevice(cfg.Units[i].ID + ".pcs"); err != nil {
+		if err := r.Sim.DropDevice(plant.DeviceName(cfg.Units[i].ID, plant.KindPCS, 0)); err != nil {
 			rec.Stop()
 			return err
 		}
@@ -62,7 +63,7 @@ func runFaults(ctx context.Context, e *env, res *Result) error {
 	sleepCtx(ctx, hold)
 	restoreAt := time.Now()
 	for _, i := range idx {
-		if err := r.Sim.RestoreDevice(cfg.Units[i].ID + ".pcs"); err != nil {
+		if err := r.Sim.RestoreDevice(plant.DeviceName(cfg.Units[i].ID, plant.KindPCS, 0)); err != nil {
 			rec.Stop()
 			return err
 		}

@@ -10,11 +10,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/emsd/emsd/internal/dispatch"
-	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/plant"
+	"github.com/emsd/emsd/internal/testutil/planttest"
 )
 
 // dispatcherBus submits to the station's real dispatcher.
-type dispatcherBus struct{ d *station.Dispatcher }
+type dispatcherBus struct{ d *planttest.Dispatcher }
 
 func (b dispatcherBus) Submit(ctx context.Context, cmd dispatch.Command, _ Source) (time.Time, error) {
 	return b.d.Submit(ctx, cmd)
@@ -23,7 +24,7 @@ func (b dispatcherBus) Submit(ctx context.Context, cmd dispatch.Command, _ Sourc
 // heldDispatcher returns a real dispatcher in the middle of a control
 // cycle that holds its lock until release is called (release is also
 // deferred to the test's cleanup, so the cycle always ends).
-func heldDispatcher(t *testing.T) (d *station.Dispatcher, release func()) {
+func heldDispatcher(t *testing.T) (d *planttest.Dispatcher, release func()) {
 	t.Helper()
 	ctl, err := dispatch.New(dispatch.DefaultConfig(1000))
 	if err != nil {
@@ -31,7 +32,7 @@ func heldDispatcher(t *testing.T) (d *station.Dispatcher, release func()) {
 	}
 	inCycle, released := make(chan struct{}), make(chan struct{})
 	var once, releaseOnce sync.Once
-	d = station.NewDispatcher(ctl, zap.NewNop(), func([]dispatch.Event) {
+	d = planttest.WrapDispatcher(ctl, zap.NewNop(), func([]dispatch.Event) {
 		once.Do(func() { close(inCycle); <-released }) // the cycle holds the lock here
 	})
 	// An estop and its reset make the next cycle report events.
@@ -41,7 +42,7 @@ func heldDispatcher(t *testing.T) (d *station.Dispatcher, release func()) {
 		}
 	}
 	stepped := make(chan struct{})
-	go func() { defer close(stepped); d.Step(&station.View{At: time.Now()}, nil) }()
+	go func() { defer close(stepped); d.Step(&plant.View{At: time.Now()}, nil) }()
 	<-inCycle
 	release = func() { releaseOnce.Do(func() { close(released) }) }
 	t.Cleanup(func() { release(); <-stepped })

@@ -12,18 +12,18 @@ import (
 	"time"
 
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
-	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
 // still is a plant whose control loop never cycles.
-type still struct{ view station.View }
+type still struct{ view plant.View }
 
-func (s *still) Latest() station.View                     { return s.view }
-func (s *still) Ready() bool                              { return false }
-func (s *still) Devices() []*devices.Device               { return nil }
-func (s *still) Acked() ([]station.Setpoint, []time.Time) { return nil, nil }
+func (s *still) Latest() plant.View                     { return s.view }
+func (s *still) Ready() bool                            { return false }
+func (s *still) Devices() []*devices.Device             { return nil }
+func (s *still) Acked() ([]plant.Setpoint, []time.Time) { return nil, nil }
 
 func TestListenErrorNamesTheAddress(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -133,15 +133,15 @@ func TestHealthzWithoutCycles(t *testing.T) {
 
 func TestStateEncodesMissingValuesAsNull(t *testing.T) {
 	now := time.Now()
-	p := &still{view: station.View{At: now,
-		POI: station.MeterView{
+	p := &still{view: plant.View{At: now,
+		POI: plant.MeterView{
 			P: procimg.Value{V: 120, Q: procimg.Good, At: now.Add(-100 * time.Millisecond)},
 			F: procimg.Value{Q: procimg.Lost},                // never read
 			Q: procimg.Value{Q: procimg.Lost, V: math.NaN()}, // the profile lacks it
 		},
-		Units: []station.UnitView{{ID: "u1", RatedP: 1000, RatedS: math.NaN(),
+		Units: []plant.UnitView{{ID: "u1", RatedP: 1000, RatedS: math.NaN(),
 			P: procimg.Value{V: 5, Q: procimg.Stale, At: now.Add(-2 * time.Second)},
-			BMS: []station.BatteryView{{CapacityKWh: 100, SOC: procimg.Value{V: 40, Q: procimg.Good, At: now},
+			BMS: []plant.BatteryView{{CapacityKWh: 100, SOC: procimg.Value{V: 40, Q: procimg.Good, At: now},
 				ChargeMax: procimg.Value{Q: procimg.Lost}, DischargeMax: procimg.Value{Q: procimg.Lost}}}}},
 	}}
 	b, err := json.Marshal(Snapshot(p, nil, now))

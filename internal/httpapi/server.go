@@ -17,7 +17,7 @@ import (
 
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
-	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // DefaultAddr is the listen address when none is given: loopback only.
@@ -25,10 +25,10 @@ const DefaultAddr = "127.0.0.1:9110"
 
 // Plant is what the server reads from the station; *station.Station is one.
 type Plant interface {
-	Latest() station.View
+	Latest() plant.View
 	Ready() bool
 	Devices() []*devices.Device
-	Acked() ([]station.Setpoint, []time.Time)
+	Acked() ([]plant.Setpoint, []time.Time)
 }
 
 // Dispatch is what the server reads from the dispatcher;

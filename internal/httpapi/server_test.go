@@ -19,7 +19,6 @@ import (
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/sim"
-	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
 	"github.com/emsd/emsd/internal/testutil"
 	"github.com/emsd/emsd/internal/testutil/planttest"
@@ -53,8 +52,8 @@ func getJSON(t *testing.T, url string, v any) int {
 // not yet running.
 type plantRig struct {
 	plant *sim.Plant
-	st    *station.Station
-	disp  *station.Dispatcher
+	st    *planttest.Station
+	disp  *planttest.Dispatcher
 	m     *metrics.Metrics
 	cfg   *config.Config
 }
@@ -71,7 +70,7 @@ func newPlantRig(t *testing.T, units int) *plantRig {
 	plant := planttest.StartPlant(t, cfg, log)
 	disp := planttest.NewDispatcher(t, cfg, log)
 	m := metrics.New(metrics.Options{})
-	st := planttest.NewStation(t, cfg, log, station.Options{
+	st := planttest.NewStation(t, cfg, log, planttest.StationOptions{
 		Controller: disp, Observer: m, FastLatency: m.FastLatency, OnCycle: m.OnCycle,
 	})
 	if err := m.Attach(st, disp); err != nil {

@@ -1,15 +1,14 @@
 package httpapi
 
 import (
-	"fmt"
-	"github.com/emsd/emsd/internal/jsonnum"
-	"math"
 	"time"
+
+	"github.com/emsd/emsd/internal/jsonnum"
 
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
-	"github.com/emsd/emsd/internal/station"
 )
 
 // Num is a float that encodes as null in JSON when it is not finite.
@@ -26,7 +25,7 @@ type Value struct {
 // value converts v at now; nil for a point the profile does not have. A
 // value never read is lost, as the process image grades it.
 func value(v procimg.Value, now time.Time) *Value {
-	if station.Absent(v) {
+	if plant.Absent(v) {
 		return nil
 	}
 	out := &Value{Quality: v.Q.String()}
@@ -179,8 +178,8 @@ func deviceHealth(d *devices.Device) *DeviceHealth {
 const maxEvents = 20
 
 // Snapshot builds the State of the plant and (if d is not nil) the
-// dispatcher at now. Device health is matched to units by the station's
-// device names: "poi", "<unit>.pcs" and "<unit>.bms<i>".
+// dispatcher at now. Device health is matched to units by the device
+// names of plant.DeviceName.
 func Snapshot(p Plant, d Dispatch, now time.Time) State {
 	v := p.Latest()
 	st := State{Time: now, Ready: p.Ready()}
@@ -192,7 +191,7 @@ func Snapshot(p Plant, d Dispatch, now time.Time) State {
 		byName[dev.Name()] = dev
 	}
 	st.Plant = plantState(&v, now)
-	st.Plant.Meter = deviceHealth(byName["poi"])
+	st.Plant.Meter = deviceHealth(byName[plant.Meter])
 
 	var states []dispatch.State
 	if d != nil {
@@ -207,18 +206,19 @@ func Snapshot(p Plant, d Dispatch, now time.Time) State {
 		uv, us := &v.Units[i], &st.Units[i]
 		*us = UnitState{ID: uv.ID, RatedP: Num(uv.RatedP), RatedS: Num(uv.RatedS),
 			P: value(uv.P, now), Q: value(uv.Q, now), State: value(uv.State, now), Fault: value(uv.Fault, now),
-			PCS: deviceHealth(byName[uv.ID+".pcs"]), Batteries: make([]BatteryState, len(uv.BMS))}
+			PCS: deviceHealth(byName[plant.DeviceName(uv.ID, plant.KindPCS, 0)]), Batteries: make([]BatteryState, len(uv.BMS))}
 		if i < len(states) {
 			us.Protection = states[i].String()
 		}
 		if i < len(acked) && !ackedAt[i].IsZero() {
 			us.Acked = &Acked{P: Num(acked[i].P), Q: Num(acked[i].Q), At: ackedAt[i]}
 		}
-		us.SOC, _, _ = soc(uv.BMS, now)
-		us.ChargeMax, us.DischargeMax = limits(uv.BMS)
+		p := plant.Condense(uv.BMS, now)
+		us.SOC = soc(uv.BMS, &p, now)
+		us.ChargeMax, us.DischargeMax = limits(&p)
 		for j := range uv.BMS {
 			b := &uv.BMS[j]
-			name := fmt.Sprintf("%s.bms%d", uv.ID, j)
+			name := plant.DeviceName(uv.ID, plant.KindBMS, j)
 			us.Batteries[j] = BatteryState{Device: name, CapacityKWh: Num(b.CapacityKWh),
 				SOC: value(b.SOC, now), SOH: value(b.SOH, now), V: value(b.V, now), I: value(b.I, now),
 				CellVMax: value(b.CellVMax, now), CellVMin: value(b.CellVMin, now),
@@ -231,71 +231,52 @@ func Snapshot(p Plant, d Dispatch, now time.Time) State {
 	return st
 }
 
-func plantState(v *station.View, now time.Time) PlantState {
+func plantState(v *plant.View, now time.Time) PlantState {
 	ps := PlantState{P: value(v.POI.P, now), Q: value(v.POI.Q, now), F: value(v.POI.F, now), V: value(v.POI.V, now),
-		UnitsP: Num(station.Summarise(v).UnitP)}
-	var all []station.BatteryView
+		UnitsP: Num(plant.Summarise(v).UnitP)}
+	var all []plant.BatteryView
 	for i := range v.Units {
 		all = append(all, v.Units[i].BMS...)
 	}
-	ps.SOC, ps.BatteriesGood, ps.Batteries = soc(all, now)
+	p := plant.Condense(all, now)
+	ps.SOC, ps.BatteriesGood, ps.Batteries = soc(all, &p, now), p.GoodSOC, len(all)
 	return ps
 }
 
-// soc is the capacity-weighted SOC over the good readings of bs, with the
-// worst quality and the oldest age; nil when there are no batteries.
-func soc(bs []station.BatteryView, now time.Time) (*Value, int, int) {
+// soc is the SOC of the batteries bs condensed to p, with the worst
+// quality and the oldest age; nil when there are no batteries.
+func soc(bs []plant.BatteryView, p *plant.Pack, now time.Time) *Value {
 	if len(bs) == 0 {
-		return nil, 0, 0
+		return nil
 	}
-	var e, capTotal float64
-	worst, good := procimg.Good, 0
+	worst := procimg.Good
 	var oldest time.Time
 	for i := range bs {
 		s := bs[i].SOC
 		worst = max(worst, s.Q)
-		if s.At.IsZero() {
-			continue
-		}
-		if oldest.IsZero() || s.At.Before(oldest) {
+		if !s.At.IsZero() && (oldest.IsZero() || s.At.Before(oldest)) {
 			oldest = s.At
-		}
-		if s.Good() {
-			good++
-			e += s.V * bs[i].CapacityKWh
-			capTotal += bs[i].CapacityKWh
 		}
 	}
 	out := &Value{Quality: worst.String()}
-	if capTotal > 0 {
-		x := Num(e / capTotal)
+	if p.CapacityKWh > 0 {
+		x := Num(p.SOC)
 		out.Value = &x
 	}
 	if !oldest.IsZero() {
 		age := Num(now.Sub(oldest).Seconds())
 		out.AgeS = &age
 	}
-	return out, good, len(bs)
+	return out
 }
 
-// limits applies the dispatcher's rule to a unit's batteries: the most
-// constrained battery's limit per kWh, times the unit's capacity.
-func limits(bs []station.BatteryView) (chg, dis *Num) {
-	if len(bs) == 0 {
+// limits are the unit's power limits as the dispatcher sees them; nil
+// unless every battery's limits are good.
+func limits(p *plant.Pack) (chg, dis *Num) {
+	if !p.LimitsOK {
 		return nil, nil
 	}
-	chgRatio, disRatio := math.Inf(1), math.Inf(1)
-	var capTotal float64
-	for i := range bs {
-		b := &bs[i]
-		if !b.ChargeMax.Good() || !b.DischargeMax.Good() || b.CapacityKWh <= 0 {
-			return nil, nil
-		}
-		chgRatio = math.Min(chgRatio, b.ChargeMax.V/b.CapacityKWh)
-		disRatio = math.Min(disRatio, b.DischargeMax.V/b.CapacityKWh)
-		capTotal += b.CapacityKWh
-	}
-	c, d := Num(math.Max(0, chgRatio*capTotal)), Num(math.Max(0, disRatio*capTotal))
+	c, d := Num(p.ChargeMax), Num(p.DischargeMax)
 	return &c, &d
 }
 

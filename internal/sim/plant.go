@@ -14,6 +14,7 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // Errors returned by the fault-injection methods, for errors.Is.
@@ -149,18 +150,18 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 		p.units = append(p.units, u)
 	}
 
-	if err := p.addDevice("poi", "site.poi.meter", &cfg.Site.POI.Meter, devices.Meter, -1, -1); err != nil {
+	if err := p.addDevice(plant.Meter, "site.poi.meter", &cfg.Site.POI.Meter, devices.Meter, -1, -1); err != nil {
 		return nil, err
 	}
 	for i, cu := range cfg.Units {
-		if err := p.addDevice(cu.ID+".pcs", fmt.Sprintf("units[%d].pcs", i), &cu.PCS, devices.PCS, i, -1); err != nil {
+		if err := p.addDevice(plant.DeviceName(cu.ID, plant.KindPCS, 0), fmt.Sprintf("units[%d].pcs", i), &cu.PCS, devices.PCS, i, -1); err != nil {
 			return nil, err
 		}
 		if p.profiles[cu.PCS.Profile].Point(devices.PointHeartbeat) < 0 {
 			p.units[i].pp.hbTimeout = 0 // nothing can feed the watchdog
 		}
 		for j := range cu.BMS {
-			if err := p.addDevice(fmt.Sprintf("%s.bms%d", cu.ID, j), fmt.Sprintf("units[%d].bms[%d]", i, j),
+			if err := p.addDevice(plant.DeviceName(cu.ID, plant.KindBMS, j), fmt.Sprintf("units[%d].bms[%d]", i, j),
 				&cu.BMS[j].Device, devices.BMS, i, j); err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -21,7 +22,6 @@ type Dispatcher struct {
 	mu       ctxMutex
 	ctl      *dispatch.Controller
 	in       dispatch.Input
-	out      []dispatch.Setpoint
 	report   dispatch.Report
 	events   []dispatch.Event // recent events, newest last, bounded
 	lastPFR  float64
@@ -117,18 +117,12 @@ func (d *Dispatcher) FastTrigger(f procimg.Value) bool {
 
 // Step maps the view to the controller's input, runs one cycle and hands
 // out the unit setpoints.
-func (d *Dispatcher) Step(v *View, out []Setpoint) {
+func (d *Dispatcher) Step(v *plant.View, out []plant.Setpoint) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	toInput(v, &d.in, d.hold)
-	if len(d.out) != len(v.Units) {
-		d.out = make([]dispatch.Setpoint, len(v.Units))
-	}
-	d.report = d.ctl.Step(&d.in, d.out)
+	d.report = d.ctl.Step(&d.in, out)
 	d.lastPFR = d.report.PFR
-	for i := range out {
-		out[i] = Setpoint{P: d.out[i].P, Q: d.out[i].Q}
-	}
 	if len(d.report.Events) == 0 {
 		return
 	}
@@ -150,15 +144,12 @@ func (d *Dispatcher) Step(v *View, out []Setpoint) {
 }
 
 // toInput condenses the view into the controller's input. A unit with
-// several batteries is seen as one: SOC weighted by capacity, the power
-// limits of the most constrained battery scaled to the whole (the PCS
-// shares power between them by capacity), the worst alarm and cell
-// extremes, and the contactor closed only if every battery's is.
+// several batteries is seen as one, by plant.Condense.
 //
 // A unit whose PCS data is not good, but whose last acknowledged heartbeat
 // is younger than hold (the PCS's own watchdog), is held at its last
 // acknowledged power.
-func toInput(v *View, in *dispatch.Input, hold time.Duration) {
+func toInput(v *plant.View, in *dispatch.Input, hold time.Duration) {
 	now := v.At
 	in.Now = now
 	in.F, in.FOK = v.POI.F.V, v.POI.F.Good()
@@ -170,68 +161,14 @@ func toInput(v *View, in *dispatch.Input, hold time.Duration) {
 	for i := range v.Units {
 		uv, u := &v.Units[i], &in.Units[i]
 		*u = dispatch.Unit{ID: uv.ID, RatedP: uv.RatedP, RatedS: uv.RatedS, P: uv.P.V, Q: uv.Q.V}
-		u.PCSOK = uv.P.Good() && optionalGood(uv.Fault) && optionalGood(uv.State)
+		u.PCSOK = uv.P.Good() && plant.OptionalGood(uv.Fault) && plant.OptionalGood(uv.State)
 		u.PCSFault = uv.Fault.Good() && uv.Fault.V != 0
 		if !u.PCSOK && hold > 0 && !uv.AliveAt.IsZero() && now.Sub(uv.AliveAt) < hold {
 			u.Held, u.HeldP = true, uv.Acked.P
 		}
-		u.BMSOK = len(uv.BMS) > 0
-		u.Contactor = true
-		u.CellVMin, u.CellTMin = math.Inf(1), math.Inf(1)
-		u.CellVMax, u.CellTMax = math.Inf(-1), math.Inf(-1)
-		var e, capTotal float64
-		chgRatio, disRatio := math.Inf(1), math.Inf(1)
-		for j := range uv.BMS {
-			b := &uv.BMS[j]
-			if !b.SOC.Good() || !b.ChargeMax.Good() || !b.DischargeMax.Good() || !b.AlarmLevel.Good() || !optionalGood(b.Contactor) {
-				u.BMSOK = false
-			}
-			if age := b.SOC.Age(now); age > u.BMSAge {
-				u.BMSAge = age
-			}
-			e += b.SOC.V * b.CapacityKWh
-			capTotal += b.CapacityKWh
-			chgRatio = math.Min(chgRatio, b.ChargeMax.V/b.CapacityKWh)
-			disRatio = math.Min(disRatio, b.DischargeMax.V/b.CapacityKWh)
-			if lvl := int(b.AlarmLevel.V); lvl > u.AlarmLevel {
-				u.AlarmLevel = lvl
-			}
-			if !Absent(b.Contactor) && b.Contactor.V == 0 {
-				u.Contactor = false
-			}
-			extreme(&u.CellVMax, b.CellVMax, math.Max)
-			extreme(&u.CellTMax, b.CellTMax, math.Max)
-			extreme(&u.CellVMin, b.CellVMin, math.Min)
-			extreme(&u.CellTMin, b.CellTMin, math.Min)
-		}
-		if capTotal > 0 {
-			u.SOC = e / capTotal
-			u.ChargeMax = math.Max(0, chgRatio*capTotal)
-			u.DischargeMax = math.Max(0, disRatio*capTotal)
-		}
-		// Cell readings a profile does not have are neutral: mid-range values
-		// that no taper acts on. Present but bad ones make the BMS not OK above.
-		neutral(&u.CellVMax, 3.3)
-		neutral(&u.CellVMin, 3.3)
-		neutral(&u.CellTMax, 25)
-		neutral(&u.CellTMin, 25)
-	}
-}
-
-// optionalGood is true for a good value and for a point the profile does
-// not have; a present point that is stale, lost or never read is not good.
-func optionalGood(v procimg.Value) bool {
-	return v.Good() || Absent(v)
-}
-
-func extreme(dst *float64, v procimg.Value, pick func(a, b float64) float64) {
-	if v.Good() {
-		*dst = pick(*dst, v.V)
-	}
-}
-
-func neutral(v *float64, def float64) {
-	if math.IsInf(*v, 0) {
-		*v = def
+		p := plant.Condense(uv.BMS, now)
+		u.BMSOK, u.BMSAge, u.Contactor = p.OK, p.SOCAge, p.Contactor
+		u.SOC, u.ChargeMax, u.DischargeMax, u.AlarmLevel = p.SOC, p.ChargeMax, p.DischargeMax, p.AlarmLevel
+		u.CellVMax, u.CellVMin, u.CellTMax, u.CellTMin = p.CellVMax, p.CellVMin, p.CellTMax, p.CellTMin
 	}
 }

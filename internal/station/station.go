@@ -17,27 +17,23 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
-
-// Setpoint is a unit's power order: kW and kvar, P > 0 discharging.
-type Setpoint struct {
-	P, Q float64
-}
 
 // Controller turns one view of the plant into one setpoint per unit.
 // It is called from the control loop only, never concurrently.
 type Controller interface {
-	Step(v *View, out []Setpoint)
+	Step(v *plant.View, out []plant.Setpoint)
 }
 
 // Standby is the controller that holds every unit at 0 kW.
 type Standby struct{}
 
 // Step sets every unit to 0.
-func (Standby) Step(_ *View, out []Setpoint) {
+func (Standby) Step(_ *plant.View, out []plant.Setpoint) {
 	for i := range out {
-		out[i] = Setpoint{}
+		out[i] = plant.Setpoint{}
 	}
 }
 
@@ -61,11 +57,11 @@ type Station struct {
 	ntf   Notifier
 
 	lat     *latency
-	onCycle func(v *View, k CycleKind)
+	onCycle func(v *plant.View, k plant.CycleKind)
 	ready   atomic.Bool // the first full poll is complete
 
 	mu   sync.Mutex
-	view View // last view, for Latest
+	view plant.View // last view, for Latest
 }
 
 // Options are the optional parts of a station.
@@ -82,23 +78,7 @@ type Options struct {
 	// OnCycle, if set, is called from the control loop with each cycle's
 	// view (valid only during the call) and what started the cycle. It
 	// must be quick and not block.
-	OnCycle func(v *View, k CycleKind)
-}
-
-// CycleKind says what started a control cycle.
-type CycleKind uint8
-
-// Cycle kinds.
-const (
-	CycleTick CycleKind = iota // the periodic tick
-	CycleFast                  // a new frequency reading a FastController asked for
-)
-
-func (k CycleKind) String() string {
-	if k == CycleFast {
-		return "fast"
-	}
-	return "tick"
+	OnCycle func(v *plant.View, k plant.CycleKind)
 }
 
 // New builds a station for the configuration. Profiles must already have
@@ -132,18 +112,18 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, o Optio
 		return dev, nil
 	}
 	var err error
-	if s.meter, err = mk("poi", &cfg.Site.POI.Meter); err != nil {
+	if s.meter, err = mk(plant.Meter, &cfg.Site.POI.Meter); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Units {
 		cu := &cfg.Units[i]
-		pcs, err := mk(cu.ID+".pcs", &cu.PCS)
+		pcs, err := mk(plant.DeviceName(cu.ID, plant.KindPCS, 0), &cu.PCS)
 		if err != nil {
 			return nil, err
 		}
 		u := newUnit(cu, pcs, cfg.Control.HeartbeatPeriod, log.Named(cu.ID), s.lat)
 		for j := range cu.BMS {
-			b, err := mk(fmt.Sprintf("%s.bms%d", cu.ID, j), &cu.BMS[j].Device)
+			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device)
 			if err != nil {
 				return nil, err
 			}
@@ -166,17 +146,17 @@ func (s *Station) Devices() []*devices.Device { return s.all }
 func (s *Station) Meter() *devices.Device { return s.meter }
 
 // Latest returns a copy of the view the control loop saw last.
-func (s *Station) Latest() View {
+func (s *Station) Latest() plant.View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var v View
-	s.view.copyTo(&v)
+	var v plant.View
+	s.view.CopyTo(&v)
 	return v
 }
 
 // Acked returns the last setpoint each unit's PCS acknowledged and when.
-func (s *Station) Acked() ([]Setpoint, []time.Time) {
-	sp := make([]Setpoint, len(s.units))
+func (s *Station) Acked() ([]plant.Setpoint, []time.Time) {
+	sp := make([]plant.Setpoint, len(s.units))
 	at := make([]time.Time, len(s.units))
 	for i, u := range s.units {
 		sp[i], at[i] = u.ackedSetpoint()
@@ -228,7 +208,7 @@ type FastController interface {
 func (s *Station) loop(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.Control.Period)
 	defer tick.Stop()
-	c := &cycler{s: s, out: make([]Setpoint, len(s.units))}
+	c := &cycler{s: s, out: make([]plant.Setpoint, len(s.units))}
 	var fast <-chan struct{}
 	fc, isFast := s.ctl.(FastController)
 	fref := s.vm.meter.f
@@ -261,8 +241,8 @@ func (s *Station) loop(ctx context.Context) {
 type cycler struct {
 	s    *Station
 	snap procimg.Snapshot
-	view View
-	out  []Setpoint
+	view plant.View
+	out  []plant.Setpoint
 }
 
 // run is one control cycle at now; origin, if set, is when the reading
@@ -270,9 +250,9 @@ type cycler struct {
 // makes it a fast cycle.
 func (c *cycler) run(now, origin time.Time) {
 	s := c.s
-	kind := CycleTick
+	kind := plant.CycleTick
 	if !origin.IsZero() {
-		kind = CycleFast
+		kind = plant.CycleFast
 	}
 	s.img.Snapshot(now, &c.snap)
 	s.vm.fill(&c.snap, s.units, &c.view)
@@ -301,9 +281,9 @@ func (c *cycler) run(now, origin time.Time) {
 
 // publish keeps a copy of the cycle's view for Latest and hands the view
 // and the cycle's kind to the OnCycle hook.
-func (s *Station) publish(v *View, k CycleKind) {
+func (s *Station) publish(v *plant.View, k plant.CycleKind) {
 	s.mu.Lock()
-	v.copyTo(&s.view)
+	v.CopyTo(&s.view)
 	s.mu.Unlock()
 	if s.onCycle != nil {
 		s.onCycle(v, k)
@@ -313,8 +293,8 @@ func (s *Station) publish(v *View, k CycleKind) {
 // Ready reports whether the first full poll is complete and control runs.
 func (s *Station) Ready() bool { return s.ready.Load() }
 
-func (s *Station) logSummary(v *View) {
-	sum := Summarise(v)
+func (s *Station) logSummary(v *plant.View) {
+	sum := plant.Summarise(v)
 	online := 0
 	for _, d := range s.all {
 		if d.Health().State == devices.Online {
@@ -390,7 +370,7 @@ func (s *Station) shutdown() error {
 	deadline := time.Now().Add(timeout)
 	s.log.Info("shutting down: ramping every unit to 0 kW", zap.Duration("bound", timeout))
 	const step = 50 * time.Millisecond
-	cur := make([]Setpoint, len(s.units))
+	cur := make([]plant.Setpoint, len(s.units))
 	for i, u := range s.units {
 		cur[i] = u.ordered()
 	}
@@ -406,7 +386,7 @@ func (s *Station) shutdown() error {
 			cur[i].Q = towardZero(cur[i].Q, d)
 			u.set(cur[i], 0)
 			sp, _ := u.ackedSetpoint()
-			if cur[i] != (Setpoint{}) || sp != (Setpoint{}) || !u.confirmed() {
+			if cur[i] != (plant.Setpoint{}) || sp != (plant.Setpoint{}) || !u.confirmed() {
 				done = false
 			}
 		}
@@ -417,7 +397,7 @@ func (s *Station) shutdown() error {
 		if time.Now().After(deadline) {
 			var open []string
 			for _, u := range s.units {
-				if sp, _ := u.ackedSetpoint(); sp != (Setpoint{}) || !u.confirmed() {
+				if sp, _ := u.ackedSetpoint(); sp != (plant.Setpoint{}) || !u.confirmed() {
 					open = append(open, u.id)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/emsd/emsd/internal/config"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/sim"
 	"github.com/emsd/emsd/internal/station"
@@ -49,10 +50,10 @@ func startRig(t *testing.T, n int, o station.Options) *rig {
 // constant orders the same power from every unit.
 type constant struct{ p atomic.Value }
 
-func (c *constant) Step(_ *station.View, out []station.Setpoint) {
+func (c *constant) Step(_ *plant.View, out []plant.Setpoint) {
 	p, _ := c.p.Load().(float64)
 	for i := range out {
-		out[i] = station.Setpoint{P: p}
+		out[i] = plant.Setpoint{P: p}
 	}
 }
 
@@ -124,7 +125,7 @@ func TestStationWritesSetpointsAndRampsToZeroOnShutdown(t *testing.T) {
 	}
 	acked, _ := r.st.Acked()
 	for i, a := range acked {
-		if a != (station.Setpoint{}) {
+		if a != (plant.Setpoint{}) {
 			t.Errorf("unit %d acked %v, want 0", i, a)
 		}
 	}
@@ -163,12 +164,12 @@ type stuck struct {
 	release chan struct{}
 }
 
-func (s *stuck) Step(_ *station.View, out []station.Setpoint) {
+func (s *stuck) Step(_ *plant.View, out []plant.Setpoint) {
 	if s.calls.Add(1) > 10 {
 		<-s.release
 	}
 	for i := range out {
-		out[i] = station.Setpoint{}
+		out[i] = plant.Setpoint{}
 	}
 }
 
@@ -225,21 +226,4 @@ func TestLostBatteryIsLostInTheView(t *testing.T) {
 	testutil.WaitFor(t, 3*time.Second, "u1.bms0 good again", func() bool {
 		return r.st.Latest().Units[0].BMS[0].SOC.Good()
 	})
-}
-
-func TestSummariseWeighsSOCByCapacityAndSkipsBadValues(t *testing.T) {
-	good := func(v float64) procimg.Value { return procimg.Value{V: v, Q: procimg.Good, At: time.Unix(1, 0)} }
-	stale := procimg.Value{V: 99, Q: procimg.Stale}
-	v := &station.View{
-		POI: station.MeterView{P: good(-300), F: good(49.95)},
-		Units: []station.UnitView{
-			{P: good(200), BMS: []station.BatteryView{{CapacityKWh: 1000, SOC: good(40)}, {CapacityKWh: 3000, SOC: good(80)}}},
-			{P: stale, BMS: []station.BatteryView{{CapacityKWh: 5000, SOC: stale}}},
-		},
-	}
-	s := station.Summarise(v)
-	// (40×1000 + 80×3000) / 4000 = 70; the stale battery and unit are left out.
-	if s.SOC != 70 || s.SOCOK != 2 || s.UnitP != 200 || !s.POIOK || s.POIP != -300 || s.F != 49.95 {
-		t.Fatalf("got %+v", s)
-	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // unit owns the writes to one PCS: the latest ordered setpoint, the run
@@ -29,12 +30,12 @@ type unit struct {
 	lat  *latency
 
 	mu        sync.Mutex
-	want      Setpoint  // the latest order
-	acked     Setpoint  // the last order the PCS acknowledged
-	ackedAt   time.Time // when
-	ackedSeq  uint64    // order sequence number acknowledged
-	seq       uint64    // order sequence number of want
-	cycle     uint64    // fast cycle that ordered want, 0 if none
+	want      plant.Setpoint // the latest order
+	acked     plant.Setpoint // the last order the PCS acknowledged
+	ackedAt   time.Time      // when
+	ackedSeq  uint64         // order sequence number acknowledged
+	seq       uint64         // order sequence number of want
+	cycle     uint64         // fast cycle that ordered want, 0 if none
 	lastAck   time.Duration
 	hbAt      time.Time // when the PCS last acknowledged a heartbeat
 	writeErrs uint64
@@ -56,7 +57,7 @@ func newUnit(cu *config.Unit, pcs *devices.Device, hb time.Duration, log *zap.Lo
 // set orders a new setpoint; the writer sends it as soon as it can. cycle
 // is the fast cycle that ordered it, or 0. It reports whether the order
 // changed (an unchanged order is not sent again).
-func (u *unit) set(sp Setpoint, cycle uint64) bool {
+func (u *unit) set(sp plant.Setpoint, cycle uint64) bool {
 	u.mu.Lock()
 	if sp == u.want && u.seq > 0 {
 		u.mu.Unlock()
@@ -73,13 +74,13 @@ func (u *unit) set(sp Setpoint, cycle uint64) bool {
 	return true
 }
 
-func (u *unit) ordered() Setpoint {
+func (u *unit) ordered() plant.Setpoint {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.want
 }
 
-func (u *unit) ackedSetpoint() (Setpoint, time.Time) {
+func (u *unit) ackedSetpoint() (plant.Setpoint, time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.acked, u.ackedAt
@@ -89,7 +90,7 @@ func (u *unit) ackedSetpoint() (Setpoint, time.Time) {
 // PCS last confirmed that the EMS is alive: its last acknowledged heartbeat,
 // or, for a profile without one, its last acknowledged write. The PCS's own
 // watchdog counts from there.
-func (u *unit) ackState() (sp Setpoint, at, alive time.Time) {
+func (u *unit) ackState() (sp plant.Setpoint, at, alive time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	alive = u.ackedAt

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/emsd/emsd/internal/sim"
-	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/testutil/planttest"
 )
 
@@ -125,8 +124,8 @@ func (f families) typ(name string) dto.MetricType {
 // metrics hooks.
 type rig struct {
 	plant *sim.Plant
-	st    *station.Station
-	disp  *station.Dispatcher
+	st    *planttest.Station
+	disp  *planttest.Dispatcher
 	m     *Metrics
 }
 
@@ -143,7 +142,7 @@ func startRig(t *testing.T, units int, dispatchYAML string) *rig {
 	plant := planttest.StartPlant(t, cfg, log)
 	disp := planttest.NewDispatcher(t, cfg, log)
 	m := New(Options{})
-	st := planttest.NewStation(t, cfg, log, station.Options{
+	st := planttest.NewStation(t, cfg, log, planttest.StationOptions{
 		Controller:  disp,
 		Observer:    m,
 		FastLatency: m.FastLatency,

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/emsd/emsd/internal/devices"
-	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // Histogram buckets, in seconds.
@@ -155,12 +155,12 @@ func (m *Metrics) FastLatency(d time.Duration) { m.fastLat.Observe(d.Seconds()) 
 
 // OnCycle records one control cycle of kind k; it fits
 // station.Options.OnCycle.
-func (m *Metrics) OnCycle(v *station.View, k station.CycleKind) {
+func (m *Metrics) OnCycle(v *plant.View, k plant.CycleKind) {
 	now := time.Now()
 	if !v.At.IsZero() {
 		m.cycleDur.Observe(now.Sub(v.At).Seconds())
 	}
-	if k == station.CycleFast {
+	if k == plant.CycleFast {
 		m.cycleFast.Inc()
 	} else {
 		m.cycleTick.Inc()

@@ -12,8 +12,8 @@ import (
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
-	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/testutil"
+	"github.com/emsd/emsd/internal/testutil/planttest"
 )
 
 const pfrOn = "  frequency_response: {enabled: true, droop_pct: 2, dead_band_hz: 0.033}\n"
@@ -141,7 +141,7 @@ func TestRunningStationMetrics(t *testing.T) {
 }
 
 // bus hands commands to the station's dispatcher.
-type bus struct{ d *station.Dispatcher }
+type bus struct{ d *planttest.Dispatcher }
 
 func (b bus) Submit(ctx context.Context, c dispatch.Command, _ command.Source) (time.Time, error) {
 	return b.d.Submit(ctx, c)

@@ -8,14 +8,14 @@ import (
 
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
-	"github.com/emsd/emsd/internal/station"
 )
 
 // Plant is what the scrape-time collector reads from the station;
 // *station.Station is one.
 type Plant interface {
-	Latest() station.View
+	Latest() plant.View
 	Ready() bool
 	Devices() []*devices.Device
 }
@@ -201,7 +201,7 @@ func (c *plantCollector) Collect(ch chan<- prometheus.Metric) {
 // point emits a plant value when it has ever been read, and its quality
 // unless the profile lacks the point.
 func point(ch chan<- prometheus.Metric, d *prometheus.Desc, quantity string, v procimg.Value) {
-	if station.Absent(v) {
+	if plant.Absent(v) {
 		return
 	}
 	if !v.At.IsZero() && !math.IsNaN(v.V) {
@@ -210,12 +210,12 @@ func point(ch chan<- prometheus.Metric, d *prometheus.Desc, quantity string, v p
 	gauge(ch, dPlantQuality, QualityLevel(v.Q), quantity)
 }
 
-func (c *plantCollector) collectPlant(ch chan<- prometheus.Metric, v *station.View) {
+func (c *plantCollector) collectPlant(ch chan<- prometheus.Metric, v *plant.View) {
 	point(ch, dPlantP, "p", v.POI.P)
 	point(ch, dPlantQ, "q", v.POI.Q)
 	point(ch, dPlantF, "f", v.POI.F)
 	point(ch, dPlantV, "v", v.POI.V)
-	sum := station.Summarise(v)
+	sum := plant.Summarise(v)
 	gauge(ch, dPlantUnitsP, sum.UnitP)
 	worst, n := procimg.Good, 0
 	for i := range v.Units {
@@ -233,7 +233,7 @@ func (c *plantCollector) collectPlant(ch chan<- prometheus.Metric, v *station.Vi
 	gauge(ch, dPlantQuality, QualityLevel(worst), "soc")
 }
 
-func (c *plantCollector) collectDispatch(ch chan<- prometheus.Metric, v *station.View) {
+func (c *plantCollector) collectDispatch(ch chan<- prometheus.Metric, v *plant.View) {
 	mode := c.d.Mode()
 	for _, md := range Modes {
 		gauge(ch, dMode, b2f(md == mode), string(md))

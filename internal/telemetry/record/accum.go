@@ -4,8 +4,8 @@ import (
 	"math"
 
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
-	"github.com/emsd/emsd/internal/station"
 )
 
 // acc accumulates the good readings of one value over an interval.
@@ -55,7 +55,7 @@ func (a *acc) get(agg Agg) (x float64, ok bool) {
 
 // worse raises q to v's quality, ignoring points the profile lacks.
 func worse(q *procimg.Quality, v *procimg.Value) {
-	if v.Q > *q && !station.Absent(*v) {
+	if v.Q > *q && !plant.Absent(*v) {
 		*q = v.Q
 	}
 }
@@ -167,7 +167,7 @@ type bmsFrame struct {
 
 // observe folds one cycle in. It allocates only when the plant's layout
 // (number of units or batteries) differs from the frame's.
-func (f *frame) observe(v *station.View, rep *dispatch.Report) {
+func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 	f.cycles++
 	m := &v.POI
 	f.meter[mtP].add(&m.P)
@@ -213,11 +213,10 @@ func (f *frame) observe(v *station.View, rep *dispatch.Report) {
 				bf.v[k].add(p)
 				worse(&bf.q, p)
 			}
-			if b.SOC.Good() {
-				energy += b.SOC.V / 100 * b.CapacityKWh
-				capacity += b.CapacityKWh
-			}
 		}
+		p := plant.Condense(uv.BMS, v.At)
+		energy += p.EnergyKWh()
+		capacity += p.CapacityKWh
 	}
 	if nP > 0 {
 		f.plant[plUnitsP].addf(unitsP)

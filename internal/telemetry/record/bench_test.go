@@ -15,7 +15,7 @@ func (nopSink) Write(influx.Point) bool { return true }
 // (one BMS per unit).
 func BenchmarkObserve900(b *testing.B) {
 	r, _ := New(nopSink{}, Options{Site: "s"})
-	v, rep := plant(900, 1), report()
+	v, rep := testView(900, 1), report()
 	r.Observe(v, rep)
 	r.Flush(t0)
 	b.ReportAllocs()
@@ -28,7 +28,7 @@ func BenchmarkObserve900(b *testing.B) {
 // (20 ms cycles over 1 s): 1802 points.
 func BenchmarkFlush900(b *testing.B) {
 	r, _ := New(nopSink{}, Options{Site: "s"})
-	v, rep := plant(900, 1), report()
+	v, rep := testView(900, 1), report()
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()

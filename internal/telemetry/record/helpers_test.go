@@ -8,8 +8,8 @@ import (
 
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
-	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 )
 
@@ -69,14 +69,14 @@ var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func good(v float64) procimg.Value { return procimg.Value{V: v, At: t0, Q: procimg.Good} }
 
-// plant builds a view of units with bms batteries each, all readings good.
-func plant(units, bms int) *station.View {
-	v := &station.View{At: t0, POI: station.MeterView{P: good(1000), Q: good(50), F: good(50), V: good(20000)}}
+// testView builds a view of units with bms batteries each, all readings good.
+func testView(units, bms int) *plant.View {
+	v := &plant.View{At: t0, POI: plant.MeterView{P: good(1000), Q: good(50), F: good(50), V: good(20000)}}
 	for i := range units {
-		u := station.UnitView{ID: fmt.Sprintf("u%03d", i+1), RatedP: 2500, RatedS: 2750,
+		u := plant.UnitView{ID: fmt.Sprintf("u%03d", i+1), RatedP: 2500, RatedS: 2750,
 			P: good(10), Q: good(1), State: good(3), Fault: good(0)}
 		for range bms {
-			u.BMS = append(u.BMS, station.BatteryView{CapacityKWh: 5000,
+			u.BMS = append(u.BMS, plant.BatteryView{CapacityKWh: 5000,
 				SOC: good(50), SOH: good(98), V: good(1200), I: good(4),
 				CellVMax: good(3.35), CellVMin: good(3.30), CellTMax: good(31), CellTMin: good(24),
 				ChargeMax: good(2500), DischargeMax: good(2500), AlarmLevel: good(0), Contactor: good(1)})

@@ -11,7 +11,7 @@ import (
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
-	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/testutil/influxd"
 )
@@ -44,15 +44,15 @@ func TestRealInfluxDB(t *testing.T) {
 	dev := &fakeDevice{name: "u001.pcs", h: devices.Health{State: devices.Online, Connected: true}}
 	r, err := New(w, Options{Site: "s1", Devices: []HealthSource{dev},
 		States: func() []dispatch.State { return []dispatch.State{dispatch.StateNormal, dispatch.StateLimit} },
-		Setpoints: func() ([]station.Setpoint, []time.Time) {
-			return []station.Setpoint{{P: 5}, {P: 6}}, []time.Time{t0, t0}
+		Setpoints: func() ([]plant.Setpoint, []time.Time) {
+			return []plant.Setpoint{{P: 5}, {P: 6}}, []time.Time{t0, t0}
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(-10 * time.Second).Truncate(time.Second)
-	v, rep := plant(2, 2), report()
+	v, rep := testView(2, 2), report()
 	for s := range 5 {
 		for c := range 10 {
 			v.At = start.Add(time.Duration(s)*time.Second + time.Duration(c)*100*time.Millisecond)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
-	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 )
 
@@ -46,7 +46,7 @@ type Options struct {
 	States func() []dispatch.State
 	// Setpoints, if set, is called at each flush for every unit's last
 	// acknowledged setpoint and when it was acknowledged (Station.Acked).
-	Setpoints func() ([]station.Setpoint, []time.Time)
+	Setpoints func() ([]plant.Setpoint, []time.Time)
 	// Devices, if set, are written to the device measurement at each
 	// flush, and their communication state changes as comm events.
 	Devices []HealthSource
@@ -146,7 +146,7 @@ func bind(measurement string, src map[string]int, dec map[string]Agg) []binding 
 // the same cycle (a zero report, before dispatch runs, records no dispatch
 // fields). It does not allocate in steady state and holds a lock only
 // while it adds the cycle. A change of rep.Mode is written as a mode event.
-func (r *Recorder) Observe(v *station.View, rep dispatch.Report) {
+func (r *Recorder) Observe(v *plant.View, rep dispatch.Report) {
 	if rep.Mode != "" && rep.Mode != r.lastMode {
 		r.Event(Event{Time: v.At, Unit: dispatch.PlantID, Kind: KindMode, From: string(r.lastMode), To: string(rep.Mode)})
 		r.lastMode = rep.Mode
@@ -267,13 +267,13 @@ func (r *Recorder) emit(f *frame, now time.Time) int {
 		mf := make(map[string]any, 12)
 		putAccs(mf, r.meterB, f.meter[:])
 		mf["quality"] = f.meterQ.String()
-		n += r.write(influx.Point{Measurement: MMeter, Tags: r.tags("device", "poi"), Fields: mf, Time: now})
+		n += r.write(influx.Point{Measurement: MMeter, Tags: r.tags("device", plant.Meter), Fields: mf, Time: now})
 
 		var states []dispatch.State
 		if r.o.States != nil {
 			states = r.o.States()
 		}
-		var sps []station.Setpoint
+		var sps []plant.Setpoint
 		var spAt []time.Time
 		if r.o.Setpoints != nil {
 			sps, spAt = r.o.Setpoints()

@@ -10,8 +10,8 @@ import (
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
-	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 )
 
@@ -38,15 +38,15 @@ func TestSchemaAndOutputAgree(t *testing.T) {
 	dev := &fakeDevice{name: "u001.pcs", h: devices.Health{State: devices.Online, Connected: true, Reads: 7, LastOK: t0}}
 	r, err := New(sink, Options{Site: "s1",
 		States: func() []dispatch.State { return []dispatch.State{dispatch.StateNormal, dispatch.StateTrip} },
-		Setpoints: func() ([]station.Setpoint, []time.Time) {
-			return []station.Setpoint{{P: 5}, {P: 6}}, []time.Time{t0, t0}
+		Setpoints: func() ([]plant.Setpoint, []time.Time) {
+			return []plant.Setpoint{{P: 5}, {P: 6}}, []time.Time{t0, t0}
 		},
 		Devices: []HealthSource{dev},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Observe(plant(2, 2), report())
+	r.Observe(testView(2, 2), report())
 	r.Transaction("u001.pcs", devices.Read, 3*time.Millisecond, nil)
 	r.Flush(t0.Add(time.Second))
 	dev.set(devices.Lost, "i/o timeout")
@@ -96,7 +96,7 @@ func TestDecimation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := plant(1, 1)
+	v := testView(1, 1)
 	for i, f := range []float64{49.9, 50.2, 50.0} {
 		v.POI.F = good(f)
 		v.POI.P = good(float64(100 * (i + 1))) // 100, 200, 300
@@ -138,7 +138,7 @@ func TestNewRejectsBadDecimation(t *testing.T) {
 func TestQualityLeavesFieldsOut(t *testing.T) {
 	sink := &memSink{}
 	r, _ := New(sink, Options{Site: "s1"})
-	v := plant(2, 1)
+	v := testView(2, 1)
 	v.POI.V = procimg.Value{Q: procimg.Lost, V: math.NaN()} // profile has no voltage: ignored
 	v.POI.F.Q = procimg.Stale
 	v.Units[0].BMS[0].SOC.Q = procimg.Lost
@@ -180,7 +180,7 @@ func TestQualityLeavesFieldsOut(t *testing.T) {
 func TestIntervalsAreIndependent(t *testing.T) {
 	sink := &memSink{}
 	r, _ := New(sink, Options{Site: "s1"})
-	v := plant(1, 1)
+	v := testView(1, 1)
 	v.Units[0].BMS[0].AlarmLevel = good(3)
 	r.Observe(v, report())
 	v.Units[0].BMS[0].AlarmLevel = good(0)
@@ -206,7 +206,7 @@ func TestEvents(t *testing.T) {
 	sink := &memSink{}
 	dev := &fakeDevice{name: "u001.bms0", h: devices.Health{State: devices.Lost}}
 	r, _ := New(sink, Options{Site: "s1", Devices: []HealthSource{dev}})
-	v := plant(1, 1)
+	v := testView(1, 1)
 	rep := report()
 	r.Observe(v, rep)
 	r.Observe(v, rep)
@@ -260,7 +260,7 @@ func str(v any) string { s, _ := v.(string); return s }
 func TestConcurrentObserveFlush(t *testing.T) {
 	sink := &memSink{}
 	r, _ := New(sink, Options{Site: "s1"})
-	v := plant(4, 2)
+	v := testView(4, 2)
 	const cycles = 5000
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -293,7 +293,7 @@ func TestConcurrentObserveFlush(t *testing.T) {
 
 func TestObserveDoesNotAllocate(t *testing.T) {
 	r, _ := New(&memSink{}, Options{Site: "s1"})
-	v, rep := plant(50, 2), report()
+	v, rep := testView(50, 2), report()
 	r.Observe(v, rep)
 	r.Flush(t0) // both frames get their layout
 	r.Observe(v, rep)
@@ -305,7 +305,7 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 func TestDroppedPointsAreCounted(t *testing.T) {
 	sink := &memSink{full: true}
 	r, _ := New(sink, Options{Site: "s1"})
-	r.Observe(plant(2, 1), report())
+	r.Observe(testView(2, 1), report())
 	if n := r.Flush(t0); n != 0 {
 		t.Fatalf("Flush reported %d points accepted by a full sink", n)
 	}

@@ -123,6 +123,21 @@ func StartPlant(tb testing.TB, cfg *config.Config, log *zap.Logger) *sim.Plant {
 	return plant
 }
 
+// The runtime's types, named here so that the tests of the packages that
+// only read the plant (httpapi, telemetry, command) run a real station
+// without importing the runtime themselves.
+type (
+	Station        = station.Station
+	Dispatcher     = station.Dispatcher
+	StationOptions = station.Options
+)
+
+// WrapDispatcher is station.NewDispatcher: ctl as the station's
+// controller; onEvents, if not nil, receives each cycle's protection events.
+func WrapDispatcher(ctl *dispatch.Controller, log *zap.Logger, onEvents func([]dispatch.Event)) *Dispatcher {
+	return station.NewDispatcher(ctl, log, onEvents)
+}
+
 // NewDispatcher returns a station.Dispatcher around the dispatch controller
 // of cfg's dispatch section.
 func NewDispatcher(tb testing.TB, cfg *config.Config, log *zap.Logger) *station.Dispatcher {
@@ -131,7 +146,7 @@ func NewDispatcher(tb testing.TB, cfg *config.Config, log *zap.Logger) *station.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d := station.NewDispatcher(ctl, log.Named("dispatch"), nil)
+	d := WrapDispatcher(ctl, log.Named("dispatch"), nil)
 	d.SetPCSWatchdog(*cfg.Control.PCSWatchdog)
 	return d
 }
