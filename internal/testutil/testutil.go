@@ -10,25 +10,41 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
 
-// FreePort returns a loopback TCP port that nobody listens on right now. It
-// is drawn from 20000–31999, below the usual ephemeral range, so that client
-// sockets do not take it before the server under test binds it.
+// FreePort returns a loopback TCP port that nobody listens on right now and
+// that no earlier call in this process returned, so that one test's
+// addresses never collide (a config with two devices on one port is
+// refused). It is drawn from 20000–31999, below the usual ephemeral range,
+// so that client sockets do not take it before the server under test binds
+// it.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
+	given.Lock()
+	defer given.Unlock()
 	for range 100 {
 		port := 20000 + rand.IntN(12000)
+		if given.ports[port] {
+			continue
+		}
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			ln.Close()
+			given.ports[port] = true
 			return port
 		}
 	}
 	tb.Fatal("no free port")
 	return 0
 }
+
+// given holds the ports FreePort has returned.
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // FreeAddr is [FreePort] as an address, e.g. "127.0.0.1:23456".
 func FreeAddr(tb testing.TB) string {

@@ -29,3 +29,17 @@ func TestWaitFor(t *testing.T) {
 		t.Errorf("cond called %d times, want 3", n.Load())
 	}
 }
+
+// FreePort never hands out a port twice: planttest builds a config from many
+// calls, and two devices on one port make the config invalid. 2000 draws
+// from 12000 ports would repeat one almost surely without the record.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 2000 {
+		p := testutil.FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d returned twice", p)
+		}
+		seen[p] = true
+	}
+}
