@@ -66,7 +66,7 @@ func TestSiteLoadLearnsOnlyWhileSteady(t *testing.T) {
 func TestAGCTrimIntegratesOnlySettledError(t *testing.T) {
 	const rated, dt = 1000.0, 0.1
 	p := AGCParams{RampRate: 60, Ki: 1, IntegralLimit: 50} // 1 kW/s ramp
-	band := agcBand * rated                               // 10 kW
+	band := agcBand * rated                                // 10 kW
 	for _, tc := range []struct {
 		name         string
 		still        float64 // seconds the reference has been still
