@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/emsd/emsd/internal/bench"
 	"github.com/emsd/emsd/internal/broker"
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/config"
@@ -61,7 +62,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 	if s.disp, err = newDispatcher(cfg, log, s.onEvents); err != nil {
 		return nil, nil, configErr(err)
 	}
-	st, err := station.New(cfg, profiles, log, station.Options{
+	st, err := station.New(bench.StationConfig(cfg), profiles, log, station.Options{
 		Notifier:    n,
 		Controller:  s.disp,
 		Observer:    s,

@@ -201,7 +201,7 @@ func StartRig(p *Plant, o RigOptions) (*Rig, error) {
 	r.Disp.SetPCSWatchdog(*p.Cfg.Control.PCSWatchdog)
 	so := o.Station
 	so.Controller = r.Disp
-	if r.Station, err = station.New(p.Cfg, p.Profiles, log, so); err != nil {
+	if r.Station, err = station.New(StationConfig(p.Cfg), p.Profiles, log, so); err != nil {
 		r.closeSim()
 		return nil, err
 	}

@@ -1,8 +1,8 @@
 // Package station is the runtime that wires a plant together: it builds
 // one poller per device, keeps the process image, runs the control loop
-// that turns each snapshot into unit setpoints, writes those setpoints and
-// the PCS heartbeats, reports to systemd, and ramps every unit to 0 kW on
-// shutdown.
+// that turns each snapshot into unit setpoints, hands those to one PCS
+// writer per unit (package writer), reports to systemd, and ramps every
+// unit to 0 kW on shutdown.
 package station
 
 import (
@@ -15,10 +15,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
+	"github.com/emsd/emsd/internal/station/writer"
 )
 
 // Controller turns one view of the plant into one setpoint per unit.
@@ -46,7 +46,7 @@ type Notifier interface {
 
 // Station is a running plant.
 type Station struct {
-	cfg   *config.Config
+	cfg   Config
 	log   *zap.Logger
 	img   *procimg.Image
 	meter *devices.Device
@@ -81,28 +81,28 @@ type Options struct {
 	OnCycle func(v *plant.View, k plant.CycleKind)
 }
 
-// New builds a station for the configuration. Profiles must already have
-// been checked against it (config.CheckProfiles).
-func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Station, error) {
-	s := &Station{cfg: cfg, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}, onCycle: o.OnCycle}
+// New builds a station of c. Profiles must hold every profile c names,
+// already checked against the configuration (config.CheckProfiles).
+func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Station, error) {
+	s := &Station{cfg: c, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}, onCycle: o.OnCycle}
 	if s.ctl == nil {
 		s.ctl = Standby{}
 	}
 	if s.ntf == nil {
 		s.ntf = nopNotifier{}
 	}
-	mk := func(name string, d *config.Device) (*devices.Device, error) {
+	mk := func(name string, d *Device) (*devices.Device, error) {
 		dev, err := devices.New(devices.Options{
 			Name:         name,
 			Address:      d.Address,
-			UnitID:       d.UnitIDOf(),
+			UnitID:       d.UnitID,
 			Profile:      profiles[d.Profile],
 			Periods:      d.Poll,
-			Timeout:      d.TimeoutOr(cfg.Devices.Timeout),
-			BackoffMin:   cfg.Devices.BackoffMin,
-			BackoffMax:   cfg.Devices.BackoffMax,
-			StalePeriods: cfg.Devices.StaleAfter,
-			LostAfter:    cfg.Devices.LostAfter,
+			Timeout:      d.Timeout,
+			BackoffMin:   c.Comms.BackoffMin,
+			BackoffMax:   c.Comms.BackoffMax,
+			StalePeriods: c.Comms.StalePeriods,
+			LostAfter:    c.Comms.LostAfter,
 			Observer:     o.Observer,
 		}, s.img, log.Named(name))
 		if err != nil {
@@ -112,16 +112,17 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger, o Optio
 		return dev, nil
 	}
 	var err error
-	if s.meter, err = mk(plant.Meter, &cfg.Site.POI.Meter); err != nil {
+	if s.meter, err = mk(plant.Meter, &c.Meter); err != nil {
 		return nil, err
 	}
-	for i := range cfg.Units {
-		cu := &cfg.Units[i]
+	for i := range c.Units {
+		cu := &c.Units[i]
 		pcs, err := mk(plant.DeviceName(cu.ID, plant.KindPCS, 0), &cu.PCS)
 		if err != nil {
 			return nil, err
 		}
-		u := newUnit(cu, pcs, cfg.Control.HeartbeatPeriod, log.Named(cu.ID), s.lat)
+		u := &unit{id: cu.ID, ratedP: cu.RatedPKW, ratedS: cu.RatedSKVA, pcs: pcs,
+			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked})}
 		for j := range cu.BMS {
 			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device)
 			if err != nil {
@@ -159,7 +160,7 @@ func (s *Station) Acked() ([]plant.Setpoint, []time.Time) {
 	sp := make([]plant.Setpoint, len(s.units))
 	at := make([]time.Time, len(s.units))
 	for i, u := range s.units {
-		sp[i], at[i] = u.ackedSetpoint()
+		sp[i], at[i] = u.w.Acked()
 	}
 	return sp, at
 }
@@ -178,7 +179,7 @@ func (s *Station) Run(ctx context.Context) error {
 	var writers sync.WaitGroup
 	for _, u := range s.units {
 		writers.Add(1)
-		go func() { defer writers.Done(); u.run(writeCtx) }()
+		go func() { defer writers.Done(); u.w.Run(writeCtx) }()
 	}
 	defer func() {
 		stopWriters()
@@ -206,7 +207,7 @@ type FastController interface {
 // of unit orders per period, plus an immediate cycle for each frequency
 // reading a FastController asks for, and a watchdog ping per cycle.
 func (s *Station) loop(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.Control.Period)
+	tick := time.NewTicker(s.cfg.Period)
 	defer tick.Stop()
 	c := &cycler{s: s, out: make([]plant.Setpoint, len(s.units))}
 	var fast <-chan struct{}
@@ -215,7 +216,7 @@ func (s *Station) loop(ctx context.Context) {
 	if isFast && fref.idx >= 0 {
 		fast = s.meter.Subscribe(s.meter.Profile().Points[fref.idx].Group)
 	}
-	summaryEvery := *s.cfg.Control.SummaryPeriod
+	summaryEvery := s.cfg.SummaryPeriod
 	lastSummary := time.Now()
 	for {
 		select {
@@ -258,7 +259,7 @@ func (c *cycler) run(now, origin time.Time) {
 	s.vm.fill(&c.snap, s.units, &c.view)
 	for i, u := range s.units {
 		uv := &c.view.Units[i]
-		uv.Acked, uv.AckedAt, uv.AliveAt = u.ackState()
+		uv.Acked, uv.AckedAt, uv.AliveAt = u.w.AckState()
 	}
 	if !s.ready.Load() {
 		// Nothing is ordered before every point has been read once: the
@@ -270,7 +271,7 @@ func (c *cycler) run(now, origin time.Time) {
 	s.ctl.Step(&c.view, c.out)
 	id := s.lat.begin(origin)
 	for i, u := range s.units {
-		if u.set(c.out[i], id) {
+		if u.w.Set(c.out[i], id) {
 			s.lat.expect(id)
 		}
 	}
@@ -366,27 +367,27 @@ func (s *Station) unread(snap *procimg.Snapshot) []string {
 // shutdown ramps every unit's order to 0 kW and waits, within the
 // configured bound, until each PCS has acknowledged 0.
 func (s *Station) shutdown() error {
-	timeout := s.cfg.Control.ShutdownTimeout
+	timeout := s.cfg.ShutdownTimeout
 	deadline := time.Now().Add(timeout)
 	s.log.Info("shutting down: ramping every unit to 0 kW", zap.Duration("bound", timeout))
 	const step = 50 * time.Millisecond
 	cur := make([]plant.Setpoint, len(s.units))
 	for i, u := range s.units {
-		cur[i] = u.ordered()
+		cur[i] = u.w.Ordered()
 	}
 	for {
 		done := true
 		for i, u := range s.units {
-			rate := s.cfg.Control.ShutdownRampKWPerS
+			rate := s.cfg.ShutdownRampKWPerS
 			if rate == 0 {
 				rate = u.ratedP
 			}
 			d := rate * step.Seconds()
 			cur[i].P = towardZero(cur[i].P, d)
 			cur[i].Q = towardZero(cur[i].Q, d)
-			u.set(cur[i], 0)
-			sp, _ := u.ackedSetpoint()
-			if cur[i] != (plant.Setpoint{}) || sp != (plant.Setpoint{}) || !u.confirmed() {
+			u.w.Set(cur[i], 0)
+			sp, _ := u.w.Acked()
+			if cur[i] != (plant.Setpoint{}) || sp != (plant.Setpoint{}) || !u.w.Confirmed() {
 				done = false
 			}
 		}
@@ -397,7 +398,7 @@ func (s *Station) shutdown() error {
 		if time.Now().After(deadline) {
 			var open []string
 			for _, u := range s.units {
-				if sp, _ := u.ackedSetpoint(); sp != (plant.Setpoint{}) || !u.confirmed() {
+				if sp, _ := u.w.Acked(); sp != (plant.Setpoint{}) || !u.w.Confirmed() {
 					open = append(open, u.id)
 				}
 			}

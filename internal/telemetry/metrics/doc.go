@@ -5,7 +5,7 @@
 // Hot-path metrics are fed by the station's hooks and cost no allocation:
 //
 //	m := metrics.New(metrics.Options{})
-//	st, err := station.New(cfg, profiles, log, station.Options{
+//	st, err := station.New(stationCfg, profiles, log, station.Options{
 //		Controller:  disp,
 //		Observer:    m,             // every Modbus transaction
 //		FastLatency: m.FastLatency, // reading-to-acknowledged-write
