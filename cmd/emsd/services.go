@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/emsd/emsd/internal/bench"
 	"github.com/emsd/emsd/internal/broker"
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/config"
@@ -20,6 +19,7 @@ import (
 	"github.com/emsd/emsd/internal/ingress/mqtt"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/station/stationcfg"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
 	"github.com/emsd/emsd/internal/telemetry/record"
@@ -62,7 +62,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 	if s.disp, err = newDispatcher(cfg, log, s.onEvents); err != nil {
 		return nil, nil, configErr(err)
 	}
-	st, err := station.New(bench.StationConfig(cfg), profiles, log, station.Options{
+	st, err := station.New(stationcfg.From(cfg), profiles, log, station.Options{
 		Notifier:    n,
 		Controller:  s.disp,
 		Observer:    s,

@@ -14,6 +14,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/sim"
 	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/station/stationcfg"
 )
 
 // Plant is a loaded configuration with its device profiles.
@@ -201,7 +202,7 @@ func StartRig(p *Plant, o RigOptions) (*Rig, error) {
 	r.Disp.SetPCSWatchdog(*p.Cfg.Control.PCSWatchdog)
 	so := o.Station
 	so.Controller = r.Disp
-	if r.Station, err = station.New(StationConfig(p.Cfg), p.Profiles, log, so); err != nil {
+	if r.Station, err = station.New(stationcfg.From(p.Cfg), p.Profiles, log, so); err != nil {
 		r.closeSim()
 		return nil, err
 	}

@@ -21,12 +21,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/emsd/emsd/internal/bench"
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/sim"
 	"github.com/emsd/emsd/internal/station"
+	"github.com/emsd/emsd/internal/station/stationcfg"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -155,7 +155,7 @@ func NewDispatcher(tb testing.TB, cfg *config.Config, log *zap.Logger) *station.
 // NewStation returns a station of cfg, not yet running.
 func NewStation(tb testing.TB, cfg *config.Config, log *zap.Logger, o station.Options) *station.Station {
 	tb.Helper()
-	st, err := station.New(bench.StationConfig(cfg), Profiles(tb), log, o)
+	st, err := station.New(stationcfg.From(cfg), Profiles(tb), log, o)
 	if err != nil {
 		tb.Fatal(err)
 	}

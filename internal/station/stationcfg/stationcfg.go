@@ -1,14 +1,17 @@
-package bench
+// Package stationcfg translates a checked configuration into the station's own
+// [station.Config]: the one translation that the daemon, the bench and the
+// test rigs share, so that station itself never imports config.
+package stationcfg
 
 import (
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/station"
 )
 
-// StationConfig is the station part of a checked configuration: the one
+// From is the station part of a checked configuration: the one
 // translation from config to station.Config, for every composition root
 // (the daemon, the bench and the test rigs).
-func StationConfig(cfg *config.Config) station.Config {
+func From(cfg *config.Config) station.Config {
 	dev := func(d *config.Device) station.Device {
 		return station.Device{Address: d.Address, UnitID: d.UnitIDOf(), Profile: d.Profile, Poll: d.Poll,
 			Timeout: d.TimeoutOr(cfg.Devices.Timeout)}
