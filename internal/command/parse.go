@@ -262,10 +262,11 @@ func peekID(payload []byte) string {
 
 // clip shortens s to at most n bytes for use in a message, keeping UTF-8 intact.
 func clip(s string, n int) string {
-	if p, cut := validPrefix(s, n); cut {
+	p, cut := validPrefix(s, n)
+	if cut {
 		return p + "…"
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return p
 }
 
 // validPrefix returns s as valid UTF-8 (invalid bytes replaced), cut at a
