@@ -68,7 +68,7 @@ func TestFFRTriggerMustLieBeyondNominalFrequency(t *testing.T) {
 			t.Errorf("%g Hz plant, low %g high %g: want a refusal naming %s and nominal_f, got %v", tc.nominal, tc.low, tc.high, tc.want, err)
 		}
 		// Whatever Apply said, the plant at nominal frequency must not move.
-		s := newSim(plant(4, 250))
+		s := newSim(healthyUnits(4, 250))
 		s.in.F = tc.nominal
 		s.step(c, 0)
 		for k := 0; k < 3; k++ {
