@@ -2,12 +2,14 @@ package devices
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -138,12 +140,9 @@ func (p *Profile) Plan(group string) []Block {
 	for i := range want {
 		idx = append(idx, i)
 	}
-	sort.Slice(idx, func(a, b int) bool {
-		pa, pb := &p.Points[idx[a]], &p.Points[idx[b]]
-		if pa.Table != pb.Table {
-			return pa.Table < pb.Table
-		}
-		return pa.Address < pb.Address
+	slices.SortFunc(idx, func(a, b int) int {
+		pa, pb := &p.Points[a], &p.Points[b]
+		return cmp.Or(cmp.Compare(pa.Table, pb.Table), cmp.Compare(pa.Address, pb.Address), cmp.Compare(a, b))
 	})
 	var out []Block
 	for _, i := range idx {
