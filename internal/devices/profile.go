@@ -151,9 +151,7 @@ func (p *Profile) Plan(group string) []Block {
 			b := &out[n-1]
 			end := int(b.Start) + int(b.Count)
 			if b.Table == pt.Table && int(pt.Address) <= end+p.MaxGap && pt.End()-int(b.Start) <= MaxReadRegs {
-				if pt.End() > end {
-					b.Count = uint16(pt.End() - int(b.Start))
-				}
+				b.Count = uint16(max(pt.End(), end) - int(b.Start))
 				b.Points = append(b.Points, i)
 				continue
 			}
