@@ -89,7 +89,7 @@ const (
 
 // directionOf is the direction of power p: charge below 0, else discharge.
 func directionOf(p float64) direction {
-	if p < 0 {
+	if math.Signbit(p) { // -0 too: no power has no direction that matters
 		return charge
 	}
 	return discharge
@@ -120,10 +120,7 @@ func taperDown(x, soft, hard float64) float64 {
 	if x >= hard {
 		return 0
 	}
-	if x <= soft {
-		return 1
-	}
-	return (hard - x) / (hard - soft)
+	return min((hard-x)/(hard-soft), 1) // also 1 for soft == hard
 }
 
 // taperUp is 0 at or below hard, 1 at or above soft, linear between (hard < soft).
@@ -131,10 +128,7 @@ func taperUp(x, soft, hard float64) float64 {
 	if x <= hard {
 		return 0
 	}
-	if x >= soft {
-		return 1
-	}
-	return (x - hard) / (soft - hard)
+	return min((x-hard)/(soft-hard), 1) // also 1 for soft == hard
 }
 
 func unitFinite(u *Unit) bool {
