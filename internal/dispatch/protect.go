@@ -131,10 +131,15 @@ func taperUp(x, soft, hard float64) float64 {
 	return min((x-hard)/(soft-hard), 1) // also 1 for soft == hard
 }
 
+// unitFinite reports whether every rating and reading the limits use is finite.
 func unitFinite(u *Unit) bool {
-	s := u.RatedP + u.RatedS + u.SOC + u.ChargeMax + u.DischargeMax +
-		u.CellVMax + u.CellVMin + u.CellTMax + u.CellTMin
-	return !math.IsNaN(s) && !math.IsInf(s, 0)
+	for _, v := range [...]float64{u.RatedP, u.RatedS, u.SOC, u.ChargeMax, u.DischargeMax,
+		u.CellVMax, u.CellVMin, u.CellTMax, u.CellTMin} {
+		if !finite(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // available reports whether a unit may take part in the split at all.
@@ -153,8 +158,8 @@ func unitS(u *Unit) float64 {
 // computeLimits runs the unit part of the constraint stack.
 func computeLimits(u *Unit, st State, avail bool, cfg *Config, l *limits) {
 	r := 0.0
-	if u.RatedP > 0 && unitFinite(u) {
-		r = min(u.RatedP, unitS(u))
+	if unitFinite(u) {
+		r = max(min(u.RatedP, unitS(u)), 0)
 	}
 	d, c := r, r
 	l[stageRated] = capacity{discharge: d, charge: c}
