@@ -151,6 +151,9 @@ func compilePoints(points []float64) (*schedule, error) {
 		}
 		s.spans = append(s.spans, span{start: i * 900, end: (i + 1) * 900, p: p})
 	}
+	if err := coverDay("points", s.spans); err != nil { // every plan's spans cover the day
+		return nil, err
+	}
 	return s, nil
 }
 
