@@ -92,6 +92,7 @@ func TestSchedule(t *testing.T) {
 		{"tou valley tapers near target", ScheduleUpload{TOU: tou}, 0, 89, -200},
 		{"tou valley stops at target", ScheduleUpload{TOU: tou}, 0, 90, 0},
 		{"tou peak discharges", ScheduleUpload{TOU: tou}, time.Hour, 50, 600},
+		{"tou peak tapers near target", ScheduleUpload{TOU: tou}, time.Hour, 21, 300},
 		{"tou peak stops at target", ScheduleUpload{TOU: tou}, time.Hour, 20, 0},
 		{"tou flat", ScheduleUpload{TOU: tou}, 7 * time.Hour, 50, 0},
 	} {
