@@ -395,7 +395,7 @@ func (p *Plant) valueLocked(d *device, name string, t time.Duration) float64 {
 		case devices.PointF:
 			return p.freqLocked(t)
 		case devices.PointV:
-			return p.voltage()
+			return p.voltageLocked(t)
 		case devices.PointEImport:
 			return p.meter.eImport
 		case devices.PointEExport:
