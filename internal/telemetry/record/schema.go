@@ -158,7 +158,7 @@ var Default = Schema{
 			f("setpoint_q_kvar", Float, "kvar", Last, "sum of unit Q setpoints"),
 			f("avail_discharge_kw", Float, "kW", Last, "discharge capacity after all unit constraints"),
 			f("avail_charge_kw", Float, "kW", Last, "charge capacity after all unit constraints, >= 0"),
-			f("binding", String, "", Sampled, "constraint that cut the most active power in the last cycle (none, rated, availability, protection, bms_limit, soc_window, cell_limit, apparent_power, agc_trim_limit, ramp, fr_reserve, poi_limit)"),
+			f("binding", String, "", Sampled, "constraint that cut the most active power in the last cycle (none, rated, availability, protection, bms_limit, soc_window, cell_limit, apparent_power, agc_trim_limit, ramp, fr_reserve, poi_limit, q_priority)"),
 			f("cut_kw", Float, "kW", Last, "active power cut by the binding constraint"),
 			f("available_units", Integer, "", Sampled, "units available to dispatch (last cycle)"),
 			f("tripped_units", Integer, "", Sampled, "units in protection trip (last cycle)"),
