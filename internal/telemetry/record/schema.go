@@ -160,6 +160,8 @@ var Default = Schema{
 			f("avail_charge_kw", Float, "kW", Last, "charge capacity after all unit constraints, >= 0"),
 			f("binding", String, "", Sampled, "constraint that cut the most active power in the last cycle (none, rated, availability, protection, bms_limit, soc_window, cell_limit, apparent_power, agc_trim_limit, ramp, fr_reserve, poi_limit, q_priority)"),
 			f("cut_kw", Float, "kW", Last, "active power cut by the binding constraint"),
+			f("q_target_kvar", Float, "kvar", Last, "plant Q asked by the reactive mode (or the manual setpoint) before any limit"),
+			f("q_binding", String, "", Sampled, "what limited Q in the last cycle (none, q_limit, apparent_power, voltage_unknown)"),
 			f("available_units", Integer, "", Sampled, "units available to dispatch (last cycle)"),
 			f("tripped_units", Integer, "", Sampled, "units in protection trip (last cycle)"),
 			f("estop", Boolean, "", Sampled, "plant emergency stop latched (last cycle)"),
