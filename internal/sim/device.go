@@ -400,7 +400,7 @@ var (
 		plant.PointP:       func(p *Plant, t time.Duration) float64 { pk, _ := p.poiLocked(t); return pk },
 		plant.PointQ:       func(p *Plant, t time.Duration) float64 { _, qk := p.poiLocked(t); return qk },
 		plant.PointF:       func(p *Plant, t time.Duration) float64 { return p.freqLocked(t) },
-		plant.PointV:       func(p *Plant, _ time.Duration) float64 { return p.voltage() },
+		plant.PointV:       func(p *Plant, t time.Duration) float64 { return p.voltageLocked(t) },
 		plant.PointEImport: func(p *Plant, _ time.Duration) float64 { return p.meter.eImport },
 		plant.PointEExport: func(p *Plant, _ time.Duration) float64 { return p.meter.eExport },
 	}

@@ -155,6 +155,7 @@ func toInput(v *plant.View, in *dispatch.Input, hold time.Duration) {
 	in.F, in.FOK = v.POI.F.V, v.POI.F.Good()
 	in.POIP, in.POIQ = v.POI.P.V, v.POI.Q.V
 	in.POIOK = v.POI.P.Good()
+	in.V, in.VOK = v.POI.V.V, v.POI.V.Good()
 	if len(in.Units) != len(v.Units) {
 		in.Units = make([]dispatch.Unit, len(v.Units))
 	}
