@@ -58,6 +58,7 @@ type Node struct {
 	role      atomic.Int32
 	takeovers atomic.Uint64
 	resign    chan struct{}
+	instance  string // name and start time: tells this process's replicated commands apart
 
 	mu     sync.Mutex
 	leader string                // name of the active controller, as etcd last said
@@ -83,7 +84,8 @@ func New(o Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ha: etcd: %w", err)
 	}
-	return &Node{o: o, cli: cli, fence: NewFence(), log: o.Log, resign: make(chan struct{}, 1)}, nil
+	return &Node{o: o, cli: cli, fence: NewFence(), log: o.Log, resign: make(chan struct{}, 1),
+		instance: fmt.Sprintf("%s@%d", o.Name, time.Now().UnixNano())}, nil
 }
 
 // Close ends the etcd connection; the lease then runs out.
@@ -282,4 +284,16 @@ func (n *Node) observe(ctx context.Context, e *concurrency.Election) {
 		}
 		n.mu.Unlock()
 	}
+}
+
+// Leading reports whether this node is the elected leader (its fence may
+// still be closed if its lease is running out).
+func (n *Node) Leading() bool { return n.Role() == Leader }
+
+// RefuseReason is why this node does not take a command now.
+func (n *Node) RefuseReason() string {
+	if n.Role() == Leader {
+		return "not applied: this controller's etcd lease is not renewed, so it does not command the plant until etcd answers"
+	}
+	return n.StandbyReason()
 }

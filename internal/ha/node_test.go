@@ -133,3 +133,46 @@ func TestHandover(t *testing.T) {
 		t.Fatal("the old leader still writable")
 	}
 }
+
+// TestEtcdRestartNoTakeover restarts the (single-member) etcd under a
+// pair: its leases survive a restart, so the leader keeps the role and
+// the standby never leads. The leader's fence may close while etcd is
+// away (it stops writing), and opens again once etcd answers.
+func TestEtcdRestartNoTakeover(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	nodes, _ := pair(t, etcd.Endpoint())
+	testutil.WaitFor(t, 10*time.Second, "a leader", func() bool { n, _ := leaders(nodes); return n == 1 })
+	_, who := leaders(nodes)
+	var mu sync.Mutex
+	var bad []string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if nodes[1-who].Role() == Leader || nodes[1-who].Writable() {
+				mu.Lock()
+				bad = append(bad, time.Now().Format("15:04:05.000"))
+				mu.Unlock()
+			}
+		}
+	}()
+	etcd.Stop()
+	etcd.Start()
+	testutil.WaitFor(t, 15*time.Second, "the leader writable again", nodes[who].Writable)
+	time.Sleep(2 * testTTL)
+	close(stop)
+	<-done
+	if len(bad) > 0 {
+		t.Fatalf("the standby led or was writable during the etcd restart, at %v", bad)
+	}
+	if nodes[who].Role() != Leader || nodes[who].Takeovers() != 1 || nodes[1-who].Takeovers() != 0 {
+		t.Fatalf("after the restart: leader role %v takeovers %d, standby takeovers %d; want leader, 1, 0",
+			nodes[who].Role(), nodes[who].Takeovers(), nodes[1-who].Takeovers())
+	}
+}
