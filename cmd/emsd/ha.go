@@ -18,13 +18,13 @@ import (
 
 // newHA builds this controller's half of a hot-standby pair, or nil when
 // the configuration has no ha section.
-func newHA(cfg *config.Config, log *zap.Logger, onRole func(ha.Role, string)) (*ha.Node, error) {
+func newHA(cfg *config.Config, log *zap.Logger, onRole func(ha.Role, string), onElected func()) (*ha.Node, error) {
 	if !cfg.HA.Enabled {
 		return nil, nil
 	}
 	h := &cfg.HA
 	n, err := ha.New(ha.Options{Endpoints: h.Etcd, Name: h.Name, Prefix: h.Prefix,
-		TTL: h.LeaseTTL, Margin: h.FenceMargin, Log: log.Named("ha"), OnRole: onRole})
+		TTL: h.LeaseTTL, Margin: h.FenceMargin, Log: log.Named("ha"), OnRole: onRole, OnElected: onElected})
 	if err != nil {
 		return nil, configErr(fmt.Errorf("%s: ha: %w", cfg.File, err))
 	}
@@ -85,6 +85,19 @@ func (s *services) onRole(r ha.Role, previous string) {
 	}
 	_ = s.sinks.Audit(command.Record{Time: time.Now(), Transport: "ha", Client: s.cfg.HA.Name, Name: "role_" + r.String(),
 		Result: command.ResultOK, Reason: reason})
+}
+
+// onElected runs before the new leader's fence opens: the dispatcher
+// starts again from the plant as measured (its orders as standby were
+// never written), and the writers get one cycle's orders made that way,
+// so the first write continues from what the PCS deliver now.
+func (s *services) onElected() {
+	n0 := s.cycles.Load()
+	s.disp.Rebase()
+	deadline := time.Now().Add(3*s.cfg.Control.Period + 500*time.Millisecond)
+	for s.cycles.Load() < n0+2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // role is this controller's role for the HTTP API and MQTT state.

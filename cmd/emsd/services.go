@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,6 +55,7 @@ type services struct {
 	ha       *ha.Node // nil alone
 	haCancel context.CancelFunc
 	haWG     sync.WaitGroup
+	cycles   atomic.Uint64 // control cycles so far
 
 	cancel context.CancelFunc // ends what start started
 	wg     sync.WaitGroup     // the goroutines start started
@@ -68,7 +70,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 	if s.disp, err = newDispatcher(cfg, log, s.onEvents); err != nil {
 		return nil, nil, configErr(err)
 	}
-	if s.ha, err = newHA(cfg, log, s.onRole); err != nil {
+	if s.ha, err = newHA(cfg, log, s.onRole, s.onElected); err != nil {
 		return nil, nil, err
 	}
 	st, err := station.New(stationcfg.From(cfg), profiles, log, station.Options{
@@ -94,6 +96,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 
 // onCycle feeds each control cycle to the metrics and the recorder.
 func (s *services) onCycle(v *plant.View, k plant.CycleKind) {
+	s.cycles.Add(1)
 	s.m.OnCycle(v, k)
 	if s.rec != nil {
 		s.rec.Observe(v, s.disp.Report())

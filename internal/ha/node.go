@@ -46,6 +46,10 @@ type Options struct {
 	// OnRole, if set, is called on each role change with the new role and
 	// the name of the previous leader ("" if none was known).
 	OnRole func(r Role, previous string)
+	// OnElected, if set, is called when the node wins the election, before
+	// its fence opens: the place to make the first orders start from the
+	// plant as measured. It must return within a fraction of the TTL.
+	OnElected func()
 }
 
 // Node is one controller of the pair.
@@ -179,6 +183,9 @@ func (n *Node) term(ctx context.Context) error {
 		return err
 	}
 	prev := n.Leader()
+	if n.o.OnElected != nil {
+		n.o.OnElected()
+	}
 	// Open the fence from a renewal sent after winning: the lease was
 	// renewed no earlier than this.
 	if !n.renew(sctx, sess.Lease()) {
