@@ -108,6 +108,16 @@ func (c *controller) role(t *testing.T) string {
 	return st.HA.Role
 }
 
+// mode returns a controller's dispatch mode from its /api/state.
+func (c *controller) mode(t *testing.T) string {
+	t.Helper()
+	var st struct {
+		Dispatch struct{ Mode string } `json:"dispatch"`
+	}
+	getJSON(t, "http://"+c.http+"/api/state", &st)
+	return st.Dispatch.Mode
+}
+
 // leader waits until exactly one controller leads and returns its index.
 func (r *pairRig) leader(t *testing.T) int {
 	t.Helper()
@@ -217,7 +227,7 @@ func TestPairKillLeaderAtPower(t *testing.T) {
 	op, replies := r.operator(t)
 	oneOKOneStandby(t, r.command(t, op, replies, "setpoint", `{"id":"k1","p":3000}`), lead.name)
 	oneOKOneStandby(t, r.command(t, op, replies, "mode", `{"id":"k2","mode":"manual"}`), lead.name)
-	stby.out.waitFor(t, 5*time.Second, "ha: replicated command applied")
+	testutil.WaitFor(t, 10*time.Second, "the standby in manual mode, replicated", func() bool { return stby.mode(t) == "manual" })
 
 	const rated, load, want = 10000.0, 1500.0, 3000.0 - 1500.0
 	testutil.WaitFor(t, 15*time.Second, "the POI at 1500 kW", func() bool { return math.Abs(r.poi(t)-want) < 30 })
