@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 func sortStrings(s []string) { sort.Strings(s) }
@@ -441,7 +442,7 @@ func isLoopback(host string) bool {
 // kind and that its poll overrides name groups of that profile.
 func (c *Config) CheckProfiles(p devices.Profiles) error {
 	k := &checker{file: c.File, lines: c.lines}
-	check := func(path string, d *Device, kind devices.Kind) {
+	check := func(path string, d *Device, kind plant.Kind) {
 		pr, ok := p[d.Profile]
 		if !ok {
 			names := make([]string, 0, len(p))
@@ -461,12 +462,12 @@ func (c *Config) CheckProfiles(p devices.Profiles) error {
 			}
 		}
 	}
-	check("site.poi.meter", &c.Site.POI.Meter, devices.Meter)
+	check("site.poi.meter", &c.Site.POI.Meter, plant.KindMeter)
 	for i := range c.Units {
 		u := &c.Units[i]
-		check(fmt.Sprintf("units[%d].pcs", i), &u.PCS, devices.PCS)
+		check(fmt.Sprintf("units[%d].pcs", i), &u.PCS, plant.KindPCS)
 		for j := range u.BMS {
-			check(fmt.Sprintf("units[%d].bms[%d]", i, j), &u.BMS[j].Device, devices.BMS)
+			check(fmt.Sprintf("units[%d].bms[%d]", i, j), &u.BMS[j].Device, plant.KindBMS)
 		}
 	}
 	return errors.Join(k.errs...)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 const planDoc = `
@@ -143,7 +145,7 @@ func TestBuiltinProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, kind := range map[string]Kind{"sim-pcs": PCS, "sim-bms": BMS, "sim-meter": Meter} {
+	for name, kind := range map[string]plant.Kind{"sim-pcs": plant.KindPCS, "sim-bms": plant.KindBMS, "sim-meter": plant.KindMeter} {
 		p := ps[name]
 		if p == nil {
 			t.Errorf("builtin profile %s missing", name)

@@ -106,24 +106,20 @@ func (d *Device) nextGroup() *group {
 
 // poll reads every block of a group, then decodes and stores them.
 func (d *Device) poll(g *group, start time.Time) {
-	overrun := start.Sub(g.due) > g.period
-	// Next slot on the deadline grid; when more than a period behind, skip
-	// the missed slots rather than bursting to catch up.
-	g.due = g.due.Add(g.period)
-	if behind := start.Sub(g.due); behind > g.period {
-		g.due = g.due.Add(behind / g.period * g.period)
-	}
-	if overrun {
-		d.hmu.Lock()
-		d.h.Overruns++
-		d.hmu.Unlock()
-	}
+	// missed is how many whole periods the read starts late (poll runs
+	// only once due). A read a period or more late is an overrun; the next
+	// read is then due at the last grid slot already passed, so the missed
+	// slots are skipped rather than read in a burst.
+	missed := max(start.Sub(g.due), 0) / g.period
+	g.due = g.due.Add(max(missed, 1) * g.period)
+	d.hmu.Lock()
+	d.h.Overruns += uint64(min(missed, 1))
+	d.hmu.Unlock()
 	for i := range g.blocks {
-		if i > 0 {
-			d.drainWrites()
-			if !d.conn && time.Now().Before(d.retryAt) {
-				return // a write failed and closed the connection
-			}
+		// Writes jump the queue between the blocks of a group too.
+		d.drainWrites()
+		if !d.conn && time.Now().Before(d.retryAt) {
+			return // a write failed and closed the connection
 		}
 		if err := d.read(&g.blocks[i]); err != nil {
 			return

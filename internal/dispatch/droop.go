@@ -52,7 +52,7 @@ func (p *PFRParams) validate(ratedP float64) error {
 	if err := checkNonNeg("limit", p.Limit); err != nil {
 		return err
 	}
-	if p.Limit > 0 && ratedP > 0 && p.Limit < 0.2*ratedP {
+	if p.Limit > 0 && p.Limit < 0.2*ratedP { // ratedP 0 (no plant): never, the limit is >= 0
 		return fieldError("limit", "%g kW is below 20 %% of rated power (%g kW)", p.Limit, 0.2*ratedP)
 	}
 	if err := checkNonNeg("reserve", p.Reserve); err != nil {
@@ -64,23 +64,8 @@ func (p *PFRParams) validate(ratedP float64) error {
 	return nil
 }
 
-func clamp(v, lo, hi float64) float64 {
-	if v < lo {
-		return lo
-	}
-	if v > hi {
-		return hi
-	}
-	return v
-}
+// clamp limits v to [lo, hi] (lo <= hi; a NaN v stays NaN).
+func clamp(v, lo, hi float64) float64 { return min(max(v, lo), hi) }
 
 // approach moves v toward target by at most step (step >= 0).
-func approach(v, target, step float64) float64 {
-	if target > v+step {
-		return v + step
-	}
-	if target < v-step {
-		return v - step
-	}
-	return target
-}
+func approach(v, target, step float64) float64 { return clamp(target, v-step, v+step) }

@@ -11,7 +11,7 @@ func TestHeldUnitKeepsItsShareUntilReleased(t *testing.T) {
 	c := mustNew(t, cfg)
 	mustApply(t, c, ManualSetpoint{P: 600})
 	mustApply(t, c, SetMode{Mode: ModeManual})
-	s := newSim(plant(4, 300))
+	s := newSim(healthyUnits(4, 300))
 	for range 3 {
 		s.step(c, 100*time.Millisecond)
 	}
@@ -53,7 +53,7 @@ func TestHeldUnitKeepsItsShareUntilReleased(t *testing.T) {
 // delivers, not from 0: no dip and no ramp back from ~0 kW.
 func TestReconnectedUnitResumesFromItsOutput(t *testing.T) {
 	c := mustNew(t, DefaultConfig(250)) // ramp 25 kW/s
-	s := newSim(plant(1, 250))
+	s := newSim(healthyUnits(1, 250))
 	s.out[0].P = 200 // running at 200 kW when the daemon starts
 	s.step(c, 0)
 	mustApply(t, c, ManualSetpoint{P: 200})

@@ -3,6 +3,8 @@ package dispatch
 import (
 	"math"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // cycle carries one Step's intermediate results from stage to stage.
@@ -41,7 +43,7 @@ type cycle struct {
 // produces the same result.
 //
 // The stages run in the order doc.go lists them.
-func (c *Controller) Step(in *Input, out []Setpoint) Report {
+func (c *Controller) Step(in *Input, out []plant.Setpoint) Report {
 	if len(out) < len(in.Units) {
 		panic("dispatch: Step: out is shorter than in.Units")
 	}
@@ -246,7 +248,7 @@ func (c *Controller) plantStage(cy *cycle, rep *Report) {
 
 // allocStage splits P across the units, then Q inside each unit's
 // apparent-power circle, and writes the setpoints.
-func (c *Controller) allocStage(in *Input, cy *cycle, out []Setpoint, rep *Report) {
+func (c *Controller) allocStage(in *Input, cy *cycle, out []plant.Setpoint, rep *Report) {
 	rep.P = Allocate(cy.p-cy.held, c.shares, c.cfg.SOCBalanceGain, c.pbuf) + cy.held
 	for i := range in.Units {
 		u := &in.Units[i]
@@ -266,7 +268,7 @@ func (c *Controller) allocStage(in *Input, cy *cycle, out []Setpoint, rep *Repor
 	rep.Q = Allocate(cy.q, c.qshares, 0, c.qbuf)
 	rep.Cuts[ConstraintApparent] = math.Abs(cy.q - rep.Q)
 	for i := range in.Units {
-		out[i] = Setpoint{P: c.pbuf[i], Q: c.qbuf[i]}
+		out[i] = plant.Setpoint{P: c.pbuf[i], Q: c.qbuf[i]}
 	}
 }
 

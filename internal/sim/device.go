@@ -15,6 +15,7 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // Server settings.
@@ -35,7 +36,7 @@ type device struct {
 	addr   string
 	unitID uint8
 	prof   *devices.Profile
-	kind   devices.Kind
+	kind   plant.Kind
 	unit   int // index into plant.units, -1 for the meter
 	bms    int // battery index, -1 unless a BMS
 
@@ -54,7 +55,7 @@ type device struct {
 }
 
 // addDevice registers a device served with its configured profile.
-func (p *Plant) addDevice(name, path string, cd *config.Device, kind devices.Kind, u, b int) error {
+func (p *Plant) addDevice(name, path string, cd *config.Device, kind plant.Kind, u, b int) error {
 	prof, ok := p.profiles[cd.Profile]
 	if !ok {
 		return fmt.Errorf("sim: %s (%s): unknown profile %q", name, path, cd.Profile)
@@ -346,18 +347,18 @@ func (p *Plant) write(d *device, addr uint16, regs []uint16) error {
 
 // applyLocked applies a written value of a standard point.
 func (p *Plant) applyLocked(d *device, name string, v float64, t time.Duration) {
-	if d.kind != devices.PCS {
+	if d.kind != plant.KindPCS {
 		return
 	}
 	s := &p.units[d.unit].pcs
 	switch name {
-	case devices.PointPSet:
+	case plant.PointPSet:
 		s.command(t, v, s.qset)
-	case devices.PointQSet:
+	case plant.PointQSet:
 		s.command(t, s.pset, v)
-	case devices.PointRun:
+	case plant.PointRun:
 		s.run = v != 0
-	case devices.PointHeartbeat:
+	case plant.PointHeartbeat:
 		s.heartbeat(t, uint16(int64(v)))
 	}
 }
@@ -371,7 +372,7 @@ func (p *Plant) initHolding(d *device) error {
 			continue
 		}
 		v := 0.0
-		if d.kind == devices.PCS && pt.Name == devices.PointRun {
+		if d.kind == plant.KindPCS && pt.Name == plant.PointRun {
 			v = 1
 		}
 		w := buf[:pt.Words()]
@@ -392,75 +393,75 @@ func (p *Plant) valueLocked(d *device, name string, t time.Duration) float64 {
 		return float64(sf)
 	}
 	switch d.kind {
-	case devices.Meter:
+	case plant.KindMeter:
 		pk, qk := p.poiLocked(t)
 		switch name {
-		case devices.PointP:
+		case plant.PointP:
 			return pk
-		case devices.PointQ:
+		case plant.PointQ:
 			return qk
-		case devices.PointF:
+		case plant.PointF:
 			return p.freqLocked(t)
-		case devices.PointV:
+		case plant.PointV:
 			return p.voltage()
-		case devices.PointEImport:
+		case plant.PointEImport:
 			return p.meter.eImport
-		case devices.PointEExport:
+		case plant.PointEExport:
 			return p.meter.eExport
 		}
-	case devices.PCS:
+	case plant.KindPCS:
 		s := &p.units[d.unit].pcs
 		switch name {
-		case devices.PointP:
+		case plant.PointP:
 			return s.p
-		case devices.PointQ:
+		case plant.PointQ:
 			return s.q
-		case devices.PointState:
+		case plant.PointState:
 			return float64(s.mode())
-		case devices.PointFaultWord:
+		case plant.PointFaultWord:
 			return float64(s.faultWord())
-		case devices.PointFault:
+		case plant.PointFault:
 			return b2f(s.faultWord()&FaultGeneral != 0)
-		case devices.PointPSet:
+		case plant.PointPSet:
 			return s.pset
-		case devices.PointQSet:
+		case plant.PointQSet:
 			return s.qset
-		case devices.PointRun:
+		case plant.PointRun:
 			return b2f(s.run)
-		case devices.PointHeartbeat:
+		case plant.PointHeartbeat:
 			return float64(s.hb)
 		}
-	case devices.BMS:
+	case plant.KindBMS:
 		u := p.units[d.unit]
 		b, bp := &u.bs[d.bms], &u.bp[d.bms]
 		switch name {
-		case devices.PointSOC:
+		case plant.PointSOC:
 			return b.soc
-		case devices.PointSOH:
+		case plant.PointSOH:
 			return sohPct
-		case devices.PointV:
+		case plant.PointV:
 			return b.v
-		case devices.PointI:
+		case plant.PointI:
 			return b.i
-		case devices.PointCellVMax:
+		case plant.PointCellVMax:
 			return b.cellVMax
-		case devices.PointCellVMin:
+		case plant.PointCellVMin:
 			return b.cellVMin
-		case devices.PointCellTMax:
+		case plant.PointCellTMax:
 			return b.cellTMax()
-		case devices.PointCellTMin:
+		case plant.PointCellTMin:
 			return b.cellTMin()
-		case devices.PointChargeMax:
+		case plant.PointChargeMax:
 			c, _ := limits(bp, b)
 			return c
-		case devices.PointDischargeMax:
+		case plant.PointDischargeMax:
 			_, dis := limits(bp, b)
 			return dis
-		case devices.PointAlarmLevel:
+		case plant.PointAlarmLevel:
 			return float64(b.level)
-		case devices.PointAlarmWord:
+		case plant.PointAlarmWord:
 			return float64(b.word)
-		case devices.PointContactor:
+		case plant.PointContactor:
 			return b2f(b.contactor)
 		}
 	}
@@ -511,35 +512,35 @@ func (p *Plant) scaleFactors(d *device) map[string]int16 {
 func (p *Plant) bound(d *device, name string) float64 {
 	cells := float64(p.units[max(d.unit, 0)].bp[0].cells)
 	switch d.kind {
-	case devices.Meter:
+	case plant.KindMeter:
 		var s float64
 		for _, u := range p.units {
 			s += u.pp.ratedS
 		}
 		switch name {
-		case devices.PointP, devices.PointQ:
+		case plant.PointP, plant.PointQ:
 			return 2*s + math.Abs(p.cfg.Simulator.Grid.LoadKW)
-		case devices.PointF:
+		case plant.PointF:
 			return 100
-		case devices.PointV:
+		case plant.PointV:
 			return 1.2 * p.voltage()
 		}
 		return 1e7
-	case devices.PCS:
+	case plant.KindPCS:
 		return 1.2 * p.units[d.unit].pp.ratedS
-	case devices.BMS:
+	case plant.KindBMS:
 		u := p.units[d.unit]
 		bp := &u.bp[d.bms]
 		switch name {
-		case devices.PointV:
+		case plant.PointV:
 			return cells * 3.8
-		case devices.PointI:
+		case plant.PointI:
 			return 1.2 * u.pp.ratedS / u.pp.eff * 1000 / (cells * 2.6)
-		case devices.PointChargeMax, devices.PointDischargeMax:
+		case plant.PointChargeMax, plant.PointDischargeMax:
 			return bp.capKWh * bp.cRate
-		case devices.PointCellTMax, devices.PointCellTMin:
+		case plant.PointCellTMax, plant.PointCellTMin:
 			return 150
-		case devices.PointSOC, devices.PointSOH:
+		case plant.PointSOC, plant.PointSOH:
 			return 100
 		}
 		return 10

@@ -217,7 +217,7 @@ func (s *Station) loop(ctx context.Context) {
 	c := &cycler{s: s, out: make([]plant.Setpoint, len(s.units))}
 	var fast <-chan struct{}
 	fc, isFast := s.ctl.(FastController)
-	fref := s.vm.meter.f
+	fref := ref(s.meter, plant.PointF)
 	if isFast && fref.idx >= 0 {
 		fast = s.meter.Subscribe(s.meter.Profile().Points[fref.idx].Group)
 	}

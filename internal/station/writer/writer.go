@@ -66,9 +66,9 @@ func New(o Options) *Writer {
 	p := o.PCS.Profile()
 	return &Writer{
 		pcs: o.PCS, heartbeat: o.Heartbeat, log: o.Log, onAck: o.OnAck, gate: o.Gate,
-		hasQ:   p.Point(devices.PointQSet) >= 0,
-		hasRun: p.Point(devices.PointRun) >= 0,
-		hasHB:  p.Point(devices.PointHeartbeat) >= 0,
+		hasQ:   p.Point(plant.PointQSet) >= 0,
+		hasRun: p.Point(plant.PointRun) >= 0,
+		hasHB:  p.Point(plant.PointHeartbeat) >= 0,
 		wake:   make(chan struct{}, 1),
 	}
 }
@@ -168,7 +168,7 @@ func (w *Writer) Run(ctx context.Context) {
 				continue
 			}
 			counter++
-			if _, err := w.pcs.Write(ctx, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)}); err != nil {
+			if _, err := w.pcs.Write(ctx, devices.PointValue{Point: plant.PointHeartbeat, Value: float64(counter)}); err != nil {
 				w.noteErr(err, &lastErrLog)
 			} else {
 				w.mu.Lock()
@@ -178,18 +178,18 @@ func (w *Writer) Run(ctx context.Context) {
 			continue
 		}
 		vals = vals[:0]
-		vals = append(vals, devices.PointValue{Point: devices.PointPSet, Value: sp.P})
+		vals = append(vals, devices.PointValue{Point: plant.PointPSet, Value: sp.P})
 		if w.hasQ {
-			vals = append(vals, devices.PointValue{Point: devices.PointQSet, Value: sp.Q})
+			vals = append(vals, devices.PointValue{Point: plant.PointQSet, Value: sp.Q})
 		}
 		if w.hasRun && !started {
-			vals = append(vals, devices.PointValue{Point: devices.PointRun, Value: 1})
+			vals = append(vals, devices.PointValue{Point: plant.PointRun, Value: 1})
 		}
 		if w.hasHB {
 			// The heartbeat goes with every order, not only on the beat: a
 			// converter whose watchdog stopped it resumes with its first order.
 			counter++
-			vals = append(vals, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)})
+			vals = append(vals, devices.PointValue{Point: plant.PointHeartbeat, Value: float64(counter)})
 		}
 		ack, err := w.pcs.Write(ctx, vals...)
 		if err != nil {
