@@ -3,6 +3,8 @@ package dispatch
 import (
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // With the soft SOC limits set equal to the hard ones the taper is a step:
@@ -35,12 +37,12 @@ func TestZeroRatedUnitIsUnavailable(t *testing.T) {
 	c := mustNew(t, fastCfg())
 	mustApply(t, c, SetMode{Mode: ModeManual})
 	mustApply(t, c, ManualSetpoint{P: 300, Q: 200})
-	units := plant(2, 500)
+	units := healthyUnits(2, 500)
 	units[1].RatedP, units[1].RatedS = 0, 500
 	s := newSim(units)
 	s.step(c, 0)
 	r := s.step(c, time.Second)
-	if r.Available != 1 || s.out[1] != (Setpoint{}) {
+	if r.Available != 1 || s.out[1] != (plant.Setpoint{}) {
 		t.Fatalf("available %d, zero-rated unit ordered %+v; want 1 available and nothing for it", r.Available, s.out[1])
 	}
 	if !near(s.out[0].P, 300, 1e-6) || !near(s.out[0].Q, 200, 1e-6) {

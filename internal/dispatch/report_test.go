@@ -14,7 +14,7 @@ func TestReportRequestedIsBasePlusOverlays(t *testing.T) {
 	mustApply(t, c, ManualSetpoint{P: 100})
 	mustApply(t, c, SetPFR{Enable: true, PFRParams: PFRParams{DroopPct: 2, DeadBand: 0.033}})
 	mustApply(t, c, SetFFR{Enable: true, FFRParams: FFRParams{LowTrigger: 49.9, Power: 150, HoldS: 10, RecoveryP: 50}})
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	s.in.F = 49.85
 	s.step(c, 0)
 	r := s.step(c, time.Second)
@@ -43,7 +43,7 @@ func TestReserveCutIsTheHeadroomKept(t *testing.T) {
 		mustApply(t, c, SetMode{Mode: ModeManual})
 		mustApply(t, c, ManualSetpoint{P: 1000})
 		mustApply(t, c, SetPFR{Enable: true, PFRParams: PFRParams{DroopPct: 2, DeadBand: 0.033, Reserve: tc.reserve}})
-		s := newSim(plant(4, 250))
+		s := newSim(healthyUnits(4, 250))
 		s.in.Units[3].Contactor = !tc.open
 		s.step(c, 0)
 		r := s.step(c, time.Second)
@@ -60,7 +60,7 @@ func TestTOUWithoutAvailableUnitsAsksNothing(t *testing.T) {
 	mustApply(t, c, ScheduleUpload{TOU: &TOUPlan{Periods: []TOUPeriod{{"00:00", "24:00", TOUValley}},
 		ChargeP: 400, DischargeP: 400, ChargeToSOC: 90, DischargeToSOC: 20}})
 	mustApply(t, c, SetMode{Mode: ModeSchedule})
-	s := newSim(plant(2, 250))
+	s := newSim(healthyUnits(2, 250))
 	for i := range s.in.Units {
 		s.in.Units[i].Contactor = false
 	}
