@@ -3,6 +3,8 @@ package dispatch
 import (
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // TestRebaseStartsFromMeasuredOutput: a standby's controller ran on orders
@@ -14,11 +16,11 @@ func TestRebaseStartsFromMeasuredOutput(t *testing.T) {
 	c := mustNew(t, cfg)
 	mustApply(t, c, ManualSetpoint{P: 3000})
 	mustApply(t, c, SetMode{Mode: ModeManual})
-	in := Input{F: 50, FOK: true, POIOK: true, Units: plant(4, 1000)}
+	in := Input{F: 50, FOK: true, POIOK: true, Units: healthyUnits(4, 1000)}
 	for i := range in.Units {
 		in.Units[i].P = 250 // 1000 kW in all, whatever was ordered
 	}
-	out := make([]Setpoint, 4)
+	out := make([]plant.Setpoint, 4)
 	for k := range 100 { // 10 s at 100 ms: the standby's ramp reaches 3000
 		in.Now = t0.Add(time.Duration(k) * 100 * time.Millisecond)
 		c.Step(&in, out)
