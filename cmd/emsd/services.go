@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/ha"
 	"github.com/emsd/emsd/internal/httpapi"
 	"github.com/emsd/emsd/internal/ingress/mqtt"
 	"github.com/emsd/emsd/internal/plant"
@@ -48,6 +50,12 @@ type services struct {
 	audit   *command.FileAudit
 	handler *command.Handler
 	broker  *broker.Broker
+	sinks   command.AuditSink // every audit sink, for the hand-over and takeover records
+
+	ha       *ha.Node // nil alone
+	haCancel context.CancelFunc
+	haWG     sync.WaitGroup
+	cycles   atomic.Uint64 // control cycles so far
 
 	cancel context.CancelFunc // ends what start started
 	wg     sync.WaitGroup     // the goroutines start started
@@ -62,14 +70,21 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 	if s.disp, err = newDispatcher(cfg, log, s.onEvents); err != nil {
 		return nil, nil, configErr(err)
 	}
+	if s.ha, err = newHA(cfg, log, s.onRole, s.onElected); err != nil {
+		return nil, nil, err
+	}
 	st, err := station.New(stationcfg.From(cfg), profiles, log, station.Options{
 		Notifier:    n,
 		Controller:  s.disp,
 		Observer:    s,
 		FastLatency: s.m.FastLatency,
 		OnCycle:     s.onCycle,
+		Gate:        gate(s.ha),
 	})
 	if err != nil {
+		if s.ha != nil {
+			_ = s.ha.Close()
+		}
 		return nil, nil, configErr(err)
 	}
 	if err := s.build(st); err != nil {
@@ -81,6 +96,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 
 // onCycle feeds each control cycle to the metrics and the recorder.
 func (s *services) onCycle(v *plant.View, k plant.CycleKind) {
+	s.cycles.Add(1)
 	s.m.OnCycle(v, k)
 	if s.rec != nil {
 		s.rec.Observe(v, s.disp.Report())
@@ -120,6 +136,11 @@ func (s *services) build(st *station.Station) error {
 	if err := s.m.Attach(st, s.disp); err != nil {
 		return err
 	}
+	if s.ha != nil {
+		if err := s.m.RegisterHA(s.ha); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("%s: state_dir: %w", cfg.File, err)
 	}
@@ -156,7 +177,8 @@ func (s *services) build(st *station.Station) error {
 	if s.rec != nil {
 		sinks = append(sinks, s.rec)
 	}
-	s.handler = command.NewHandler(bus{s.disp}, command.HandlerOptions{
+	s.sinks = sinks
+	s.handler = command.NewHandler(bus{s.disp, s.ha}, command.HandlerOptions{
 		Authority: command.NewAuthority(*cfg.MQTT.RemoteControl),
 		Audit:     sinks,
 	})
@@ -181,7 +203,7 @@ func (s *services) build(st *station.Station) error {
 			Username: cfg.MQTT.Username, Password: pw, ClientID: cfg.MQTT.ClientID,
 			KeepAlive: cfg.MQTT.KeepAlive, MaxReconnectInterval: cfg.MQTT.ReconnectMax, Prefix: cfg.MQTT.Prefix, Site: cfg.Site.Name,
 			StateInterval: cfg.MQTT.StatePeriod,
-			State:         func() (any, map[string]any) { return mqttState(httpapi.Snapshot(st, s.disp, time.Now())) },
+			State:         func() (any, map[string]any) { return s.mqttState(httpapi.Snapshot(st, s.disp, time.Now())) },
 			Log:           log.Named("mqtt"),
 		}, s.handler)
 		if err != nil {
@@ -194,8 +216,12 @@ func (s *services) build(st *station.Station) error {
 	}
 
 	if addr := cfg.HTTPAddr(); addr != "" {
-		srv, err := httpapi.New(addr, httpapi.Options{Plant: st, Dispatch: s.disp, Gatherer: s.m.Registry(),
-			Period: cfg.Control.Period, LastCycle: s.m.LastCycle, Log: log.Named("http")})
+		o := httpapi.Options{Plant: st, Dispatch: s.disp, Gatherer: s.m.Registry(),
+			Period: cfg.Control.Period, LastCycle: s.m.LastCycle, Log: log.Named("http")}
+		if s.ha != nil {
+			o.Role, o.Handover = s.role, s.handover
+		}
+		srv, err := httpapi.New(addr, o)
 		if err != nil {
 			return err
 		}
@@ -205,11 +231,18 @@ func (s *services) build(st *station.Station) error {
 }
 
 // mqttState splits one snapshot into the plant state and the unit states
-// of one MQTT state round, so that both come from the same cycle.
-func mqttState(snap httpapi.State) (any, map[string]any) {
+// of one MQTT state round, so that both come from the same cycle. In a
+// pair the plant state carries the role.
+func (s *services) mqttState(snap httpapi.State) (any, map[string]any) {
 	units := make(map[string]any, len(snap.Units))
 	for _, u := range snap.Units {
 		units[u.ID] = u
+	}
+	if s.ha != nil {
+		return struct {
+			httpapi.PlantState
+			HA httpapi.Role `json:"ha"`
+		}{snap.Plant, s.role()}, units
 	}
 	return snap.Plant, units
 }
@@ -219,6 +252,7 @@ func mqttState(snap httpapi.State) (any, map[string]any) {
 func (s *services) start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(ctx)
 	cfg, log := s.cfg, s.log
+	s.startHA()
 	if s.rec != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.rec.Run(ctx, cfg.Influx.Interval) }()
@@ -243,6 +277,7 @@ func (s *services) start(ctx context.Context) error {
 // opened, telemetry last so that the shutdown ramp is recorded: the
 // recorder's last flush happens before the InfluxDB writer closes.
 func (s *services) stop() {
+	s.stopHA()
 	s.cancel()
 	if s.http != nil {
 		_ = s.http.Close()
@@ -264,11 +299,4 @@ func (s *services) stop() {
 	if s.audit != nil {
 		_ = s.audit.Close()
 	}
-}
-
-// bus lets operator commands reach the dispatcher.
-type bus struct{ d *station.Dispatcher }
-
-func (b bus) Submit(ctx context.Context, cmd dispatch.Command, _ command.Source) (time.Time, error) {
-	return b.d.Submit(ctx, cmd)
 }

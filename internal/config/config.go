@@ -41,6 +41,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// Simulator runs a simulated plant in-process on the devices' addresses.
 	Simulator Simulator `yaml:"simulator"`
+	// HA makes this controller one of a hot-standby pair.
+	HA HA `yaml:"ha"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`

@@ -89,6 +89,7 @@ func (c *Config) applyDefaults() {
 	}
 
 	c.telemetryDefaults()
+	c.haDefaults()
 
 	s := &c.Simulator
 	defD(&s.Step, 5*time.Millisecond)
@@ -293,6 +294,7 @@ func (c *Config) validate(lines map[string]int) error {
 	c.validateDispatch(k)
 	c.validateTelemetry(k)
 	c.validateListeners(k, local)
+	c.validateHA(k)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

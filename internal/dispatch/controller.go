@@ -82,6 +82,13 @@ func New(cfg Config) (*Controller, error) {
 	return c, nil
 }
 
+// Rebase makes the next Step start from the plant as measured, as the
+// first Step does: the ramp limiter starts from the units' measured output
+// instead of what this controller last ordered. A standby of a hot-standby
+// pair calls it when it becomes the active controller, since its own
+// orders were never written.
+func (c *Controller) Rebase() { c.started = false }
+
 // Mode returns the active base mode.
 func (c *Controller) Mode() Mode { return c.mode }
 

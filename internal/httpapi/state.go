@@ -53,6 +53,8 @@ type State struct {
 	Units    []UnitState    `json:"units"`
 	// Events are the most recent protection events, oldest first.
 	Events []dispatch.Event `json:"events,omitempty"`
+	// HA is this controller's role in a hot-standby pair; absent alone.
+	HA *Role `json:"ha,omitempty"`
 }
 
 // MarshalJSON encodes the plant state and the POI meter's points as one object.

@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +51,7 @@ type device struct {
 	blackhole bool
 	bhOff     chan struct{} // closed when the blackhole ends
 	held      []chan struct{}
+	writes    map[string]*ClientWrites // by client address (one per connection)
 }
 
 // addDevice registers a device served with its configured profile.
@@ -229,7 +232,11 @@ func (d *device) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]
 		return nil, err
 	}
 	if req.IsWrite {
-		return nil, d.plant.write(d, req.Addr, req.Args)
+		err := d.plant.write(d, req.Addr, req.Args)
+		if err == nil {
+			d.countWrite(req.ClientAddr)
+		}
+		return nil, err
 	}
 	return d.plant.read(d, devices.Holding, req.Addr, req.Quantity), nil
 }
@@ -581,6 +588,51 @@ type DeviceStatus struct {
 	Up        bool          `json:"up"`
 	Delay     time.Duration `json:"delay_ns"`
 	Blackhole bool          `json:"blackhole"`
+}
+
+// ClientWrites counts the accepted write requests of one client
+// connection to one device.
+type ClientWrites struct {
+	Device string    `json:"device"`
+	Client string    `json:"client"` // the connection's remote address, host:port
+	Writes uint64    `json:"writes"`
+	First  time.Time `json:"first"` // wall-clock time of the first write
+	Last   time.Time `json:"last"`  // and of the last
+}
+
+// countWrite counts one accepted write request from client.
+func (d *device) countWrite(client string) {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writes == nil {
+		d.writes = map[string]*ClientWrites{}
+	}
+	w := d.writes[client]
+	if w == nil {
+		w = &ClientWrites{Device: d.name, Client: client, First: now}
+		d.writes[client] = w
+	}
+	w.Writes++
+	w.Last = now
+}
+
+// Writes lists, for every device and client connection that wrote to it,
+// how many write requests the device accepted and when, ordered by device
+// and client. It tells apart the writers of a hot-standby pair.
+func (p *Plant) Writes() []ClientWrites {
+	var out []ClientWrites
+	for _, d := range p.devs {
+		d.mu.Lock()
+		for _, w := range d.writes {
+			out = append(out, *w)
+		}
+		d.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b ClientWrites) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Client, b.Client))
+	})
+	return out
 }
 
 // DeviceStatus lists every device with its address and injected faults.

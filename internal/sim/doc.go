@@ -102,6 +102,7 @@
 //
 //	GET  /state                               Snapshot (State)
 //	GET  /devices                             names, addresses, injected faults
+//	GET  /writes                              accepted writes per device and client connection
 //	POST /devices/{name}/drop
 //	POST /devices/{name}/restore
 //	POST /devices/{name}/delay?ms=N           0 ≤ N ≤ 3600000; 0 removes it

@@ -67,6 +67,14 @@ func (d *Dispatcher) Submit(ctx context.Context, cmd dispatch.Command) (time.Tim
 	return now, nil
 }
 
+// Rebase makes the next cycle start from the plant as measured (see
+// dispatch.Controller.Rebase): for a standby that becomes the leader.
+func (d *Dispatcher) Rebase() {
+	d.mu.Lock()
+	d.ctl.Rebase()
+	d.mu.Unlock()
+}
+
 // Report returns the last cycle's report (its Events are not included).
 func (d *Dispatcher) Report() dispatch.Report {
 	d.mu.Lock()

@@ -26,7 +26,15 @@ type Options struct {
 	// OnAck, if set, is called from the writer's goroutine when the PCS
 	// acknowledges an order that was set with a non-zero cycle.
 	OnAck func(cycle uint64, at time.Time)
+	// Gate, if set, is asked immediately before every write (order, run
+	// command, heartbeat); while it says no, nothing is written, not even
+	// the heartbeat, so the PCS's own watchdog takes over. A hot-standby
+	// pair's lease fence is one (package ha).
+	Gate func() bool
 }
+
+// gatePoll is how often a writer held by its gate looks again.
+const gatePoll = 20 * time.Millisecond
 
 // Writer writes one PCS's orders and heartbeat. Its methods are safe for
 // concurrent use; Run is its one writing goroutine.
@@ -35,6 +43,7 @@ type Writer struct {
 	heartbeat time.Duration
 	log       *zap.Logger
 	onAck     func(cycle uint64, at time.Time)
+	gate      func() bool
 
 	hasQ, hasRun, hasHB bool
 
@@ -56,7 +65,7 @@ type Writer struct {
 func New(o Options) *Writer {
 	p := o.PCS.Profile()
 	return &Writer{
-		pcs: o.PCS, heartbeat: o.Heartbeat, log: o.Log, onAck: o.OnAck,
+		pcs: o.PCS, heartbeat: o.Heartbeat, log: o.Log, onAck: o.OnAck, gate: o.Gate,
 		hasQ:   p.Point(plant.PointQSet) >= 0,
 		hasRun: p.Point(plant.PointRun) >= 0,
 		hasHB:  p.Point(plant.PointHeartbeat) >= 0,
@@ -128,20 +137,29 @@ func (w *Writer) Run(ctx context.Context) {
 	started := false
 	vals := make([]devices.PointValue, 0, 4)
 	lastErrLog := time.Time{}
+	var held <-chan time.Time // while the gate holds an order back
 	for {
 		beat := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
+		case <-held:
 		case <-hb.C:
 			beat = true
 		}
+		held = nil
 		w.mu.Lock()
 		sp, seq, cycle := w.want, w.seq, w.cycle
 		pending := w.ackedSeq != w.seq
 		w.mu.Unlock()
 		if !beat && !pending {
+			continue
+		}
+		if !w.open() {
+			if pending {
+				held = time.After(gatePoll)
+			}
 			continue
 		}
 		if seq == 0 {
@@ -191,6 +209,9 @@ func (w *Writer) Run(ctx context.Context) {
 		}
 	}
 }
+
+// open reports whether the gate lets a write through now.
+func (w *Writer) open() bool { return w.gate == nil || w.gate() }
 
 func (w *Writer) noteErr(err error, last *time.Time) {
 	w.mu.Lock()

@@ -1,0 +1,306 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+)
+
+// Role is a node's part in the pair.
+type Role int
+
+// Roles.
+const (
+	Standby Role = iota // polls, refuses commands, does not write
+	Leader              // the active controller
+)
+
+func (r Role) String() string {
+	if r == Leader {
+		return "leader"
+	}
+	return "standby"
+}
+
+// Options configure a Node.
+type Options struct {
+	// Endpoints are the etcd client URLs. Required.
+	Endpoints []string
+	// Name identifies this controller to the other one. Required.
+	Name string
+	// Prefix roots this pair's keys in etcd. Required.
+	Prefix string
+	// TTL is the lease's time to live, whole seconds, >= 2 s.
+	TTL time.Duration
+	// Margin is taken off the lease for the local deadline.
+	Margin time.Duration
+	// Log receives role changes; nil logs nowhere.
+	Log *zap.Logger
+	// OnRole, if set, is called on each role change with the new role and
+	// the name of the previous leader ("" if none was known).
+	OnRole func(r Role, previous string)
+	// OnElected, if set, is called when the node wins the election, before
+	// its fence opens: the place to make the first orders start from the
+	// plant as measured. It must return within a fraction of the TTL.
+	OnElected func()
+}
+
+// Node is one controller of the pair.
+type Node struct {
+	o     Options
+	cli   *clientv3.Client
+	fence *Fence
+	log   *zap.Logger
+
+	role      atomic.Int32
+	takeovers atomic.Uint64
+	resign    chan struct{}
+	instance  string // name and start time: tells this process's replicated commands apart
+
+	mu     sync.Mutex
+	leader string                // name of the active controller, as etcd last said
+	elec   *concurrency.Election // while leading
+}
+
+// New connects to etcd (lazily: an unreachable etcd is not an error here).
+func New(o Options) (*Node, error) {
+	if len(o.Endpoints) == 0 || o.Name == "" || o.Prefix == "" {
+		return nil, errors.New("ha: endpoints, name and prefix are required")
+	}
+	if o.TTL < 2*time.Second || o.TTL%time.Second != 0 {
+		return nil, fmt.Errorf("ha: ttl %v must be whole seconds, at least 2s", o.TTL)
+	}
+	if o.Margin < 0 || o.Margin >= o.TTL/2 {
+		return nil, fmt.Errorf("ha: margin %v must be within 0..ttl/2", o.Margin)
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: o.Endpoints, DialTimeout: o.TTL,
+		DialKeepAliveTime: o.TTL / 2, DialKeepAliveTimeout: o.TTL / 2, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("ha: etcd: %w", err)
+	}
+	return &Node{o: o, cli: cli, fence: NewFence(), log: o.Log, resign: make(chan struct{}, 1),
+		instance: fmt.Sprintf("%s@%d", o.Name, time.Now().UnixNano())}, nil
+}
+
+// Close ends the etcd connection; the lease then runs out.
+func (n *Node) Close() error { return n.cli.Close() }
+
+// Client is the etcd client.
+func (n *Node) Client() *clientv3.Client { return n.cli }
+
+// Fence is the node's write permission.
+func (n *Node) Fence() *Fence { return n.fence }
+
+// Writable reports whether the node may write now: it leads and its lease
+// deadline has not passed.
+func (n *Node) Writable() bool { return n.fence.Open() }
+
+// Role is the node's current role.
+func (n *Node) Role() Role { return Role(n.role.Load()) }
+
+// Name is this node's name.
+func (n *Node) Name() string { return n.o.Name }
+
+// Leader is the name of the active controller, "" if none is known.
+func (n *Node) Leader() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leader
+}
+
+// Takeovers counts the times this node became the leader.
+func (n *Node) Takeovers() uint64 { return n.takeovers.Load() }
+
+// StandbyReason is why a standby refuses a command.
+func (n *Node) StandbyReason() string {
+	l := n.Leader()
+	if l == "" || l == n.o.Name {
+		l = "unknown (election in progress)"
+	}
+	return "standby; the active controller is " + l
+}
+
+// Resign hands the active role over: the leader gives up its lease's
+// election key and campaigns again behind the other node. It returns an
+// error when this node is not the leader.
+func (n *Node) Resign() error {
+	if n.Role() != Leader {
+		return errors.New(n.StandbyReason())
+	}
+	select {
+	case n.resign <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (n *Node) key(s string) string { return n.o.Prefix + "/" + s }
+
+// Run campaigns, leads and campaigns again until ctx ends.
+func (n *Node) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := n.term(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("ha: election", zap.Error(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	n.stepDown("stopping")
+}
+
+// term is one session: campaign, lead while the lease holds, step down.
+func (n *Node) term(ctx context.Context) error {
+	ttl := int(n.o.TTL / time.Second)
+	sess, err := concurrency.NewSession(n.cli, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-sess.Done():
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	e := concurrency.NewElection(sess, n.key("leader"))
+	go n.observe(sctx, e)
+	if err := e.Campaign(sctx, n.o.Name); err != nil {
+		return err
+	}
+	prev := n.Leader()
+	if n.o.OnElected != nil {
+		n.o.OnElected()
+	}
+	// Open the fence from a renewal sent after winning: the lease was
+	// renewed no earlier than this.
+	if !n.renew(sctx, sess.Lease()) {
+		return errors.New("lease lost right after winning the election")
+	}
+	n.mu.Lock()
+	n.leader, n.elec = n.o.Name, e
+	n.mu.Unlock()
+	n.role.Store(int32(Leader))
+	n.takeovers.Add(1)
+	n.log.Warn("ha: takeover: this controller is now the active one", zap.String("previous", prev),
+		zap.Duration("fence", n.fence.Remaining(time.Now())))
+	if n.o.OnRole != nil {
+		n.o.OnRole(Leader, prev)
+	}
+	why := n.lead(sctx, sess)
+	n.stepDown(why)
+	if why == "handover" {
+		rctx, rcancel := context.WithTimeout(context.Background(), n.o.TTL)
+		_ = e.Resign(rctx)
+		rcancel()
+	}
+	return nil
+}
+
+// lead renews the lease every TTL/4, extending the fence on each answer,
+// until the lease is lost, a handover is asked for, or ctx ends.
+func (n *Node) lead(ctx context.Context, sess *concurrency.Session) string {
+	t := time.NewTicker(n.o.TTL / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "lease ended"
+		case <-n.resign:
+			return "handover"
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, n.o.TTL/4)
+			ok, lost := n.renewOnce(rctx, sess.Lease())
+			cancel()
+			if lost {
+				return "lease lost"
+			}
+			if !ok && !n.fence.Open() {
+				n.log.Error("ha: lease not renewed in time: writes stop until etcd answers")
+			}
+		}
+	}
+}
+
+// renew renews once, retrying until it succeeds or ctx ends.
+func (n *Node) renew(ctx context.Context, id clientv3.LeaseID) bool {
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, n.o.TTL/4)
+		ok, lost := n.renewOnce(rctx, id)
+		cancel()
+		if ok {
+			return true
+		}
+		if lost {
+			return false
+		}
+	}
+	return false
+}
+
+// renewOnce sends one renewal and, if etcd grants it, extends the fence
+// from the time it was sent. lost means the lease no longer exists.
+func (n *Node) renewOnce(ctx context.Context, id clientv3.LeaseID) (ok, lost bool) {
+	sent := time.Now()
+	resp, err := n.cli.KeepAliveOnce(ctx, id)
+	if err != nil {
+		return false, errors.Is(err, rpcLeaseNotFound) || isLeaseNotFound(err)
+	}
+	ttl := min(time.Duration(resp.TTL)*time.Second, n.o.TTL)
+	n.fence.Extend(Deadline(sent, ttl, n.o.Margin))
+	return true, false
+}
+
+// stepDown closes the fence and makes the node a standby.
+func (n *Node) stepDown(why string) {
+	n.fence.Close()
+	n.mu.Lock()
+	n.elec = nil
+	n.mu.Unlock()
+	if Role(n.role.Swap(int32(Standby))) == Leader {
+		n.log.Warn("ha: stepped down: this controller is now the standby", zap.String("why", why))
+		if n.o.OnRole != nil {
+			n.o.OnRole(Standby, n.o.Name)
+		}
+	}
+}
+
+// observe follows who leads.
+func (n *Node) observe(ctx context.Context, e *concurrency.Election) {
+	for r := range e.Observe(ctx) {
+		if len(r.Kvs) == 0 {
+			continue
+		}
+		n.mu.Lock()
+		if n.elec == nil { // while leading, the node knows
+			n.leader = string(r.Kvs[0].Value)
+		}
+		n.mu.Unlock()
+	}
+}
+
+// Leading reports whether this node is the elected leader (its fence may
+// still be closed if its lease is running out).
+func (n *Node) Leading() bool { return n.Role() == Leader }
+
+// RefuseReason is why this node does not take a command now.
+func (n *Node) RefuseReason() string {
+	if n.Role() == Leader {
+		return "not applied: this controller's etcd lease is not renewed, so it does not command the plant until etcd answers"
+	}
+	return n.StandbyReason()
+}
