@@ -23,6 +23,10 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rs/xid v1.4.0 // indirect
 	github.com/simonvetter/modbus v1.6.3 // indirect
+	github.com/spf13/cast v1.6.0 // indirect
+	github.com/thinkgos/go-iecp5 v1.2.1 // indirect
+	github.com/wendy512/go-iecp5 v1.2.5 // indirect
+	github.com/wendy512/iec104 v1.0.4 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.28.0 // indirect
 	golang.org/x/net v0.59.0 // indirect

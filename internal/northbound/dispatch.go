@@ -1,0 +1,97 @@
+package northbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emsd/emsd/internal/command"
+	"github.com/emsd/emsd/internal/dispatch"
+)
+
+// Commander takes commands by name and JSON payload, as MQTT hands them
+// over; *command.Handler is one.
+type Commander interface {
+	Handle(ctx context.Context, name string, payload []byte, src command.Source) command.Reply
+}
+
+// Dispatch turns the protocol servers' writes into commands: every write
+// becomes a command with its own id and goes through the Commander, so
+// that it is validated, authorized, audited and counted like an MQTT one.
+// It is safe for concurrent use.
+type Dispatch struct {
+	cmd   Commander
+	link  *Link
+	epoch string // distinguishes this run's command ids from earlier runs'
+	seq   atomic.Uint64
+}
+
+// NewDispatch returns a Dispatch that submits to cmd and reports accepted
+// setpoints to link (which may be nil).
+func NewDispatch(cmd Commander, link *Link) *Dispatch {
+	return &Dispatch{cmd: cmd, link: link, epoch: strconv.FormatInt(time.Now().UnixNano(), 36)}
+}
+
+// Origin says which dispatch connection a write came from.
+type Origin struct {
+	Transport string // "iec104" or "modbus"
+	Client    string // remote address
+}
+
+// ErrNotWritable refuses a write to a point that is not a setpoint or command.
+var ErrNotWritable = errors.New("point is not a setpoint or a command")
+
+// Set applies the wire value wire written to setpoint p. It returns nil
+// once the control loop accepted it, or the reason it was refused.
+func (d *Dispatch) Set(ctx context.Context, p Point, wire float64, o Origin) error {
+	if p.Type != Setpoint {
+		return fmt.Errorf("ioa %d (%s): %w", p.IOA, p.Quantity, ErrNotWritable)
+	}
+	// A value that is not a finite number is written as it is (NaN,
+	// +Inf): the command parser refuses it as malformed, and the audit
+	// shows what dispatch sent.
+	v := strconv.FormatFloat(wire/p.Scale, 'g', -1, 64)
+	switch p.Quantity {
+	case QAGCTarget:
+		err := d.submit(ctx, command.NameAGCTarget, `"p":`+v, p, o)
+		if err == nil || strings.Contains(err.Error(), dispatch.ErrWithinDeadBand.Error()) {
+			// A refresh within the command dead band leaves the target
+			// where it is: accepted, and a refresh all the same.
+			d.link.refreshed()
+			return nil
+		}
+		return err
+	}
+	return fmt.Errorf("ioa %d: setpoint quantity %q has no command", p.IOA, p.Quantity)
+}
+
+// Switch executes command p with state on.
+func (d *Dispatch) Switch(ctx context.Context, p Point, on bool, o Origin) error {
+	if p.Type != Command {
+		return fmt.Errorf("ioa %d (%s): %w", p.IOA, p.Quantity, ErrNotWritable)
+	}
+	mode := dispatch.ModeStandby
+	if on {
+		mode = dispatch.ModeAGC
+	}
+	switch p.Quantity {
+	case QAGCEnable, QPlantRun:
+		return d.submit(ctx, command.NameMode, `"mode":"`+string(mode)+`"`, p, o)
+	}
+	return fmt.Errorf("ioa %d: command quantity %q has no command", p.IOA, p.Quantity)
+}
+
+// submit hands one command, its fields given as JSON, to the Commander.
+func (d *Dispatch) submit(ctx context.Context, name, fields string, p Point, o Origin) error {
+	payload := []byte(fmt.Sprintf(`{"id":"%s-%s-%d",%s}`, o.Transport, d.epoch, d.seq.Add(1), fields))
+	rep := d.cmd.Handle(ctx, name, payload, command.Source{Transport: o.Transport, Client: o.Client,
+		Topic: fmt.Sprintf("ioa %d %s", p.IOA, p.Quantity)})
+	if !rep.OK {
+		return errors.New(rep.Error)
+	}
+	return nil
+}
