@@ -69,25 +69,31 @@ func (d *Dispatch) Set(ctx context.Context, p Point, wire float64, o Origin) err
 	return fmt.Errorf("ioa %d: setpoint quantity %q has no command", p.IOA, p.Quantity)
 }
 
-// Switch executes command p with state on.
+// Switch executes command p with state on: agc_enable on switches to
+// AGC mode; plant_run on clears latched trips and the emergency stop
+// (power flows again only on a new target); either off goes to standby.
 func (d *Dispatch) Switch(ctx context.Context, p Point, on bool, o Origin) error {
 	if p.Type != Command {
 		return fmt.Errorf("ioa %d (%s): %w", p.IOA, p.Quantity, ErrNotWritable)
 	}
-	mode := dispatch.ModeStandby
-	if on {
-		mode = dispatch.ModeAGC
-	}
-	switch p.Quantity {
-	case QAGCEnable, QPlantRun:
-		return d.submit(ctx, command.NameMode, `"mode":"`+string(mode)+`"`, p, o)
+	switch {
+	case !on && (p.Quantity == QAGCEnable || p.Quantity == QPlantRun):
+		return d.submit(ctx, command.NameMode, `"mode":"`+string(dispatch.ModeStandby)+`"`, p, o)
+	case p.Quantity == QAGCEnable:
+		return d.submit(ctx, command.NameMode, `"mode":"`+string(dispatch.ModeAGC)+`"`, p, o)
+	case p.Quantity == QPlantRun:
+		return d.submit(ctx, command.NameReset, "", p, o)
 	}
 	return fmt.Errorf("ioa %d: command quantity %q has no command", p.IOA, p.Quantity)
 }
 
 // submit hands one command, its fields given as JSON, to the Commander.
 func (d *Dispatch) submit(ctx context.Context, name, fields string, p Point, o Origin) error {
-	payload := []byte(fmt.Sprintf(`{"id":"%s-%s-%d",%s}`, o.Transport, d.epoch, d.seq.Add(1), fields))
+	id := fmt.Sprintf(`"id":"%s-%s-%d"`, o.Transport, d.epoch, d.seq.Add(1))
+	if fields != "" {
+		id += ","
+	}
+	payload := []byte("{" + id + fields + "}")
 	rep := d.cmd.Handle(ctx, name, payload, command.Source{Transport: o.Transport, Client: o.Client,
 		Topic: fmt.Sprintf("ioa %d %s", p.IOA, p.Quantity)})
 	if !rep.OK {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Kind is what a point carries and in which direction.
@@ -45,7 +46,7 @@ const (
 	QEStop          = "estop"                  // emergency stop latched
 	QAGCTarget      = "agc_target"             // setpoint: AGC target at the POI, kW
 	QAGCEnable      = "agc_enable"             // command: on = AGC mode, off = standby
-	QPlantRun       = "plant_run"              // command: on = AGC mode, off = standby
+	QPlantRun       = "plant_run"              // command: on = reset latched trips and estop, off = standby
 )
 
 // Point maps one protocol address to an emsd quantity. On the wire a
@@ -94,33 +95,41 @@ func DefaultPoints() []Point {
 // MaxIOA is the largest information object address (three octets).
 const MaxIOA = 1<<24 - 1
 
-// Check validates a points table and returns one error per problem,
-// naming the entry by its index.
+// PointError is a problem with one entry of a points table.
+type PointError struct {
+	Index int    // entry in the table
+	Field string // yaml key of the entry
+	Msg   string
+}
+
+func (e *PointError) Error() string { return fmt.Sprintf("[%d].%s: %s", e.Index, e.Field, e.Msg) }
+
+// Check validates a points table and returns one *PointError per problem.
 func Check(points []Point) []error {
 	var errs []error
 	seen := map[int]int{}
-	bad := func(i int, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("[%d]: "+format, append([]any{i}, a...)...))
+	bad := func(i int, field, format string, a ...any) {
+		errs = append(errs, &PointError{Index: i, Field: field, Msg: fmt.Sprintf(format, a...)})
 	}
 	for i, p := range points {
 		if p.IOA < 1 || p.IOA > MaxIOA {
-			bad(i, "ioa: %d is not in 1..%d", p.IOA, MaxIOA)
+			bad(i, "ioa", "%d is not in 1..%d", p.IOA, MaxIOA)
 		} else if j, dup := seen[p.IOA]; dup {
-			bad(i, "ioa: %d is also entry [%d]", p.IOA, j)
+			bad(i, "ioa", "%d is also entry [%d]", p.IOA, j)
 		}
 		seen[p.IOA] = i
 		qs, ok := quantities[p.Type]
 		switch {
 		case !ok:
-			bad(i, "type: %q is not one of measurand, single, setpoint, command", p.Type)
+			bad(i, "type", "%q is not one of measurand, single, setpoint, command", p.Type)
 		case !slices.Contains(qs, p.Quantity):
-			bad(i, "quantity: %q is not a %s quantity (known: %v)", p.Quantity, p.Type, qs)
+			bad(i, "quantity", "%q is not a %s quantity (known: %s)", p.Quantity, p.Type, strings.Join(qs, ", "))
 		}
 		if p.Scale == 0 || math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) {
-			bad(i, "scale: must be a finite number other than 0")
+			bad(i, "scale", "must be a finite number other than 0")
 		}
 		if p.Deadband < 0 {
-			bad(i, "deadband: %g is negative", p.Deadband)
+			bad(i, "deadband", "%g is negative", p.Deadband)
 		}
 	}
 	return errs

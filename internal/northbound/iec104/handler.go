@@ -2,6 +2,7 @@ package iec104
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -83,7 +84,7 @@ func (s *Server) OnTestCommand(c asdu.Connect, pack *asdu.ASDU) error {
 }
 
 // OnASDU handles setpoints and commands; any other type is refused.
-func (s *Server) OnASDU(c asdu.Connect, pack *asdu.ASDU) error {
+func (s *Server) OnASDU(c asdu.Connect, pack *asdu.ASDU) (err error) {
 	sess := s.session(c)
 	if sess == nil {
 		return nil
@@ -96,6 +97,11 @@ func (s *Server) OnASDU(c asdu.Connect, pack *asdu.ASDU) error {
 			zap.Stringer("type", pack.Type), zap.String("reason", why))
 		return mirror(c, reply, cause, true)
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = refuse(asdu.ActivationCon, fmt.Sprintf("does not decode: %v", r))
+		}
+	}()
 	switch pack.Type {
 	case asdu.C_SE_NC_1, asdu.C_SC_NA_1:
 	default:

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +30,10 @@ type Config struct {
 	// MaxConns bounds the simultaneous dispatch connections; 0 means 4.
 	MaxConns int
 	// T0..T3, K and W are the protocol timers and windows; zero values
-	// take the standard defaults (30 s, 15 s, 10 s, 20 s, 12, 8).
+	// take the standard defaults (30 s, 15 s, 10 s, 20 s, 12, 8). K is at
+	// least 2; T3 must exceed T1 for an idle peer to be closed (the
+	// library repeats its test frame every T3 and closes only when one
+	// goes unanswered for T1).
 	T0, T1, T2, T3 time.Duration
 	K, W           uint16
 	// Scan is how often values are compared for spontaneous
@@ -111,8 +115,17 @@ func New(cfg Config, src northbound.Source, disp *northbound.Dispatch, link *nor
 	if cfg.SelectTimeout <= 0 {
 		cfg.SelectTimeout = 10 * time.Second
 	}
+	if cfg.K == 1 {
+		return nil, errors.New("k must be at least 2")
+	}
+	// The library sends one I-frame more than its window (it checks
+	// unacknowledged <= k): give it k-1 for a window of k.
+	libK := cfg.K
+	if libK > 1 {
+		libK--
+	}
 	c104 := cs104.Config{ConnectTimeout0: cfg.T0, SendUnAckTimeout1: cfg.T1, RecvUnAckTimeout2: cfg.T2,
-		IdleTimeout3: cfg.T3, SendUnAckLimitK: cfg.K, RecvUnAckLimitW: cfg.W}
+		IdleTimeout3: cfg.T3, SendUnAckLimitK: libK, RecvUnAckLimitW: cfg.W}
 	if err := c104.Valid(); err != nil {
 		return nil, err
 	}
@@ -252,11 +265,18 @@ func (s *Server) sortedPoints(k northbound.Kind) []northbound.Point {
 	return out
 }
 
-// libLog sends the library's log to zap: its errors are connection
-// problems a peer caused, logged at debug level except the listener's.
+// libLog sends the library's log to zap. Its errors are mostly a peer
+// going away, logged at debug level; an ASDU that does not decode (an
+// unknown type, a wrong length) is bad input from dispatch and a warning.
 type libLog struct{ l *zap.Logger }
 
 func (g libLog) Critical(format string, v ...any) { g.l.Error(fmt.Sprintf(format, v...)) }
-func (g libLog) Error(format string, v ...any)    { g.l.Debug(fmt.Sprintf(format, v...)) }
-func (g libLog) Warn(format string, v ...any)     { g.l.Debug(fmt.Sprintf(format, v...)) }
-func (g libLog) Debug(format string, v ...any)    {}
+func (g libLog) Error(format string, v ...any) {
+	if strings.Contains(format, "UnmarshalBinary") {
+		g.l.Warn("IEC 104 ASDU refused: it does not decode", zap.String("error", fmt.Sprintf(format, v...)))
+		return
+	}
+	g.l.Debug(fmt.Sprintf(format, v...))
+}
+func (g libLog) Warn(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
+func (g libLog) Debug(format string, v ...any) {}
