@@ -29,14 +29,18 @@ func (m *dispatchMaster) keep(a *asdu.ASDU) error {
 	m.mu.Unlock()
 	return nil
 }
-func (m *dispatchMaster) InterrogationHandler(_ asdu.Connect, a *asdu.ASDU) error        { return m.keep(a) }
-func (m *dispatchMaster) CounterInterrogationHandler(_ asdu.Connect, a *asdu.ASDU) error { return m.keep(a) }
-func (m *dispatchMaster) ReadHandler(_ asdu.Connect, a *asdu.ASDU) error                 { return m.keep(a) }
-func (m *dispatchMaster) TestCommandHandler(_ asdu.Connect, a *asdu.ASDU) error          { return m.keep(a) }
-func (m *dispatchMaster) ClockSyncHandler(_ asdu.Connect, a *asdu.ASDU) error            { return m.keep(a) }
-func (m *dispatchMaster) ResetProcessHandler(_ asdu.Connect, a *asdu.ASDU) error         { return m.keep(a) }
-func (m *dispatchMaster) DelayAcquisitionHandler(_ asdu.Connect, a *asdu.ASDU) error     { return m.keep(a) }
-func (m *dispatchMaster) ASDUHandler(_ asdu.Connect, a *asdu.ASDU) error                 { return m.keep(a) }
+func (m *dispatchMaster) InterrogationHandler(_ asdu.Connect, a *asdu.ASDU) error { return m.keep(a) }
+func (m *dispatchMaster) CounterInterrogationHandler(_ asdu.Connect, a *asdu.ASDU) error {
+	return m.keep(a)
+}
+func (m *dispatchMaster) ReadHandler(_ asdu.Connect, a *asdu.ASDU) error         { return m.keep(a) }
+func (m *dispatchMaster) TestCommandHandler(_ asdu.Connect, a *asdu.ASDU) error  { return m.keep(a) }
+func (m *dispatchMaster) ClockSyncHandler(_ asdu.Connect, a *asdu.ASDU) error    { return m.keep(a) }
+func (m *dispatchMaster) ResetProcessHandler(_ asdu.Connect, a *asdu.ASDU) error { return m.keep(a) }
+func (m *dispatchMaster) DelayAcquisitionHandler(_ asdu.Connect, a *asdu.ASDU) error {
+	return m.keep(a)
+}
+func (m *dispatchMaster) ASDUHandler(_ asdu.Connect, a *asdu.ASDU) error { return m.keep(a) }
 
 func newDispatchMaster(t *testing.T, addr string) *dispatchMaster {
 	t.Helper()
