@@ -209,7 +209,7 @@ func demoOnFreePortsMap(t *testing.T) (string, map[int]int) {
 	s := string(demo)
 	ports := map[int]int{}
 	taken := map[int]bool{}
-	for _, old := range []int{15020, 15021, 15022, 15023, 15024, 15025, 15026, 15027, 15028, 15029, 15030, 15031, 15032, 18080, 1883, 9110, 2404} {
+	for _, old := range []int{15020, 15021, 15022, 15023, 15024, 15025, 15026, 15027, 15028, 15029, 15030, 15031, 15032, 18080, 1883, 9110, 2404, 5020} {
 		if !strings.Contains(s, fmt.Sprintf("127.0.0.1:%d", old)) {
 			t.Fatalf("configs/demo.yaml no longer uses 127.0.0.1:%d; update demoOnFreePortsMap", old)
 		}

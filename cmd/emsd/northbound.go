@@ -16,6 +16,8 @@ import (
 	"github.com/emsd/emsd/internal/httpapi"
 	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/northbound/iec104"
+	"github.com/emsd/emsd/internal/northbound/modbus"
+	"github.com/emsd/emsd/internal/northbound/points"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/station"
 )
@@ -32,25 +34,35 @@ type northboundServer interface {
 // path, under its one remote/local switch.
 func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatcher, h *command.Handler, log *zap.Logger) (*northbound.Link, []northboundServer, error) {
 	n := &cfg.Northbound
-	if !n.IEC104.Enabled {
+	if !n.IEC104.Enabled && !n.Modbus.Enabled {
 		return nil, nil, nil
 	}
-	link := northbound.NewLink(northbound.LinkConfig{Fallback: northbound.Fallback(n.Fallback), SetpointTimeout: n.SetpointTimeout},
+	link := northbound.NewLink(northbound.LinkConfig{Zero: n.Fallback == config.FallbackZero, SetpointTimeout: n.SetpointTimeout},
 		h, log.Named("northbound"))
 	disp := northbound.NewDispatch(h, link)
 	src := func() northbound.Values {
 		return plantValues(httpapi.Snapshot(st, d, time.Now()), d, h.Authority(), time.Now(), staleAfter(cfg))
 	}
 	var srvs []northboundServer
-	i := &n.IEC104
-	srv, err := iec104.New(iec104.Config{Addr: i.Listen, CommonAddr: uint16(i.CommonAddress), Allow: i.Allow,
-		MaxConns: i.MaxConnections, T0: i.T0, T1: i.T1, T2: i.T2, T3: i.T3, K: uint16(i.K), W: uint16(i.W),
-		Scan: i.Scan, Cycle: *i.Cycle, SelectTimeout: i.SelectTimeout, Points: i.Points},
-		src, disp, link, log.Named("iec104"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: northbound.iec104: %w", cfg.File, err)
+	if i := &n.IEC104; i.Enabled {
+		srv, err := iec104.New(iec104.Config{Addr: i.Listen, CommonAddr: uint16(i.CommonAddress), Allow: i.Allow,
+			MaxConns: i.MaxConnections, T0: i.T0, T1: i.T1, T2: i.T2, T3: i.T3, K: uint16(i.K), W: uint16(i.W),
+			Scan: i.Scan, Cycle: *i.Cycle, SelectTimeout: i.SelectTimeout, Points: i.Points},
+			src, disp, link, log.Named("iec104"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: northbound.iec104: %w", cfg.File, err)
+		}
+		srvs = append(srvs, srv)
 	}
-	srvs = append(srvs, srv)
+	if m := &n.Modbus; m.Enabled {
+		// The slave serves the IEC 104 points table, laid out by modbus.Map.
+		srv, err := modbus.New(modbus.Config{Addr: m.Listen, UnitID: uint8(m.UnitID), Allow: m.Allow,
+			MaxConns: m.MaxConnections, Points: n.IEC104.Points}, src, disp, log.Named("modbus-slave"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: northbound.modbus: %w", cfg.File, err)
+		}
+		srvs = append(srvs, srv)
+	}
 	return link, srvs, nil
 }
 
@@ -72,12 +84,12 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 		}
 		vals[q] = northbound.Value{V: float64(*v.Value), Q: qualityOf(v.Quality)}
 	}
-	meas(northbound.QP, s.Plant.P)
-	meas(northbound.QQ, s.Plant.Q)
-	meas(northbound.QU, s.Plant.V)
-	meas(northbound.QF, s.Plant.F)
-	meas(northbound.QSOC, s.Plant.SOC)
-	vals[northbound.QRemote] = northbound.Value{V: b2f(auth.RemoteEnabled())}
+	meas(points.QP, s.Plant.P)
+	meas(points.QQ, s.Plant.Q)
+	meas(points.QU, s.Plant.V)
+	meas(points.QF, s.Plant.F)
+	meas(points.QSOC, s.Plant.SOC)
+	vals[points.QRemote] = northbound.Value{V: b2f(auth.RemoteEnabled())}
 
 	if s.Dispatch == nil || s.SnapshotAt == nil {
 		return vals
@@ -88,14 +100,14 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 	}
 	ds := s.Dispatch
 	derived := func(name string, v float64) { vals[name] = northbound.Value{V: v, Q: q} }
-	derived(northbound.QAvailCharge, float64(ds.AvailCharge))
-	derived(northbound.QAvailDischarge, float64(ds.AvailDischarge))
-	derived(northbound.QRunning, b2f(ds.Mode != dispatch.ModeStandby && !ds.EStop))
-	derived(northbound.QFault, b2f(ds.Tripped > 0))
-	derived(northbound.QAGCOn, b2f(ds.Mode == dispatch.ModeAGC))
-	derived(northbound.QEStop, b2f(ds.EStop))
+	derived(points.QAvailCharge, float64(ds.AvailCharge))
+	derived(points.QAvailDischarge, float64(ds.AvailDischarge))
+	derived(points.QRunning, b2f(ds.Mode != dispatch.ModeStandby && !ds.EStop))
+	derived(points.QFault, b2f(ds.Tripped > 0))
+	derived(points.QAGCOn, b2f(ds.Mode == dispatch.ModeAGC))
+	derived(points.QEStop, b2f(ds.EStop))
 	if t, ok := d.AGCTarget(); ok {
-		derived(northbound.QAGCTargetKW, t)
+		derived(points.QAGCTargetKW, t)
 	}
 	return vals
 }
@@ -133,13 +145,13 @@ func cmdNorthbound(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageErr(fmt.Errorf("northbound points: unexpected argument %q", fs.Arg(0)))
 	}
-	points := northbound.DefaultPoints()
+	pts := points.DefaultPoints()
 	if *path != "" {
 		cfg, err := config.Load(*path)
 		if err != nil {
 			return configErr(err)
 		}
-		points = cfg.Northbound.IEC104.Points
+		pts = cfg.Northbound.IEC104.Points
 	}
-	return northbound.WriteCSV(stdout, points)
+	return points.WriteCSV(stdout, pts)
 }

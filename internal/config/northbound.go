@@ -6,7 +6,13 @@ import (
 	"net"
 	"time"
 
-	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
+)
+
+// Fallbacks of northbound.fallback.
+const (
+	FallbackHold = "hold" // keep the last AGC target
+	FallbackZero = "zero" // AGC target 0 kW
 )
 
 // Northbound is the link to the grid's dispatch centre (docs/northbound.md).
@@ -62,7 +68,7 @@ type IEC104 struct {
 	SelectTimeout time.Duration `yaml:"select_timeout"`
 	// Points is the points table: ioa, type, quantity, unit, scale,
 	// deadband per entry. Default: the table in docs/northbound.md.
-	Points []northbound.Point `yaml:"points"`
+	Points []points.Point `yaml:"points"`
 }
 
 // NorthModbus is the Modbus TCP slave for an RTU or PPC.
@@ -83,7 +89,7 @@ type NorthModbus struct {
 func (c *Config) northboundDefaults() {
 	n := &c.Northbound
 	if n.Fallback == "" {
-		n.Fallback = string(northbound.FallbackZero)
+		n.Fallback = FallbackZero
 	}
 	i := &n.IEC104
 	setS := func(v *string, d string) {
@@ -120,7 +126,7 @@ func (c *Config) northboundDefaults() {
 		i.Allow = []string{"127.0.0.1"}
 	}
 	if i.Points == nil {
-		i.Points = northbound.DefaultPoints()
+		i.Points = points.DefaultPoints()
 	}
 	for j := range i.Points {
 		if i.Points[j].Scale == 0 && !c.written(fmt.Sprintf("northbound.iec104.points[%d].scale", j)) {
@@ -138,7 +144,7 @@ func (c *Config) northboundDefaults() {
 
 func (c *Config) validateNorthbound(k *checker) {
 	n := &c.Northbound
-	if !northbound.Fallback(n.Fallback).Valid() {
+	if n.Fallback != FallbackHold && n.Fallback != FallbackZero {
 		k.bad("northbound.fallback", "%q is not hold or zero", n.Fallback)
 	}
 	k.duration("northbound.setpoint_timeout", n.SetpointTimeout, 0, 24*time.Hour)
@@ -163,8 +169,8 @@ func (c *Config) validateNorthbound(k *checker) {
 	k.duration("northbound.iec104.scan", i.Scan, 10*time.Millisecond, time.Minute)
 	k.duration("northbound.iec104.cycle", *i.Cycle, 0, 24*time.Hour)
 	k.duration("northbound.iec104.select_timeout", i.SelectTimeout, 100*time.Millisecond, 10*time.Minute)
-	for _, err := range northbound.Check(i.Points) {
-		var pe *northbound.PointError
+	for _, err := range points.Check(i.Points) {
+		var pe *points.PointError
 		if errors.As(err, &pe) {
 			k.bad(fmt.Sprintf("northbound.iec104.points[%d].%s", pe.Index, pe.Field), "%s", pe.Msg)
 		}

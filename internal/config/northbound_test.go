@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 )
 
 // TestNorthboundDefaults: an absent northbound section is off, with the
@@ -23,8 +23,8 @@ func TestNorthboundDefaults(t *testing.T) {
 		i.T1 != 15*time.Second || i.T2 != 10*time.Second || i.T3 != 20*time.Second || *i.Cycle != 30*time.Second {
 		t.Errorf("iec104 defaults: %+v", i)
 	}
-	if len(i.Points) != len(northbound.DefaultPoints()) {
-		t.Errorf("default table has %d points, want %d", len(i.Points), len(northbound.DefaultPoints()))
+	if len(i.Points) != len(points.DefaultPoints()) {
+		t.Errorf("default table has %d points, want %d", len(i.Points), len(points.DefaultPoints()))
 	}
 }
 
@@ -42,7 +42,7 @@ func TestNorthboundPointsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := c.Northbound.IEC104.Points
-	if len(ps) != 2 || ps[0].Scale != 1 || ps[1].Scale != 0.001 || ps[1].Quantity != northbound.QAGCTarget {
+	if len(ps) != 2 || ps[0].Scale != 1 || ps[1].Scale != 0.001 || ps[1].Quantity != points.QAGCTarget {
 		t.Fatalf("points %+v", ps)
 	}
 	head := small + "northbound:\n  iec104:\n    points:\n"

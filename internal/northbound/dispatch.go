@@ -11,6 +11,7 @@ import (
 
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/northbound/points"
 )
 
 // Commander takes commands by name and JSON payload, as MQTT hands them
@@ -47,8 +48,8 @@ var ErrNotWritable = errors.New("point is not a setpoint or a command")
 
 // Set applies the wire value wire written to setpoint p. It returns nil
 // once the control loop accepted it, or the reason it was refused.
-func (d *Dispatch) Set(ctx context.Context, p Point, wire float64, o Origin) error {
-	if p.Type != Setpoint {
+func (d *Dispatch) Set(ctx context.Context, p points.Point, wire float64, o Origin) error {
+	if p.Type != points.Setpoint {
 		return fmt.Errorf("ioa %d (%s): %w", p.IOA, p.Quantity, ErrNotWritable)
 	}
 	// A value that is not a finite number is written as it is (NaN,
@@ -56,7 +57,7 @@ func (d *Dispatch) Set(ctx context.Context, p Point, wire float64, o Origin) err
 	// shows what dispatch sent.
 	v := strconv.FormatFloat(wire/p.Scale, 'g', -1, 64)
 	switch p.Quantity {
-	case QAGCTarget:
+	case points.QAGCTarget:
 		err := d.submit(ctx, command.NameAGCTarget, `"p":`+v, p, o)
 		if err == nil || strings.Contains(err.Error(), dispatch.ErrWithinDeadBand.Error()) {
 			// A refresh within the command dead band leaves the target
@@ -72,23 +73,23 @@ func (d *Dispatch) Set(ctx context.Context, p Point, wire float64, o Origin) err
 // Switch executes command p with state on: agc_enable on switches to
 // AGC mode; plant_run on clears latched trips and the emergency stop
 // (power flows again only on a new target); either off goes to standby.
-func (d *Dispatch) Switch(ctx context.Context, p Point, on bool, o Origin) error {
-	if p.Type != Command {
+func (d *Dispatch) Switch(ctx context.Context, p points.Point, on bool, o Origin) error {
+	if p.Type != points.Command {
 		return fmt.Errorf("ioa %d (%s): %w", p.IOA, p.Quantity, ErrNotWritable)
 	}
 	switch {
-	case !on && (p.Quantity == QAGCEnable || p.Quantity == QPlantRun):
+	case !on && (p.Quantity == points.QAGCEnable || p.Quantity == points.QPlantRun):
 		return d.submit(ctx, command.NameMode, `"mode":"`+string(dispatch.ModeStandby)+`"`, p, o)
-	case p.Quantity == QAGCEnable:
+	case p.Quantity == points.QAGCEnable:
 		return d.submit(ctx, command.NameMode, `"mode":"`+string(dispatch.ModeAGC)+`"`, p, o)
-	case p.Quantity == QPlantRun:
+	case p.Quantity == points.QPlantRun:
 		return d.submit(ctx, command.NameReset, "", p, o)
 	}
 	return fmt.Errorf("ioa %d: command quantity %q has no command", p.IOA, p.Quantity)
 }
 
 // submit hands one command, its fields given as JSON, to the Commander.
-func (d *Dispatch) submit(ctx context.Context, name, fields string, p Point, o Origin) error {
+func (d *Dispatch) submit(ctx context.Context, name, fields string, p points.Point, o Origin) error {
 	id := fmt.Sprintf(`"id":"%s-%s-%d"`, o.Transport, d.epoch, d.seq.Add(1))
 	if fields != "" {
 		id += ","

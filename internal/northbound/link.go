@@ -12,24 +12,12 @@ import (
 	"github.com/emsd/emsd/internal/command"
 )
 
-// Fallback is what the plant does when dispatch goes silent.
-type Fallback string
-
-// Fallbacks.
-const (
-	FallbackHold Fallback = "hold" // keep following the last target
-	FallbackZero Fallback = "zero" // AGC target 0 kW
-)
-
-// Valid reports whether f is a known fallback.
-func (f Fallback) Valid() bool { return f == FallbackHold || f == FallbackZero }
-
 // LinkConfig configures the dispatch link watch.
 type LinkConfig struct {
-	// Fallback applies when every dispatch connection is lost, or no
-	// setpoint arrived within SetpointTimeout, while a dispatch setpoint
-	// is in force.
-	Fallback Fallback
+	// Zero sets the AGC target to 0 kW when every dispatch connection is
+	// lost, or no setpoint arrived within SetpointTimeout, while a
+	// dispatch setpoint is in force; otherwise the last target holds.
+	Zero bool
 	// SetpointTimeout is the longest time between setpoints; 0 is no limit.
 	SetpointTimeout time.Duration
 }
@@ -143,9 +131,8 @@ func (l *Link) check() {
 // fallback applies the configured fallback and logs the event.
 func (l *Link) fallback(why string) {
 	l.fallbacks.Add(1)
-	if l.cfg.Fallback != FallbackZero {
-		l.log.Warn("dispatch fallback: holding the last target", zap.String("reason", why),
-			zap.String("fallback", string(FallbackHold)))
+	if !l.cfg.Zero {
+		l.log.Warn("dispatch fallback: holding the last target", zap.String("reason", why))
 		return
 	}
 	id := "northbound-fallback-" + time.Now().UTC().Format("20060102T150405.000000000") + "-" + strconv.FormatUint(l.seq.Add(1), 10)
@@ -155,5 +142,5 @@ func (l *Link) fallback(why string) {
 		l.log.Warn("dispatch fallback: AGC target 0 kW not applied", zap.String("reason", why), zap.String("error", rep.Error))
 		return
 	}
-	l.log.Warn("dispatch fallback: AGC target 0 kW", zap.String("reason", why), zap.String("fallback", string(FallbackZero)))
+	l.log.Warn("dispatch fallback: AGC target 0 kW", zap.String("reason", why))
 }

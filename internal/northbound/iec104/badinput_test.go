@@ -11,6 +11,7 @@ import (
 	"github.com/thinkgos/go-iecp5/asdu"
 
 	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -80,7 +81,7 @@ func TestUnknownTypeIDRefusedNegatively(t *testing.T) {
 	m := dial(t, r.addr)
 	// A bit string command is a standard type this station does not serve.
 	err := asdu.BitsString32Cmd(m.c, asdu.C_BO_NA_1, asdu.CauseOfTransmission{Cause: asdu.Activation}, ca,
-		asdu.BitsString32CommandInfo{Ioa: ioaOf(northbound.QAGCTarget), Value: 1})
+		asdu.BitsString32CommandInfo{Ioa: ioaOf(points.QAGCTarget), Value: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

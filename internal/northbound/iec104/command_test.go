@@ -9,6 +9,7 @@ import (
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 )
 
 // single sends a single command to ioa: select or execute.
@@ -24,7 +25,7 @@ func (m *master) single(t *testing.T, cause asdu.Cause, ioa asdu.InfoObjAddr, on
 func TestSelectBeforeExecute(t *testing.T) {
 	r := newRig(t, nil)
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QAGCEnable)
+	ioa := ioaOf(points.QAGCEnable)
 
 	// Execute without a select: refused, nothing applied.
 	m.single(t, asdu.Activation, ioa, true, false)
@@ -77,7 +78,7 @@ func TestSelectBeforeExecute(t *testing.T) {
 func TestSelectTimesOut(t *testing.T) {
 	r := newRig(t, func(c *Config, _ *northbound.LinkConfig) { c.SelectTimeout = 200 * time.Millisecond })
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QPlantRun)
+	ioa := ioaOf(points.QPlantRun)
 	m.single(t, asdu.Activation, ioa, false, true)
 	m.confirmation(t, asdu.C_SC_NA_1, ioa)
 	time.Sleep(400 * time.Millisecond)
@@ -95,7 +96,7 @@ func TestCommandInLocalModeRefused(t *testing.T) {
 	r := newRig(t, nil)
 	r.handler.Authority().SetRemoteEnabled(false)
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QAGCEnable)
+	ioa := ioaOf(points.QAGCEnable)
 	m.single(t, asdu.Activation, ioa, true, true)
 	m.confirmation(t, asdu.C_SC_NA_1, ioa)
 	m.reset()
@@ -119,8 +120,8 @@ func TestClockSyncTagsEvents(t *testing.T) {
 	if x.Neg || x.Cause != asdu.ActivationCon || !x.Time.Equal(master) {
 		t.Fatalf("clock sync answered %v at %v, want positive ActCon of %v", x, x.Time, master)
 	}
-	r.plant.set(northbound.QP, northbound.Value{V: 7000})
-	ev := m.waitFor(t, "spontaneous P", func(x rx) bool { return x.IOA == ioaOf(northbound.QP) && x.Cause == asdu.Spontaneous })
+	r.plant.set(points.QP, northbound.Value{V: 7000})
+	ev := m.waitFor(t, "spontaneous P", func(x rx) bool { return x.IOA == ioaOf(points.QP) && x.Cause == asdu.Spontaneous })
 	if d := ev.Time.Sub(time.Now().Add(time.Hour)); d < -5*time.Second || d > 5*time.Second {
 		t.Errorf("event tagged %v, want the master's time (about %v)", ev.Time, time.Now().Add(time.Hour))
 	}
@@ -129,11 +130,11 @@ func TestClockSyncTagsEvents(t *testing.T) {
 func TestTwoMasters(t *testing.T) {
 	r := newRig(t, nil)
 	main, backup := dial(t, r.addr), dial(t, r.addr)
-	r.plant.set(northbound.QP, northbound.Value{V: 6000})
+	r.plant.set(points.QP, northbound.Value{V: 6000})
 	for _, m := range []*master{main, backup} {
-		m.waitFor(t, "spontaneous P on both channels", func(x rx) bool { return x.IOA == ioaOf(northbound.QP) && x.Cause == asdu.Spontaneous })
+		m.waitFor(t, "spontaneous P on both channels", func(x rx) bool { return x.IOA == ioaOf(points.QP) && x.Cause == asdu.Spontaneous })
 	}
-	ioa := ioaOf(northbound.QAGCTarget)
+	ioa := ioaOf(points.QAGCTarget)
 	backup.setpoint(t, ca, ioa, 1.5)
 	if x := backup.confirmation(t, asdu.C_SE_NC_1, ioa); x.Neg {
 		t.Fatalf("setpoint on the backup channel refused: %v", x)

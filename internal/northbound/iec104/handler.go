@@ -9,7 +9,7 @@ import (
 	"github.com/wendy512/go-iecp5/asdu"
 	"go.uber.org/zap"
 
-	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 )
 
 // The methods below are the library's server.CommandHandler. The library
@@ -62,10 +62,10 @@ func (s *Server) OnCounterInterrogation(c asdu.Connect, pack *asdu.ASDU, q asdu.
 // OnRead answers a read of one monitored point.
 func (s *Server) OnRead(c asdu.Connect, pack *asdu.ASDU, ioa asdu.InfoObjAddr) error {
 	p, ok := s.points[ioa]
-	if s.session(c) == nil || !s.ourAddr(pack.CommonAddr) || !ok || (p.Type != northbound.Measurand && p.Type != northbound.Single) {
+	if s.session(c) == nil || !s.ourAddr(pack.CommonAddr) || !ok || (p.Type != points.Measurand && p.Type != points.Single) {
 		return s.system(c, pack, asdu.UnknownIOA, true, nil)
 	}
-	return s.send(c, []northbound.Point{p}, s.src(), asdu.Request, false)
+	return s.send(c, []points.Point{p}, s.src(), asdu.Request, false)
 }
 
 // OnResetProcess is refused: the station does not restart on request.
@@ -126,7 +126,7 @@ func (s *Server) OnASDU(c asdu.Connect, pack *asdu.ASDU) (err error) {
 func (s *Server) setpoint(c asdu.Connect, sess *session, pack, reply *asdu.ASDU, refuse func(asdu.Cause, string) error) error {
 	cmd := pack.GetSetpointFloatCmd()
 	p, ok := s.points[cmd.Ioa]
-	if !ok || p.Type != northbound.Setpoint {
+	if !ok || p.Type != points.Setpoint {
 		return refuse(asdu.UnknownIOA, "ioa "+itoa(int(cmd.Ioa))+" is not a setpoint")
 	}
 	if pack.Coa.Cause == asdu.Deactivation || cmd.Qos.InSelect {
@@ -147,7 +147,7 @@ func (s *Server) setpoint(c asdu.Connect, sess *session, pack, reply *asdu.ASDU,
 func (s *Server) command(c asdu.Connect, sess *session, pack, reply *asdu.ASDU, refuse func(asdu.Cause, string) error) error {
 	cmd := pack.GetSingleCmd()
 	p, ok := s.points[cmd.Ioa]
-	if !ok || p.Type != northbound.Command {
+	if !ok || p.Type != points.Command {
 		return refuse(asdu.UnknownIOA, "ioa "+itoa(int(cmd.Ioa))+" is not a command")
 	}
 	now := time.Now()

@@ -11,10 +11,13 @@ import (
 
 	"github.com/thinkgos/go-iecp5/asdu"
 	"github.com/thinkgos/go-iecp5/cs104"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -96,22 +99,23 @@ func newRig(t *testing.T, mod func(*Config, *northbound.LinkConfig)) *rig {
 		t.Fatal(err)
 	}
 	p := &plant{ctl: ctl, vals: northbound.Values{
-		northbound.QP:      {V: 5000},
-		northbound.QF:      {V: 50.01},
-		northbound.QSOC:    {V: 55, Q: northbound.Stale},
-		northbound.QRemote: {V: 1},
-		northbound.QFault:  {V: 0},
+		points.QP:      {V: 5000},
+		points.QF:      {V: 50.01},
+		points.QSOC:    {V: 55, Q: northbound.Stale},
+		points.QRemote: {V: 1},
+		points.QFault:  {V: 0},
 	}}
 	h := command.NewHandler(p, command.HandlerOptions{Authority: command.NewAuthority(true), Audit: p})
 	addr := testutil.FreeAddr(t)
 	cfg := Config{Addr: addr, CommonAddr: ca, Allow: []string{"127.0.0.1"}, Scan: 20 * time.Millisecond,
-		Points: northbound.DefaultPoints()}
-	lc := northbound.LinkConfig{Fallback: northbound.FallbackZero}
+		Points: points.DefaultPoints()}
+	lc := northbound.LinkConfig{Zero: true}
 	if mod != nil {
 		mod(&cfg, &lc)
 	}
-	link := northbound.NewLink(lc, h, nil)
-	srv, err := New(cfg, p.source, northbound.NewDispatch(h, link), link, nil)
+	log := zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel))
+	link := northbound.NewLink(lc, h, log)
+	srv, err := New(cfg, p.source, northbound.NewDispatch(h, link), link, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,17 +236,18 @@ func (m *master) reset() {
 // waitFor waits for an object matching f and returns it.
 func (m *master) waitFor(t *testing.T, what string, f func(rx) bool) rx {
 	t.Helper()
-	var got rx
-	testutil.WaitFor(t, 10*time.Second, what, func() bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		for _, r := range m.all() {
 			if f(r) {
-				got = r
-				return true
+				return r
 			}
 		}
-		return false
-	})
-	return got
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10 s; received %v", what, m.all())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // setpoint sends a float setpoint (execute) to ioa.
@@ -277,7 +282,7 @@ func rawConn(t *testing.T, addr string) net.Conn {
 }
 
 func ioaOf(q string) asdu.InfoObjAddr {
-	for _, p := range northbound.DefaultPoints() {
+	for _, p := range points.DefaultPoints() {
 		if p.Quantity == q {
 			return asdu.InfoObjAddr(p.IOA)
 		}

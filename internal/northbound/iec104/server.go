@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wendy512/go-iecp5/asdu"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 )
 
 // Config configures the server.
@@ -45,7 +47,7 @@ type Config struct {
 	// SelectTimeout bounds the time from a select to its execute; 0 means 10 s.
 	SelectTimeout time.Duration
 	// Points is the points table.
-	Points []northbound.Point
+	Points []points.Point
 }
 
 // Server is the IEC 104 slave.
@@ -56,7 +58,7 @@ type Server struct {
 	link   *northbound.Link
 	log    *zap.Logger
 	lib    *server.Server
-	points map[asdu.InfoObjAddr]northbound.Point
+	points map[asdu.InfoObjAddr]points.Point
 	allow  map[string]bool
 
 	mu       sync.Mutex
@@ -66,6 +68,7 @@ type Server struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	closed atomic.Bool
 }
 
 // session is one admitted dispatch connection.
@@ -92,7 +95,7 @@ func New(cfg Config, src northbound.Source, disp *northbound.Dispatch, link *nor
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if errs := northbound.Check(cfg.Points); len(errs) > 0 {
+	if errs := points.Check(cfg.Points); len(errs) > 0 {
 		return nil, fmt.Errorf("points: %w", errors.Join(errs...))
 	}
 	if cfg.CommonAddr == 0 || cfg.CommonAddr == uint16(asdu.GlobalCommonAddr) {
@@ -130,7 +133,7 @@ func New(cfg Config, src northbound.Source, disp *northbound.Dispatch, link *nor
 		return nil, err
 	}
 	s := &Server{cfg: cfg, src: src, disp: disp, link: link, log: log,
-		points: map[asdu.InfoObjAddr]northbound.Point{}, allow: map[string]bool{},
+		points: map[asdu.InfoObjAddr]points.Point{}, allow: map[string]bool{},
 		sessions: map[asdu.Connect]*session{}, sent: map[asdu.InfoObjAddr]sample{}, cancel: func() {}}
 	for _, p := range cfg.Points {
 		s.points[asdu.InfoObjAddr(p.IOA)] = p
@@ -144,7 +147,7 @@ func New(cfg Config, src northbound.Source, disp *northbound.Dispatch, link *nor
 	}
 	settings := server.NewSettings()
 	settings.Host, settings.Port, settings.Cfg104 = host, pn, &c104
-	settings.LogCfg = &server.LogCfg{Enable: true, LogProvider: libLog{log.Named("cs104")}}
+	settings.LogCfg = &server.LogCfg{Enable: true, LogProvider: libLog{log.Named("cs104"), &s.closed}}
 	s.lib = server.New(settings, s)
 	s.lib.SetOnConnectionHandler(s.connected)
 	s.lib.SetConnectionLostHandler(s.lost)
@@ -160,6 +163,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	_ = l.Close()
+	s.spontaneous() // the reference every later change is measured from
 	s.lib.Start()
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.wg.Add(1)
@@ -169,6 +173,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Close stops the server and closes every connection.
 func (s *Server) Close() error {
+	s.closed.Store(true)
 	s.cancel()
 	s.wg.Wait()
 	s.mu.Lock()
@@ -254,24 +259,37 @@ func (s *Server) now() time.Time {
 }
 
 // sortedPoints returns the points of kind k by address.
-func (s *Server) sortedPoints(k northbound.Kind) []northbound.Point {
-	var out []northbound.Point
+func (s *Server) sortedPoints(k points.Kind) []points.Point {
+	var out []points.Point
 	for _, p := range s.cfg.Points {
 		if p.Type == k {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, func(a, b northbound.Point) int { return a.IOA - b.IOA })
+	slices.SortFunc(out, func(a, b points.Point) int { return a.IOA - b.IOA })
 	return out
 }
 
 // libLog sends the library's log to zap. Its errors are mostly a peer
 // going away, logged at debug level; an ASDU that does not decode (an
 // unknown type, a wrong length) is bad input from dispatch and a warning.
-type libLog struct{ l *zap.Logger }
+// Once the server is closed it drops what the library's listener, which
+// Close cannot join, still logs.
+type libLog struct {
+	l      *zap.Logger
+	closed *atomic.Bool
+}
 
-func (g libLog) Critical(format string, v ...any) { g.l.Error(fmt.Sprintf(format, v...)) }
+func (g libLog) Critical(format string, v ...any) {
+	if !g.closed.Load() {
+		g.l.Error(fmt.Sprintf(format, v...))
+	}
+}
+
 func (g libLog) Error(format string, v ...any) {
+	if g.closed.Load() {
+		return
+	}
 	if strings.Contains(format, "UnmarshalBinary") {
 		g.l.Warn("IEC 104 ASDU refused: it does not decode", zap.String("error", fmt.Sprintf(format, v...)))
 		return

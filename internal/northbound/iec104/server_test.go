@@ -11,6 +11,7 @@ import (
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -38,24 +39,24 @@ func TestInterrogationSendsEveryPointWithQuality(t *testing.T) {
 	if len(order) != 2 || order[0] != asdu.ActivationCon || order[1] != asdu.ActivationTerm {
 		t.Errorf("GI confirmations %v, want ActCon then ActTerm", order)
 	}
-	for _, p := range northbound.DefaultPoints() {
+	for _, p := range points.DefaultPoints() {
 		_, ok := got[asdu.InfoObjAddr(p.IOA)]
-		monitored := p.Type == northbound.Measurand || p.Type == northbound.Single
+		monitored := p.Type == points.Measurand || p.Type == points.Single
 		if ok != monitored {
 			t.Errorf("ioa %d (%s %s): in GI %v", p.IOA, p.Type, p.Quantity, ok)
 		}
 	}
-	p := got[ioaOf(northbound.QP)]
+	p := got[ioaOf(points.QP)]
 	if p.Type != asdu.M_ME_NC_1 || math.Abs(float64(p.Float)-5.0) > 1e-6 || p.QDS != asdu.QDSGood {
 		t.Errorf("P: %v, want M_ME_NC_1 5 MW good", p)
 	}
-	if soc := got[ioaOf(northbound.QSOC)]; soc.QDS&asdu.QDSNotTopical == 0 || soc.QDS&asdu.QDSInvalid != 0 {
+	if soc := got[ioaOf(points.QSOC)]; soc.QDS&asdu.QDSNotTopical == 0 || soc.QDS&asdu.QDSInvalid != 0 {
 		t.Errorf("stale SOC went up as %v, want NT", soc)
 	}
-	if q := got[ioaOf(northbound.QQ)]; q.QDS&asdu.QDSInvalid == 0 {
+	if q := got[ioaOf(points.QQ)]; q.QDS&asdu.QDSInvalid == 0 {
 		t.Errorf("Q never measured went up as %v, want IV", q)
 	}
-	if rem := got[ioaOf(northbound.QRemote)]; rem.Type != asdu.M_SP_NA_1 || !rem.On || rem.QDS != asdu.QDSGood {
+	if rem := got[ioaOf(points.QRemote)]; rem.Type != asdu.M_SP_NA_1 || !rem.On || rem.QDS != asdu.QDSGood {
 		t.Errorf("remote: %v, want on and good", rem)
 	}
 }
@@ -81,16 +82,16 @@ func TestInterrogationWrongCommonAddressRefused(t *testing.T) {
 func TestSpontaneousRespectsDeadbandAndQuality(t *testing.T) {
 	r := newRig(t, nil)
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QP) // deadband 0.01 MW
+	ioa := ioaOf(points.QP) // deadband 0.01 MW
 	time.Sleep(100 * time.Millisecond)
-	r.plant.set(northbound.QP, northbound.Value{V: 5005}) // 5 kW: inside the deadband
+	r.plant.set(points.QP, northbound.Value{V: 5005}) // 5 kW: inside the deadband
 	time.Sleep(300 * time.Millisecond)
 	for _, x := range m.all() {
 		if x.IOA == ioa && x.Cause == asdu.Spontaneous {
 			t.Fatalf("a change inside the deadband was sent: %v", x)
 		}
 	}
-	r.plant.set(northbound.QP, northbound.Value{V: 5020})
+	r.plant.set(points.QP, northbound.Value{V: 5020})
 	x := m.waitFor(t, "spontaneous P", func(x rx) bool { return x.IOA == ioa && x.Cause == asdu.Spontaneous })
 	if x.Type != asdu.M_ME_TF_1 || math.Abs(float64(x.Float)-5.02) > 1e-5 || x.QDS != asdu.QDSGood {
 		t.Errorf("spontaneous P %v, want M_ME_TF_1 5.02 MW good", x)
@@ -100,20 +101,20 @@ func TestSpontaneousRespectsDeadbandAndQuality(t *testing.T) {
 	}
 	// Quality alone changes: the stale value goes out as NT at once.
 	m.reset()
-	r.plant.set(northbound.QP, northbound.Value{V: 5020, Q: northbound.Stale})
+	r.plant.set(points.QP, northbound.Value{V: 5020, Q: northbound.Stale})
 	x = m.waitFor(t, "spontaneous stale P", func(x rx) bool { return x.IOA == ioa && x.Cause == asdu.Spontaneous })
 	if x.QDS&asdu.QDSNotTopical == 0 {
 		t.Errorf("stale P went up as %v", x)
 	}
 	m.reset()
-	r.plant.set(northbound.QP, northbound.Value{V: 5020, Q: northbound.Lost})
+	r.plant.set(points.QP, northbound.Value{V: 5020, Q: northbound.Lost})
 	x = m.waitFor(t, "spontaneous lost P", func(x rx) bool { return x.IOA == ioa && x.Cause == asdu.Spontaneous })
 	if x.QDS&asdu.QDSInvalid == 0 {
 		t.Errorf("lost P went up as %v", x)
 	}
 	// A single point change is sent with a time tag.
-	r.plant.set(northbound.QFault, northbound.Value{V: 1})
-	x = m.waitFor(t, "spontaneous fault", func(x rx) bool { return x.IOA == ioaOf(northbound.QFault) && x.Cause == asdu.Spontaneous })
+	r.plant.set(points.QFault, northbound.Value{V: 1})
+	x = m.waitFor(t, "spontaneous fault", func(x rx) bool { return x.IOA == ioaOf(points.QFault) && x.Cause == asdu.Spontaneous })
 	if x.Type != asdu.M_SP_TB_1 || !x.On {
 		t.Errorf("fault change %v, want M_SP_TB_1 on", x)
 	}
@@ -122,7 +123,7 @@ func TestSpontaneousRespectsDeadbandAndQuality(t *testing.T) {
 func TestCyclicScanSendsMeasurands(t *testing.T) {
 	r := newRig(t, func(c *Config, _ *northbound.LinkConfig) { c.Cycle = 100 * time.Millisecond })
 	m := dial(t, r.addr)
-	x := m.waitFor(t, "periodic P", func(x rx) bool { return x.IOA == ioaOf(northbound.QP) && x.Cause == asdu.Periodic })
+	x := m.waitFor(t, "periodic P", func(x rx) bool { return x.IOA == ioaOf(points.QP) && x.Cause == asdu.Periodic })
 	if x.Type != asdu.M_ME_NC_1 || math.Abs(float64(x.Float)-5) > 1e-6 {
 		t.Errorf("periodic P %v", x)
 	}
@@ -131,7 +132,7 @@ func TestCyclicScanSendsMeasurands(t *testing.T) {
 func TestSetpointAcceptedIsAppliedAuditedAndConfirmed(t *testing.T) {
 	r := newRig(t, nil)
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QAGCTarget)
+	ioa := ioaOf(points.QAGCTarget)
 	m.setpoint(t, ca, ioa, 4.5) // MW
 	x := m.confirmation(t, asdu.C_SE_NC_1, ioa)
 	if x.Neg || x.Float != 4.5 {
@@ -153,7 +154,7 @@ func TestSetpointAcceptedIsAppliedAuditedAndConfirmed(t *testing.T) {
 func TestSetpointRefusedGetsNegativeConfirmation(t *testing.T) {
 	r := newRig(t, nil)
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QAGCTarget)
+	ioa := ioaOf(points.QAGCTarget)
 
 	// Above the plant's rating: refused by the same validation as MQTT.
 	m.setpoint(t, ca, ioa, 10.5) // MW, rated 10 MW
@@ -181,7 +182,7 @@ func TestSetpointRefusedGetsNegativeConfirmation(t *testing.T) {
 		t.Errorf("setpoint to another station answered %v", x)
 	}
 	m.reset()
-	m.setpoint(t, ca, ioaOf(northbound.QP), 1)
+	m.setpoint(t, ca, ioaOf(points.QP), 1)
 	if x := m.waitFor(t, "reply to a measurand IOA", func(x rx) bool { return x.Type == asdu.C_SE_NC_1 }); !x.Neg || x.Cause != asdu.UnknownIOA {
 		t.Errorf("setpoint to a measurand answered %v", x)
 	}
@@ -222,7 +223,7 @@ func TestAllowListRefusesOtherClients(t *testing.T) {
 func TestFallbackOnDisconnectGoesToZero(t *testing.T) {
 	r := newRig(t, nil)
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QAGCTarget)
+	ioa := ioaOf(points.QAGCTarget)
 	m.setpoint(t, ca, ioa, 3)
 	if x := m.confirmation(t, asdu.C_SE_NC_1, ioa); x.Neg {
 		t.Fatalf("setpoint refused: %v", x)
@@ -242,7 +243,7 @@ func TestFallbackOnDisconnectGoesToZero(t *testing.T) {
 func TestFallbackOnSetpointTimeout(t *testing.T) {
 	r := newRig(t, func(_ *Config, l *northbound.LinkConfig) { l.SetpointTimeout = 300 * time.Millisecond })
 	m := dial(t, r.addr)
-	ioa := ioaOf(northbound.QAGCTarget)
+	ioa := ioaOf(points.QAGCTarget)
 	m.setpoint(t, ca, ioa, 2)
 	m.confirmation(t, asdu.C_SE_NC_1, ioa)
 	testutil.WaitFor(t, 10*time.Second, "fallback applied", func() bool { return r.link.Fallbacks() == 1 })

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/wendy512/go-iecp5/asdu"
+	"go.uber.org/zap"
 
 	"github.com/emsd/emsd/internal/northbound"
+	"github.com/emsd/emsd/internal/northbound/points"
 )
 
 // run sends spontaneous changes every Scan and every measurand every
@@ -30,7 +32,7 @@ func (s *Server) run(ctx context.Context) {
 		case <-cycle:
 			vals := s.src()
 			for _, c := range s.conns() {
-				_ = s.send(c, s.sortedPoints(northbound.Measurand), vals, asdu.Periodic, false)
+				_ = s.send(c, s.sortedPoints(points.Measurand), vals, asdu.Periodic, false)
 			}
 		}
 	}
@@ -40,10 +42,10 @@ func (s *Server) run(ctx context.Context) {
 // moved by its deadband or whose quality changed since it was last sent.
 func (s *Server) spontaneous() {
 	vals := s.src()
-	var changed []northbound.Point
+	var changed []points.Point
 	s.mu.Lock()
 	for _, p := range s.cfg.Points {
-		if p.Type != northbound.Measurand && p.Type != northbound.Single {
+		if p.Type != points.Measurand && p.Type != points.Single {
 			continue
 		}
 		now := wire(p, vals.Get(p.Quantity))
@@ -61,24 +63,26 @@ func (s *Server) spontaneous() {
 		return
 	}
 	for _, c := range s.conns() {
-		_ = s.send(c, changed, vals, asdu.Spontaneous, true)
+		if err := s.send(c, changed, vals, asdu.Spontaneous, true); err != nil {
+			s.log.Debug("IEC 104 spontaneous transmission failed", zap.String("client", c.UnderlyingConn().RemoteAddr().String()), zap.Error(err))
+		}
 	}
 }
 
 // moved reports whether a point must be sent again.
-func moved(p northbound.Point, last, now sample) bool {
+func moved(p points.Point, last, now sample) bool {
 	if last.q != now.q {
 		return true
 	}
-	if p.Type == northbound.Single || p.Deadband == 0 {
+	if p.Type == points.Single || p.Deadband == 0 {
 		return last.v != now.v
 	}
 	return math.Abs(now.v-last.v) >= p.Deadband
 }
 
 // wire is a value as it goes on the wire.
-func wire(p northbound.Point, v northbound.Value) sample {
-	if p.Type == northbound.Single {
+func wire(p points.Point, v northbound.Value) sample {
+	if p.Type == points.Single {
 		return sample{v: b2f(v.V != 0), q: v.Q}
 	}
 	return sample{v: v.V * p.Scale, q: v.Q}
@@ -94,8 +98,8 @@ func b2f(b bool) float64 {
 // sendAll sends every monitored point with the given cause.
 func (s *Server) sendAll(c asdu.Connect, cause asdu.Cause) {
 	vals := s.src()
-	_ = s.send(c, s.sortedPoints(northbound.Single), vals, cause, false)
-	_ = s.send(c, s.sortedPoints(northbound.Measurand), vals, cause, false)
+	_ = s.send(c, s.sortedPoints(points.Single), vals, cause, false)
+	_ = s.send(c, s.sortedPoints(points.Measurand), vals, cause, false)
 }
 
 // maxPerASDU keeps an ASDU within the 253-octet APDU (16 time-tagged floats of 15 octets).
@@ -103,18 +107,18 @@ const maxPerASDU = 16
 
 // send sends points (of any monitored kind) to c, grouped by type, with
 // a CP56Time2a time tag when tagged.
-func (s *Server) send(c asdu.Connect, points []northbound.Point, vals northbound.Values, cause asdu.Cause, tagged bool) error {
+func (s *Server) send(c asdu.Connect, pts []points.Point, vals northbound.Values, cause asdu.Cause, tagged bool) error {
 	coa := asdu.CauseOfTransmission{Cause: cause}
 	ca := asdu.CommonAddr(s.cfg.CommonAddr)
 	t := s.now()
 	var singles []asdu.SinglePointInfo
 	var floats []asdu.MeasuredValueFloatInfo
-	for _, p := range points {
+	for _, p := range pts {
 		w := wire(p, vals.Get(p.Quantity))
 		switch p.Type {
-		case northbound.Single:
+		case points.Single:
 			singles = append(singles, asdu.SinglePointInfo{Ioa: asdu.InfoObjAddr(p.IOA), Value: w.v != 0, Qds: qds(w.q), Time: t})
-		case northbound.Measurand:
+		case points.Measurand:
 			floats = append(floats, asdu.MeasuredValueFloatInfo{Ioa: asdu.InfoObjAddr(p.IOA), Value: float32(w.v), Qds: qds(w.q), Time: t})
 		}
 	}

@@ -1,4 +1,8 @@
-package northbound
+// Package points is the dispatch points table: which information object
+// address carries which emsd quantity, of which kind, in which unit and
+// scale. It is a leaf, read by the configuration and the northbound
+// servers.
+package points
 
 import (
 	"encoding/csv"
@@ -156,4 +160,13 @@ func WriteCSV(w io.Writer, points []Point) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// WriteMarkdown writes the table as a Markdown table, for the docs.
+func WriteMarkdown(w io.Writer, points []Point) {
+	fmt.Fprintln(w, "| ioa | type | quantity | unit | scale | deadband |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, p := range points {
+		fmt.Fprintf(w, "| %d | %s | `%s` | %s | %g | %g |\n", p.IOA, p.Type, p.Quantity, p.Unit, p.Scale, p.Deadband)
+	}
 }
