@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -91,6 +93,26 @@ func (m *dispatchMaster) confirmation(t *testing.T, typ asdu.TypeID) bool {
 	return false
 }
 
+// metric waits for a line of the daemon's /metrics.
+func metric(t *testing.T, addr, line string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), "\n"+line+"\n") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in /metrics within 10 s", line)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func ioaFor(q string) asdu.InfoObjAddr {
 	for _, p := range points.DefaultPoints() {
 		if p.Quantity == q {
@@ -125,6 +147,7 @@ func TestDispatchLinkEndToEnd(t *testing.T) {
 	d.out.waitFor(t, 5*time.Second, "dispatch link")
 
 	m := newDispatchMaster(t, addr)
+	metric(t, d.http, "emsd_northbound_connections 1")
 	agc := ioaFor(points.QAGCEnable)
 	for _, sel := range []bool{true, false} {
 		if err := asdu.SingleCmd(m.c, asdu.C_SC_NA_1, asdu.CauseOfTransmission{Cause: asdu.Activation}, 1,
@@ -157,6 +180,7 @@ func TestDispatchLinkEndToEnd(t *testing.T) {
 
 	_ = m.c.Close()
 	d.out.waitFor(t, 10*time.Second, "dispatch fallback: AGC target 0 kW")
+	metric(t, d.http, "emsd_northbound_fallbacks_total 1")
 
 	var results []string
 	for _, r := range d.audit(t) {

@@ -167,6 +167,11 @@ func (s *services) build(st *station.Station) error {
 	if s.link, s.north, err = buildNorthbound(cfg, st, s.disp, s.handler, log); err != nil {
 		return err
 	}
+	if s.link != nil {
+		if err := s.m.RegisterNorthbound(s.link); err != nil {
+			return err
+		}
+	}
 
 	if a := cfg.MQTT.EmbeddedBroker; a != "" {
 		b, err := broker.Start(a)

@@ -161,6 +161,12 @@ func TestSetpointRefusedGetsNegativeConfirmation(t *testing.T) {
 	if x := m.confirmation(t, asdu.C_SE_NC_1, ioa); !x.Neg {
 		t.Errorf("setpoint above rating confirmed %v", x)
 	}
+	// Charging beyond the rating is refused alike.
+	m.reset()
+	m.setpoint(t, ca, ioa, -10.5)
+	if x := m.confirmation(t, asdu.C_SE_NC_1, ioa); !x.Neg {
+		t.Errorf("setpoint below -rating confirmed %v", x)
+	}
 	// Not a number.
 	m.reset()
 	m.setpoint(t, ca, ioa, float32(math.NaN()))
@@ -194,7 +200,7 @@ func TestSetpointRefusedGetsNegativeConfirmation(t *testing.T) {
 	for _, rec := range r.plant.records() {
 		reasons = append(reasons, string(rec.Result)+": "+rec.Reason)
 	}
-	want := []string{"refused: ", "malformed: ", "remote_disabled: "}
+	want := []string{"refused: ", "refused: ", "malformed: ", "remote_disabled: "}
 	if len(reasons) != len(want) {
 		t.Fatalf("audit %q, want %d records", reasons, len(want))
 	}
