@@ -229,7 +229,9 @@ func (s *Server) lost(c asdu.Connect) {
 	s.mu.Unlock()
 	if ok {
 		s.log.Info("IEC 104 dispatch disconnected", zap.String("client", c.UnderlyingConn().RemoteAddr().String()))
-		s.link.Disconnected()
+		if !s.closed.Load() { // the daemon's own shutdown is no loss of dispatch
+			s.link.Disconnected()
+		}
 	}
 }
 

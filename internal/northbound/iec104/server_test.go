@@ -261,3 +261,16 @@ func TestFallbackOnSetpointTimeout(t *testing.T) {
 		t.Errorf("fallback applied %d times without a new setpoint, want once", n)
 	}
 }
+
+func TestClosingTheServerIsNoLossOfDispatch(t *testing.T) {
+	r := newRig(t, nil)
+	m := dial(t, r.addr)
+	ioa := ioaOf(points.QAGCTarget)
+	m.setpoint(t, ca, ioa, 3)
+	m.confirmation(t, asdu.C_SE_NC_1, ioa)
+	_ = r.srv.Close()
+	testutil.WaitFor(t, 10*time.Second, "masters disconnected", func() bool { return r.srv.Connections() == 0 })
+	if n := r.link.Fallbacks(); n != 0 {
+		t.Errorf("the server's own shutdown applied the fallback %d times", n)
+	}
+}
