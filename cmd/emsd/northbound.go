@@ -39,7 +39,7 @@ func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatc
 	}
 	link := northbound.NewLink(northbound.LinkConfig{Zero: n.Fallback == config.FallbackZero, SetpointTimeout: n.SetpointTimeout},
 		h, log.Named("northbound"))
-	disp := northbound.NewDispatch(h, link)
+	disp := northbound.NewDispatch(h, link).WithPFR(func() dispatch.PFRParams { p, _ := d.PFR(); return p })
 	src := func() northbound.Values {
 		return plantValues(httpapi.Snapshot(st, d, time.Now()), d, h.Authority(), time.Now(), staleAfter(cfg))
 	}
@@ -106,6 +106,8 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 	derived(points.QFault, b2f(ds.Tripped > 0))
 	derived(points.QAGCOn, b2f(ds.Mode == dispatch.ModeAGC))
 	derived(points.QEStop, b2f(ds.EStop))
+	_, pfrOn := d.PFR()
+	derived(points.QPFROn, b2f(pfrOn))
 	if t, ok := d.AGCTarget(); ok {
 		derived(points.QAGCTargetKW, t)
 	}

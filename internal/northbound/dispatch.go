@@ -2,6 +2,7 @@ package northbound
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,7 +28,8 @@ type Commander interface {
 type Dispatch struct {
 	cmd   Commander
 	link  *Link
-	epoch string // distinguishes this run's command ids from earlier runs'
+	pfr   func() dispatch.PFRParams // the parameters pfr_enable turns on with
+	epoch string                    // distinguishes this run's command ids from earlier runs'
 	seq   atomic.Uint64
 }
 
@@ -35,6 +37,14 @@ type Dispatch struct {
 // setpoints to link (which may be nil).
 func NewDispatch(cmd Commander, link *Link) *Dispatch {
 	return &Dispatch{cmd: cmd, link: link, epoch: strconv.FormatInt(time.Now().UnixNano(), 36)}
+}
+
+// WithPFR gives the primary frequency response parameters that the
+// pfr_enable command switches on with (the ones in force); without them
+// pfr_enable on is refused. It returns d.
+func (d *Dispatch) WithPFR(params func() dispatch.PFRParams) *Dispatch {
+	d.pfr = params
+	return d
 }
 
 // Origin says which dispatch connection a write came from.
@@ -73,6 +83,8 @@ func (d *Dispatch) Set(ctx context.Context, p points.Point, wire float64, o Orig
 // Switch executes command p with state on: agc_enable on switches to
 // AGC mode; plant_run on clears latched trips and the emergency stop
 // (power flows again only on a new target); either off goes to standby.
+// pfr_enable switches primary frequency response on, with the parameters
+// in force, or off.
 func (d *Dispatch) Switch(ctx context.Context, p points.Point, on bool, o Origin) error {
 	if p.Type != points.Command {
 		return fmt.Errorf("ioa %d (%s): %w", p.IOA, p.Quantity, ErrNotWritable)
@@ -84,6 +96,17 @@ func (d *Dispatch) Switch(ctx context.Context, p points.Point, on bool, o Origin
 		return d.submit(ctx, command.NameMode, `"mode":"`+string(dispatch.ModeAGC)+`"`, p, o)
 	case p.Quantity == points.QPlantRun:
 		return d.submit(ctx, command.NameReset, "", p, o)
+	case p.Quantity == points.QPFREnable && !on:
+		return d.submit(ctx, command.NameFrequencyResp, `"enable":false`, p, o)
+	case p.Quantity == points.QPFREnable:
+		if d.pfr == nil {
+			return fmt.Errorf("ioa %d: no frequency response parameters to switch on with", p.IOA)
+		}
+		b, err := json.Marshal(dispatch.SetPFR{Enable: true, PFRParams: d.pfr()})
+		if err != nil {
+			return err
+		}
+		return d.submit(ctx, command.NameFrequencyResp, string(b[1:len(b)-1]), p, o)
 	}
 	return fmt.Errorf("ioa %d: command quantity %q has no command", p.IOA, p.Quantity)
 }

@@ -159,3 +159,24 @@ func waitFallbacks(t *testing.T, r *rig, n uint64) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestPFRCommandSwitchesWithTheParametersInForce(t *testing.T) {
+	r := newRig(t, nil)
+	m := dial(t, r.addr)
+	ioa := ioaOf(points.QPFREnable)
+	for _, on := range []bool{true, false} {
+		m.reset()
+		m.single(t, asdu.Activation, ioa, on, true)
+		m.confirmation(t, asdu.C_SC_NA_1, ioa)
+		m.reset()
+		m.single(t, asdu.Activation, ioa, on, false)
+		if x := m.confirmation(t, asdu.C_SC_NA_1, ioa); x.Neg {
+			t.Fatalf("pfr_enable %v refused", on)
+		}
+	}
+	want := dispatch.DefaultConfig(ratedKW).PFR
+	cmds := r.plant.appliedCmds()
+	if len(cmds) != 2 || cmds[0] != (dispatch.SetPFR{Enable: true, PFRParams: want}) || cmds[1] != (dispatch.SetPFR{Enable: false}) {
+		t.Fatalf("control loop got %+v, want PFR on with %+v, then off", cmds, want)
+	}
+}

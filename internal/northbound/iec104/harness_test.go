@@ -115,7 +115,13 @@ func newRig(t *testing.T, mod func(*Config, *northbound.LinkConfig)) *rig {
 	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel))
 	link := northbound.NewLink(lc, h, log)
-	srv, err := New(cfg, p.source, northbound.NewDispatch(h, link), link, log)
+	disp := northbound.NewDispatch(h, link).WithPFR(func() dispatch.PFRParams {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		params, _ := p.ctl.PFR()
+		return params
+	})
+	srv, err := New(cfg, p.source, disp, link, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,9 @@ const (
 // Quantities a point can carry, by kind.
 var quantities = map[Kind][]string{
 	Measurand: {QP, QQ, QU, QF, QSOC, QAvailCharge, QAvailDischarge, QAGCTargetKW},
-	Single:    {QRemote, QRunning, QFault, QAGCOn, QEStop},
+	Single:    {QRemote, QRunning, QFault, QAGCOn, QEStop, QPFROn},
 	Setpoint:  {QAGCTarget},
-	Command:   {QAGCEnable, QPlantRun},
+	Command:   {QAGCEnable, QPlantRun, QPFREnable},
 }
 
 // Quantity names.
@@ -48,9 +48,11 @@ const (
 	QFault          = "fault"                  // a unit is tripped
 	QAGCOn          = "agc_on"                 // AGC mode active
 	QEStop          = "estop"                  // emergency stop latched
+	QPFROn          = "pfr_on"                 // primary frequency response on
 	QAGCTarget      = "agc_target"             // setpoint: AGC target at the POI, kW
 	QAGCEnable      = "agc_enable"             // command: on = AGC mode, off = standby
 	QPlantRun       = "plant_run"              // command: on = reset latched trips and estop, off = standby
+	QPFREnable      = "pfr_enable"             // command: primary frequency response on (its parameters in force) or off
 )
 
 // Point maps one protocol address to an emsd quantity. On the wire a
@@ -82,6 +84,7 @@ func DefaultPoints() []Point {
 		{IOA: 3, Type: Single, Quantity: QFault, Scale: 1},
 		{IOA: 4, Type: Single, Quantity: QAGCOn, Scale: 1},
 		{IOA: 5, Type: Single, Quantity: QEStop, Scale: 1},
+		{IOA: 6, Type: Single, Quantity: QPFROn, Scale: 1},
 		{IOA: 16385, Type: Measurand, Quantity: QP, Unit: "MW", Scale: 0.001, Deadband: 0.01},
 		{IOA: 16386, Type: Measurand, Quantity: QQ, Unit: "Mvar", Scale: 0.001, Deadband: 0.01},
 		{IOA: 16387, Type: Measurand, Quantity: QU, Unit: "kV", Scale: 0.001, Deadband: 0.001},
@@ -92,6 +95,7 @@ func DefaultPoints() []Point {
 		{IOA: 16392, Type: Measurand, Quantity: QAGCTargetKW, Unit: "MW", Scale: 0.001, Deadband: 0.001},
 		{IOA: 24577, Type: Command, Quantity: QAGCEnable, Scale: 1},
 		{IOA: 24578, Type: Command, Quantity: QPlantRun, Scale: 1},
+		{IOA: 24579, Type: Command, Quantity: QPFREnable, Scale: 1},
 		{IOA: 25089, Type: Setpoint, Quantity: QAGCTarget, Unit: "MW", Scale: 0.001},
 	}
 }
