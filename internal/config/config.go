@@ -33,6 +33,8 @@ type Config struct {
 	Influx Influx `yaml:"influx"`
 	// HTTP serves metrics, health and state.
 	HTTP HTTP `yaml:"http"`
+	// Northbound is the grid dispatch link: IEC 104 and Modbus TCP slaves.
+	Northbound Northbound `yaml:"northbound"`
 	// ProfilesDir is a directory of extra device profile files (*.yaml).
 	// Empty: built-in profiles only.
 	ProfilesDir string `yaml:"profiles_dir"`

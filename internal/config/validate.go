@@ -90,6 +90,7 @@ func (c *Config) applyDefaults() {
 
 	c.telemetryDefaults()
 	c.haDefaults()
+	c.northboundDefaults()
 
 	s := &c.Simulator
 	defD(&s.Step, 5*time.Millisecond)
@@ -293,6 +294,7 @@ func (c *Config) validate(lines map[string]int) error {
 
 	c.validateDispatch(k)
 	c.validateTelemetry(k)
+	c.validateNorthbound(k)
 	c.validateListeners(k, local)
 	c.validateHA(k)
 
@@ -412,6 +414,12 @@ func (c *Config) validateListeners(k *checker, local []endpoint) {
 	}
 	if a := *c.HTTP.Addr; a != "" {
 		ls = append(ls, listener{"http.addr", a, 0})
+	}
+	if n := &c.Northbound; n.IEC104.Enabled {
+		ls = append(ls, listener{"northbound.iec104.listen", n.IEC104.Listen, 1})
+	}
+	if n := &c.Northbound; n.Modbus.Enabled {
+		ls = append(ls, listener{"northbound.modbus.listen", n.Modbus.Listen, 1})
 	}
 	// Defaults first, so that a clash is reported on the key the user wrote.
 	sort.SliceStable(ls, func(i, j int) bool { return !k.written(ls[i].path) && k.written(ls[j].path) })

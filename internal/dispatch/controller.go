@@ -106,6 +106,12 @@ func (c *Controller) droop() DroopParams {
 		DeadBand: p.DeadBand, Limit: p.Limit}
 }
 
+// AGCTarget returns the AGC target at the POI, kW, and whether one was set.
+func (c *Controller) AGCTarget() (float64, bool) { return c.agc.target, c.agc.targetSet }
+
+// PFR returns the primary frequency response parameters and whether it is on.
+func (c *Controller) PFR() (PFRParams, bool) { return c.params.pfr, c.params.pfrOn }
+
 // States returns the protection state of each unit as of the last Step.
 // The slice aliases an internal buffer valid until the next Step.
 func (c *Controller) States() []State { return c.states }

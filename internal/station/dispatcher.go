@@ -91,6 +91,20 @@ func (d *Dispatcher) Mode() dispatch.Mode {
 	return d.ctl.Mode()
 }
 
+// AGCTarget returns the AGC target at the POI, kW, and whether one was set.
+func (d *Dispatcher) AGCTarget() (float64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.AGCTarget()
+}
+
+// PFR returns the primary frequency response parameters and whether it is on.
+func (d *Dispatcher) PFR() (dispatch.PFRParams, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.PFR()
+}
+
 // States returns each unit's protection state.
 func (d *Dispatcher) States() []dispatch.State {
 	d.mu.Lock()
