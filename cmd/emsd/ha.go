@@ -117,6 +117,15 @@ func (s *services) handover(operator, client string) error {
 	return err
 }
 
+// commandGate refuses operator commands on a controller that may not
+// write (the standby, or a leader whose lease is running out).
+func (s *services) commandGate() string {
+	if s.ha.Writable() {
+		return ""
+	}
+	return s.ha.RefuseReason()
+}
+
 // gate is the station's write gate: the fence of a pair's leader, or
 // nil for a controller alone.
 func gate(n *ha.Node) func() bool {

@@ -178,10 +178,14 @@ func (s *services) build(st *station.Station) error {
 		sinks = append(sinks, s.rec)
 	}
 	s.sinks = sinks
-	s.handler = command.NewHandler(bus{s.disp, s.ha}, command.HandlerOptions{
+	ho := command.HandlerOptions{
 		Authority: command.NewAuthority(*cfg.MQTT.RemoteControl),
 		Audit:     sinks,
-	})
+	}
+	if s.ha != nil {
+		ho.Gate = s.commandGate
+	}
+	s.handler = command.NewHandler(bus{s.disp, s.ha}, ho)
 
 	if a := cfg.MQTT.EmbeddedBroker; a != "" {
 		b, err := broker.Start(a)

@@ -13,9 +13,9 @@ import (
 
 const testTTL = 2 * time.Second
 
-func newNode(t *testing.T, endpoint, name, prefix string) *Node {
+func newNode(t *testing.T, endpoints []string, name, prefix string) *Node {
 	t.Helper()
-	n, err := New(Options{Endpoints: []string{endpoint}, Name: name, Prefix: prefix, TTL: testTTL, Margin: 300 * time.Millisecond})
+	n, err := New(Options{Endpoints: endpoints, Name: name, Prefix: prefix, TTL: testTTL, Margin: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,13 +23,13 @@ func newNode(t *testing.T, endpoint, name, prefix string) *Node {
 }
 
 // pair starts two nodes at once and returns them with a stop for each.
-func pair(t *testing.T, endpoint string) ([2]*Node, [2]context.CancelFunc) {
+func pair(t *testing.T, endpoints ...string) ([2]*Node, [2]context.CancelFunc) {
 	var nodes [2]*Node
 	var stops [2]context.CancelFunc
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range nodes {
-		nodes[i] = newNode(t, endpoint, fmt.Sprintf("ctl-%c", 'a'+i), "/emsd/test")
+		nodes[i] = newNode(t, endpoints, fmt.Sprintf("ctl-%c", 'a'+i), "/emsd/test")
 		ctx, cancel := context.WithCancel(context.Background())
 		stops[i] = cancel
 		wg.Add(1)
@@ -173,6 +173,61 @@ func TestEtcdRestartNoTakeover(t *testing.T) {
 	}
 	if nodes[who].Role() != Leader || nodes[who].Takeovers() != 1 || nodes[1-who].Takeovers() != 0 {
 		t.Fatalf("after the restart: leader role %v takeovers %d, standby takeovers %d; want leader, 1, 0",
+			nodes[who].Role(), nodes[who].Takeovers(), nodes[1-who].Takeovers())
+	}
+}
+
+// TestEtcdMemberLossNoTakeover stops the etcd cluster's leader member, one
+// of three: the quorum holds, the pair's leader keeps the role and the
+// standby never leads or writes.
+func TestEtcdMemberLossNoTakeover(t *testing.T) {
+	cluster := etcdtest.StartCluster(t, 3)
+	eps := etcdtest.Endpoints(cluster)
+	nodes, _ := pair(t, eps...)
+	testutil.WaitFor(t, 30*time.Second, "a leader", func() bool { n, _ := leaders(nodes); return n == 1 })
+	_, who := leaders(nodes)
+	victim := -1
+	testutil.WaitFor(t, 10*time.Second, "the etcd leader member", func() bool {
+		for i, ep := range eps {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := nodes[0].Client().Status(ctx, ep)
+			cancel()
+			if err == nil && st.Leader == st.Header.MemberId {
+				victim = i
+				return true
+			}
+		}
+		return false
+	})
+	var mu sync.Mutex
+	var bad []string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if nodes[1-who].Role() == Leader || nodes[1-who].Writable() {
+				mu.Lock()
+				bad = append(bad, time.Now().Format("15:04:05.000"))
+				mu.Unlock()
+			}
+		}
+	}()
+	cluster[victim].Stop()
+	time.Sleep(3 * testTTL)
+	testutil.WaitFor(t, 10*time.Second, "the leader writable", nodes[who].Writable)
+	close(stop)
+	<-done
+	if len(bad) > 0 {
+		t.Fatalf("the standby led or was writable after etcd member %d of 3 (its leader) stopped, at %v", victim, bad)
+	}
+	if nodes[who].Role() != Leader || nodes[who].Takeovers() != 1 || nodes[1-who].Takeovers() != 0 {
+		t.Fatalf("after losing one member: leader role %v takeovers %d, standby takeovers %d; want leader, 1, 0",
 			nodes[who].Role(), nodes[who].Takeovers(), nodes[1-who].Takeovers())
 	}
 }
