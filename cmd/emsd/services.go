@@ -161,7 +161,11 @@ func (s *services) build(st *station.Station) error {
 		for _, d := range st.Devices() {
 			hs = append(hs, d)
 		}
-		rec, err := record.New(w, record.Options{Site: cfg.Site.Name, States: s.disp.States, Setpoints: st.Acked, Devices: hs})
+		ro := record.Options{Site: cfg.Site.Name, States: s.disp.States, Setpoints: st.Acked, Devices: hs}
+		if s.ha != nil {
+			ro.Controller, ro.Role = cfg.HA.Name, func() string { return s.ha.Role().String() }
+		}
+		rec, err := record.New(w, ro)
 		if err != nil {
 			return fmt.Errorf("influx: %w", err)
 		}
