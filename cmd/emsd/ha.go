@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -137,13 +138,18 @@ func gate(n *ha.Node) func() bool {
 
 // bus lets operator commands reach the dispatcher. In a pair only the
 // leader takes them, and only once they are replicated through etcd.
+// Replicating and applying are one step under a lock, so that the
+// standby applies commands in the order the leader did.
 type bus struct {
 	d  *station.Dispatcher
 	ha *ha.Node
+	mu *sync.Mutex
 }
 
 func (b bus) Submit(ctx context.Context, cmd dispatch.Command, _ command.Source) (time.Time, error) {
 	if b.ha != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		if !b.ha.Writable() {
 			return time.Time{}, errors.New(b.ha.RefuseReason())
 		}

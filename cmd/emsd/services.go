@@ -189,7 +189,7 @@ func (s *services) build(st *station.Station) error {
 	if s.ha != nil {
 		ho.Gate = s.commandGate
 	}
-	s.handler = command.NewHandler(bus{s.disp, s.ha}, ho)
+	s.handler = command.NewHandler(bus{s.disp, s.ha, &sync.Mutex{}}, ho)
 
 	if a := cfg.MQTT.EmbeddedBroker; a != "" {
 		b, err := broker.Start(a)

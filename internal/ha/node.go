@@ -167,7 +167,7 @@ func (n *Node) term(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer n.release(sess)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -263,6 +263,16 @@ func (n *Node) renewOnce(ctx context.Context, id clientv3.LeaseID) (ok, lost boo
 	ttl := min(time.Duration(resp.TTL)*time.Second, n.o.TTL)
 	n.fence.Extend(Deadline(sent, ttl, n.o.Margin))
 	return true, false
+}
+
+// release ends a session: its lease is revoked (its election key goes
+// with it), so that a standby need not wait for it to run out. The fence
+// is closed before.
+func (n *Node) release(sess *concurrency.Session) {
+	sess.Orphan()
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.TTL/2)
+	defer cancel()
+	_, _ = n.cli.Revoke(ctx, sess.Lease())
 }
 
 // stepDown closes the fence and makes the node a standby.

@@ -231,3 +231,21 @@ func TestEtcdMemberLossNoTakeover(t *testing.T) {
 			nodes[who].Role(), nodes[who].Takeovers(), nodes[1-who].Takeovers())
 	}
 }
+
+// TestCleanStopRevokes: a leader that stops cleanly revokes its lease, so
+// the standby leads at once instead of after the lease runs out.
+func TestCleanStopRevokes(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	nodes, stops := pair(t, etcd.Endpoint())
+	testutil.WaitFor(t, 10*time.Second, "a leader", func() bool { n, _ := leaders(nodes); return n == 1 })
+	_, who := leaders(nodes)
+	time.Sleep(testTTL / 8) // a renewal has just been granted, in any case
+	stops[who]()
+	stopped := time.Now()
+	testutil.WaitFor(t, 10*time.Second, "the standby to lead", nodes[1-who].Writable)
+	took := time.Since(stopped)
+	t.Logf("standby leads %v after a clean stop (TTL %v)", took.Round(time.Millisecond), testTTL)
+	if took >= testTTL {
+		t.Errorf("standby led %v after the clean stop: the lease ran out instead of being revoked", took)
+	}
+}
