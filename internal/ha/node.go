@@ -216,6 +216,7 @@ func (n *Node) term(ctx context.Context) error {
 func (n *Node) lead(ctx context.Context, sess *concurrency.Session) string {
 	t := time.NewTicker(n.o.TTL / 4)
 	defer t.Stop()
+	fenced := false // logged that the fence closed for want of renewals
 	for {
 		select {
 		case <-ctx.Done():
@@ -229,8 +230,13 @@ func (n *Node) lead(ctx context.Context, sess *concurrency.Session) string {
 			if lost {
 				return "lease lost"
 			}
-			if !ok && !n.fence.Open() {
+			switch open := n.fence.Open(); {
+			case !ok && !open && !fenced:
 				n.log.Error("ha: lease not renewed in time: writes stop until etcd answers")
+				fenced = true
+			case ok && fenced:
+				n.log.Warn("ha: lease renewed again: writes resume")
+				fenced = false
 			}
 		}
 	}
@@ -278,6 +284,10 @@ func (n *Node) release(sess *concurrency.Session) {
 // stepDown closes the fence and makes the node a standby.
 func (n *Node) stepDown(why string) {
 	n.fence.Close()
+	select { // a hand-over asked for in this term is done
+	case <-n.resign:
+	default:
+	}
 	n.mu.Lock()
 	n.elec = nil
 	n.mu.Unlock()

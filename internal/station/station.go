@@ -109,6 +109,7 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			StalePeriods: c.Comms.StalePeriods,
 			LostAfter:    c.Comms.LostAfter,
 			Observer:     o.Observer,
+			WriteGate:    o.Gate,
 		}, s.img, log.Named(name))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
