@@ -72,8 +72,12 @@ func (s *services) stopHA() {
 	_ = s.ha.Close()
 }
 
-// onRole audits each role change: takeovers are events.
+// onRole audits each role change (takeovers are events) and, on
+// becoming the leader, has the writers send their orders at once.
 func (s *services) onRole(r ha.Role, previous string) {
+	if r == ha.Leader && s.st != nil {
+		s.st.Kick()
+	}
 	if s.sinks == nil {
 		return
 	}

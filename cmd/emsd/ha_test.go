@@ -458,6 +458,7 @@ func TestPairEtcdRestartNoTakeover(t *testing.T) {
 		}
 	}()
 	r.etcd.Stop()
+	time.Sleep(haTTL + time.Second) // longer than the TTL: etcd keeps the lease, the client gives up on its stream
 	r.etcd.Start()
 	time.Sleep(3 * haTTL)
 	close(stop)

@@ -53,6 +53,7 @@ type services struct {
 	sinks   command.AuditSink // every audit sink, for the hand-over and takeover records
 
 	ha       *ha.Node // nil alone
+	st       *station.Station
 	haCancel context.CancelFunc
 	haWG     sync.WaitGroup
 	cycles   atomic.Uint64 // control cycles so far
@@ -87,6 +88,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 		}
 		return nil, nil, configErr(err)
 	}
+	s.st = st
 	if err := s.build(st); err != nil {
 		s.stop()
 		return nil, nil, err

@@ -68,7 +68,7 @@ func (m *pairMember) close() {
 func (e *env) startMember(name string, endpoints []string, o RigOptions) (*pairMember, error) {
 	m := &pairMember{}
 	n, err := ha.New(ha.Options{Endpoints: endpoints, Name: name, Prefix: "/emsd/bench", TTL: failoverTTL,
-		Margin: 300 * time.Millisecond, Log: e.log.Named(name), OnElected: m.rebase})
+		Margin: 300 * time.Millisecond, Log: e.log.Named(name), OnElected: m.rebase, OnRole: m.onRole})
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +87,13 @@ func (e *env) startMember(name string, endpoints []string, o RigOptions) (*pairM
 		n.Run(ctx)
 	}()
 	return m, nil
+}
+
+// onRole has the writers of a new leader send their orders at once.
+func (m *pairMember) onRole(r ha.Role, _ string) {
+	if r == ha.Leader && m.rig != nil {
+		m.rig.Station.Kick()
+	}
 }
 
 // submit replicates commands through the leader and applies them there.

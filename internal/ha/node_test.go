@@ -135,9 +135,10 @@ func TestHandover(t *testing.T) {
 }
 
 // TestEtcdRestartNoTakeover restarts the (single-member) etcd under a
-// pair: its leases survive a restart, so the leader keeps the role and
-// the standby never leads. The leader's fence may close while etcd is
-// away (it stops writing), and opens again once etcd answers.
+// pair, down for longer than the TTL: etcd's leases survive a restart, so
+// the leader keeps the role and the standby never leads. The leader's
+// fence closes while etcd is away (it stops writing), and opens again once
+// etcd answers.
 func TestEtcdRestartNoTakeover(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	nodes, _ := pair(t, etcd.Endpoint())
@@ -163,6 +164,7 @@ func TestEtcdRestartNoTakeover(t *testing.T) {
 		}
 	}()
 	etcd.Stop()
+	time.Sleep(testTTL + time.Second) // longer than the TTL: the client's own keep-alive gives up
 	etcd.Start()
 	testutil.WaitFor(t, 15*time.Second, "the leader writable again", nodes[who].Writable)
 	time.Sleep(2 * testTTL)

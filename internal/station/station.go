@@ -297,6 +297,14 @@ func (s *Station) publish(v *plant.View, k plant.CycleKind) {
 	}
 }
 
+// Kick makes every PCS writer look at its gate and its order at once:
+// for a gate that has just opened (a standby that became the leader).
+func (s *Station) Kick() {
+	for _, u := range s.units {
+		u.w.Kick()
+	}
+}
+
 // Ready reports whether the first full poll is complete and control runs.
 func (s *Station) Ready() bool { return s.ready.Load() }
 
