@@ -72,6 +72,9 @@ func startPair(t *testing.T) *pairRig {
 		cfg = regexpReplace(cfg, `  embedded_broker: 127\.0\.0\.1:\d+\n`, fmt.Sprintf("  brokers: [\"tcp://%s\"]\n  client_id: emsd-%s\n", r.broker, name))
 		cfg = regexpReplace(cfg, `http:\n  addr: 127\.0\.0\.1:\d+`, "http:\n  addr: "+c.http)
 		cfg = regexpReplace(cfg, `state_dir: \S+`, "state_dir: "+c.stateDir)
+		// Each controller serves the dispatch link on its own ports.
+		cfg = regexpReplace(cfg, `iec104: \{enabled: true, listen: 127\.0\.0\.1:\d+\}`, fmt.Sprintf("iec104: {enabled: true, listen: 127.0.0.1:%d}", freePort(t)))
+		cfg = regexpReplace(cfg, `modbus: \{enabled: true, listen: 127\.0\.0\.1:\d+\}`, fmt.Sprintf("modbus: {enabled: true, listen: 127.0.0.1:%d}", freePort(t)))
 		cfg += fmt.Sprintf("ha: {enabled: true, name: %s, etcd: [%q], lease_ttl: %v}\n", name, etcd.Endpoint(), haTTL)
 		c.cmd = exec.Command(binPath, "run", "-config", writeFile(t, name+".yaml", cfg), "-log-format", "json")
 		ce, _ := c.cmd.StderrPipe()

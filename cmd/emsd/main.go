@@ -7,6 +7,7 @@
 //	emsd check-config FILE
 //	emsd sim -config FILE
 //	emsd profiles [-dir DIR] [NAME...]
+//	emsd northbound points [-config FILE]
 //	emsd version
 //
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
@@ -78,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdCheck(args, stdout, stderr)
 	case "profiles":
 		return cmdProfiles(args, stdout, stderr)
+	case "northbound":
+		return cmdNorthbound(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "emsd", versionString())
 		return nil
@@ -93,6 +96,7 @@ const usage = `usage:
   emsd check-config FILE
   emsd sim -config FILE       run only the simulated plant
   emsd profiles [-dir DIR] [NAME...]   list device profiles, or print their register maps
+  emsd northbound points [-config FILE]   print the dispatch points table in effect as CSV
   emsd version
 `
 

@@ -228,7 +228,7 @@ func demoOnFreePortsMap(t *testing.T) (string, map[int]int) {
 	s := string(demo)
 	ports := map[int]int{}
 	taken := map[int]bool{}
-	for _, old := range []int{15020, 15021, 15022, 15023, 15024, 15025, 15026, 15027, 15028, 15029, 15030, 15031, 15032, 18080, 1883, 9110} {
+	for _, old := range []int{15020, 15021, 15022, 15023, 15024, 15025, 15026, 15027, 15028, 15029, 15030, 15031, 15032, 18080, 1883, 9110, 2404, 5020} {
 		if !strings.Contains(s, fmt.Sprintf("127.0.0.1:%d", old)) {
 			t.Fatalf("configs/demo.yaml no longer uses 127.0.0.1:%d; update demoOnFreePortsMap", old)
 		}
@@ -237,7 +237,8 @@ func demoOnFreePortsMap(t *testing.T) (string, map[int]int) {
 			p = freePort(t)
 		}
 		taken[p], ports[old] = true, p
-		s = strings.ReplaceAll(s, fmt.Sprintf("127.0.0.1:%d", old), fmt.Sprintf("127.0.0.1:%d", p))
+		// \b: port 5020 must not match the start of a port already put in, like 50201.
+		s = regexpReplace(s, fmt.Sprintf(`127\.0\.0\.1:%d\b`, old), fmt.Sprintf("127.0.0.1:%d", p))
 	}
 	s = strings.ReplaceAll(s, "state_dir: ./state", "state_dir: "+t.TempDir())
 	s = strings.Replace(s, "control: {pcs_watchdog: 5s}", "control: {pcs_watchdog: 5s, summary_period: 1s}", 1)

@@ -19,6 +19,7 @@ import (
 	"github.com/emsd/emsd/internal/ha"
 	"github.com/emsd/emsd/internal/httpapi"
 	"github.com/emsd/emsd/internal/ingress/mqtt"
+	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/station/stationcfg"
@@ -56,7 +57,9 @@ type services struct {
 	st       *station.Station
 	haCancel context.CancelFunc
 	haWG     sync.WaitGroup
-	cycles   atomic.Uint64 // control cycles so far
+	cycles   atomic.Uint64      // control cycles so far
+	link     *northbound.Link   // nil without a northbound server
+	north    []northboundServer // the dispatch-link servers
 
 	cancel context.CancelFunc // ends what start started
 	wg     sync.WaitGroup     // the goroutines start started
@@ -193,6 +196,15 @@ func (s *services) build(st *station.Station) error {
 	}
 	s.handler = command.NewHandler(bus{s.disp, s.ha, &sync.Mutex{}}, ho)
 
+	if s.link, s.north, err = buildNorthbound(cfg, st, s.disp, s.handler, log); err != nil {
+		return err
+	}
+	if s.link != nil {
+		if err := s.m.RegisterNorthbound(s.link); err != nil {
+			return err
+		}
+	}
+
 	if a := cfg.MQTT.EmbeddedBroker; a != "" {
 		b, err := broker.Start(a)
 		if err != nil {
@@ -274,6 +286,16 @@ func (s *services) start(ctx context.Context) error {
 		log.Info("operator commands over MQTT", zap.Strings("brokers", cfg.MQTT.Brokers), zap.String("topics", s.mqtt.Topic("")),
 			zap.Bool("remote_control", *cfg.MQTT.RemoteControl))
 	}
+	for _, n := range s.north {
+		if err := n.Start(ctx); err != nil {
+			return fmt.Errorf("%s: northbound: %s: %w", cfg.File, n.Addr(), err)
+		}
+		log.Info("dispatch link", zap.String("addr", n.Addr()), zap.Bool("remote_control", s.handler.Authority().RemoteEnabled()))
+	}
+	if s.link != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.link.Run(ctx) }()
+	}
 	if s.http != nil {
 		if err := s.http.Start(ctx); err != nil {
 			return fmt.Errorf("%s: http.addr: %w", cfg.File, err)
@@ -299,6 +321,9 @@ func (s *services) stop() {
 	}
 	if s.broker != nil {
 		_ = s.broker.Close()
+	}
+	for _, n := range s.north {
+		_ = n.Close()
 	}
 	s.wg.Wait()
 	if s.influx != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Mode is a base operating mode; exactly one is active.
@@ -245,13 +247,14 @@ func (c *Controller) duringEStop(cmd Command) error {
 	return nil
 }
 
-// afterEStop is the state a cleared emergency stop leaves: standby, and
-// no manual setpoint to come back to.
+// afterEStop is the state a cleared emergency stop leaves: standby, no
+// manual setpoint to come back to, and the reactive mode off.
 func (c *Controller) afterEStop() {
 	if c.mode != ModeStandby {
 		c.mode, c.modeChanged = ModeStandby, true
 	}
 	c.params.manual = ManualSetpoint{}
+	c.params.reactive.Mode = reactive.ModeOff
 }
 
 // SetUnits tells the controller the ids of the units its Steps will see,
@@ -295,6 +298,8 @@ func commandName(cmd Command) string {
 		return "pfr"
 	case SetFFR:
 		return "ffr"
+	case SetReactive:
+		return "reactive"
 	}
 	return fmt.Sprintf("%T", cmd)
 }

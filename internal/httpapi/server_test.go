@@ -121,7 +121,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 
 	// Ask for 300 kW: it shows in the report and in the setpoints the PCS
 	// acknowledged (split by SOC balance, not necessarily evenly).
-	for _, c := range []dispatch.Command{dispatch.ManualSetpoint{P: 300}, dispatch.SetMode{Mode: dispatch.ModeManual}} {
+	for _, c := range []dispatch.Command{dispatch.ManualSetpoint{P: 300, Q: 40}, dispatch.SetMode{Mode: dispatch.ModeManual}} {
 		if _, err := r.disp.Submit(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
@@ -147,6 +147,9 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 	}
 	if st.Dispatch == nil || st.Dispatch.Mode != dispatch.ModeManual || st.Dispatch.Binding == "" || math.Abs(float64(st.Dispatch.P)-300) > 1 || st.Dispatch.Available != 2 {
 		t.Errorf("dispatch %+v", st.Dispatch)
+	}
+	if d := st.Dispatch; d == nil || d.QTarget != 40 || d.QBinding != "none" || math.Abs(float64(d.Q)-40) > 1e-6 {
+		t.Errorf("dispatch reactive: %+v, want Q target 40, binding none, Q 40", d)
 	}
 	if f := st.Plant.F; f == nil || f.Quality != "good" || f.Value == nil || math.Abs(float64(*f.Value)-50) > 0.5 || f.AgeS == nil || *f.AgeS > 1 {
 		t.Errorf("plant frequency %+v", f)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/emsd/emsd/internal/jsonnum"
@@ -9,6 +10,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Num is a float that encodes as null in JSON when it is not finite.
@@ -83,6 +85,8 @@ type DispatchState struct {
 	Target         Num            `json:"target_kw"`    // after all plant constraints
 	P              Num            `json:"p_kw"`         // sum of unit setpoints
 	Q              Num            `json:"q_kvar"`
+	QTarget        Num            `json:"q_target_kvar"` // reactive mode (or manual) request before any limit
+	QBinding       string         `json:"q_binding"`     // what limited Q: none, q_limit, apparent_power, voltage_unknown
 	AvailDischarge Num            `json:"available_discharge_kw"`
 	AvailCharge    Num            `json:"available_charge_kw"`
 	Binding        string         `json:"binding_constraint"` // "none" when nothing cut
@@ -287,6 +291,7 @@ func dispatchState(d Dispatch) *DispatchState {
 	ds := &DispatchState{Mode: d.Mode(), Requested: Num(r.Requested), Base: Num(r.Base), PFR: Num(r.PFR), FFR: Num(r.FFR),
 		Target: Num(r.Target), P: Num(r.P), Q: Num(r.Q), AvailDischarge: Num(r.AvailDischarge), AvailCharge: Num(r.AvailCharge),
 		Binding: r.Binding.String(), Cut: Num(r.Cut), Cuts: map[string]Num{},
+		QTarget: Num(r.QTarget), QBinding: cmp.Or(string(r.QBinding), string(reactive.BindNone)),
 		Available: r.Available, Tripped: r.Tripped, EStop: r.EStop}
 	for i, c := range r.Cuts {
 		if c != 0 {

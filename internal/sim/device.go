@@ -403,7 +403,7 @@ func (p *Plant) valueLocked(d *device, name string, t time.Duration) float64 {
 		case plant.PointF:
 			return p.freqLocked(t)
 		case plant.PointV:
-			return p.voltage()
+			return p.voltageLocked(t)
 		case plant.PointEImport:
 			return p.meter.eImport
 		case plant.PointEExport:

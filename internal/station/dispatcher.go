@@ -91,6 +91,20 @@ func (d *Dispatcher) Mode() dispatch.Mode {
 	return d.ctl.Mode()
 }
 
+// AGCTarget returns the AGC target at the POI, kW, and whether one was set.
+func (d *Dispatcher) AGCTarget() (float64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.AGCTarget()
+}
+
+// PFR returns the primary frequency response parameters and whether it is on.
+func (d *Dispatcher) PFR() (dispatch.PFRParams, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.PFR()
+}
+
 // States returns each unit's protection state.
 func (d *Dispatcher) States() []dispatch.State {
 	d.mu.Lock()
@@ -163,6 +177,7 @@ func toInput(v *plant.View, in *dispatch.Input, hold time.Duration) {
 	in.F, in.FOK = v.POI.F.V, v.POI.F.Good()
 	in.POIP, in.POIQ = v.POI.P.V, v.POI.Q.V
 	in.POIOK = v.POI.P.Good()
+	in.V, in.VOK = v.POI.V.V, v.POI.V.Good()
 	if len(in.Units) != len(v.Units) {
 		in.Units = make([]dispatch.Unit, len(v.Units))
 	}

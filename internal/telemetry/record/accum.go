@@ -80,6 +80,7 @@ const (
 	plAvailD
 	plAvailC
 	plCut
+	plQTarget
 	nPlant
 )
 
@@ -88,6 +89,7 @@ var plantSrc = map[string]int{
 	"energy_kwh": plEnergy, "capacity_kwh": plCap, "requested_kw": plRequested, "base_kw": plBase,
 	"pfr_kw": plPFR, "ffr_kw": plFFR, "target_kw": plTarget, "setpoint_p_kw": plSetP,
 	"setpoint_q_kvar": plSetQ, "avail_discharge_kw": plAvailD, "avail_charge_kw": plAvailC, "cut_kw": plCut,
+	"q_target_kvar": plQTarget,
 }
 
 const (
@@ -147,6 +149,7 @@ type frame struct {
 	haveReport         bool
 	mode               dispatch.Mode
 	binding            dispatch.Constraint
+	qBinding           string
 	available, tripped int
 	estop              bool
 
@@ -231,7 +234,7 @@ func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 		return
 	}
 	f.haveReport = true
-	f.mode, f.binding = rep.Mode, rep.Binding
+	f.mode, f.binding, f.qBinding = rep.Mode, rep.Binding, string(rep.QBinding)
 	f.available, f.tripped, f.estop = rep.Available, rep.Tripped, rep.EStop
 	f.plant[plRequested].addf(rep.Requested)
 	f.plant[plBase].addf(rep.Base)
@@ -243,6 +246,7 @@ func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 	f.plant[plAvailD].addf(rep.AvailDischarge)
 	f.plant[plAvailC].addf(rep.AvailCharge)
 	f.plant[plCut].addf(rep.Cut)
+	f.plant[plQTarget].addf(rep.QTarget)
 }
 
 // reset empties the frame, keeping its storage.

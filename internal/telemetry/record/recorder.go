@@ -1,6 +1,7 @@
 package record
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -264,6 +265,7 @@ func (r *Recorder) emit(f *frame, now time.Time) int {
 		if f.haveReport {
 			pf["mode"] = string(f.mode)
 			pf["binding"] = f.binding.String()
+			pf["q_binding"] = cmp.Or(f.qBinding, "none")
 			pf["available_units"] = int64(f.available)
 			pf["tripped_units"] = int64(f.tripped)
 			pf["estop"] = f.estop
