@@ -183,6 +183,10 @@ func (d *Device) serveWrite(w *writeReq) {
 			w.done <- err
 			return
 		}
+		if d.o.WriteGate != nil && !d.o.WriteGate() {
+			w.done <- ErrFenced
+			return
+		}
 		_, err := d.client.WriteMultipleRegisters(r.start, r.count, w.data[r.off:r.off+2*int(r.count)])
 		at := time.Now()
 		if err != nil {
