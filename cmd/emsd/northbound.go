@@ -37,7 +37,9 @@ func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatc
 	if !n.IEC104.Enabled && !n.Modbus.Enabled {
 		return nil, nil, nil
 	}
-	link := northbound.NewLink(northbound.LinkConfig{Zero: n.Fallback == config.FallbackZero, SetpointTimeout: n.SetpointTimeout},
+	fallback := map[string]northbound.Fallback{config.FallbackHold: northbound.Hold, config.FallbackZero: northbound.Zero,
+		config.FallbackSchedule: northbound.Schedule}[n.Fallback]
+	link := northbound.NewLink(northbound.LinkConfig{Fallback: fallback, SetpointTimeout: n.SetpointTimeout},
 		h, log.Named("northbound"))
 	disp := northbound.NewDispatch(h, link).WithPFR(func() dispatch.PFRParams { p, _ := d.PFR(); return p })
 	src := func() northbound.Values {

@@ -65,7 +65,8 @@ func TestNorthboundPointsTable(t *testing.T) {
 // fallback are checked on the key written.
 func TestNorthboundBadValuesNameTheKey(t *testing.T) {
 	cases := []struct{ extra, path, msg string }{
-		{"northbound: {fallback: ramp}\n", "northbound.fallback", `"ramp" is not hold or zero`},
+		{"northbound: {fallback: ramp}\n", "northbound.fallback", `"ramp" is not hold, zero or schedule`},
+		{"northbound: {fallback: schedule}\n", "", ""},
 		{"northbound: {iec104: {w: 13}}\n", "northbound.iec104.w", "13 must not exceed k (12)"},
 		{"northbound: {iec104: {t2: 20s}}\n", "northbound.iec104.t2", "20s must be shorter than t1"},
 		{"northbound: {iec104: {t1: 300s, t3: 400s}}\n", "northbound.iec104.t1", "must be within"},
