@@ -32,7 +32,7 @@ type northboundServer interface {
 // buildNorthbound makes the dispatch-link servers the configuration
 // enables; their setpoints and commands go through h, the MQTT command
 // path, under its one remote/local switch.
-func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatcher, h *command.Handler, log *zap.Logger) (*northbound.Link, []northboundServer, error) {
+func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatcher, h *command.Handler, e *northbound.Energy, log *zap.Logger) (*northbound.Link, []northboundServer, error) {
 	n := &cfg.Northbound
 	if !n.IEC104.Enabled && !n.Modbus.Enabled {
 		return nil, nil, nil
@@ -43,7 +43,15 @@ func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatc
 		h, log.Named("northbound"))
 	disp := northbound.NewDispatch(h, link).WithPFR(func() dispatch.PFRParams { p, _ := d.PFR(); return p })
 	src := func() northbound.Values {
-		return plantValues(httpapi.Snapshot(st, d, time.Now()), d, h.Authority(), time.Now(), staleAfter(cfg))
+		vals := plantValues(httpapi.Snapshot(st, d, time.Now()), d, h.Authority(), time.Now(), staleAfter(cfg))
+		in, out, good := e.Today()
+		q := northbound.Good
+		if !good {
+			q = northbound.Stale
+		}
+		vals[points.QChargedToday] = northbound.Value{V: in, Q: q}
+		vals[points.QDischargedToday] = northbound.Value{V: out, Q: q}
+		return vals
 	}
 	var srvs []northboundServer
 	if i := &n.IEC104; i.Enabled {

@@ -72,6 +72,36 @@ func newDispatchMaster(t *testing.T, addr string) *dispatchMaster {
 	return m
 }
 
+// interrogated waits for the end of a station interrogation and returns
+// its measurands by address.
+func (m *dispatchMaster) interrogated(t *testing.T) map[asdu.InfoObjAddr]asdu.MeasuredValueFloatInfo {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		for i, a := range m.rx {
+			if a.Type != asdu.C_IC_NA_1 || a.Coa.Cause != asdu.ActivationTerm {
+				continue
+			}
+			out := map[asdu.InfoObjAddr]asdu.MeasuredValueFloatInfo{}
+			for _, b := range m.rx[:i] {
+				if b.Type == asdu.M_ME_NC_1 && b.Coa.Cause == asdu.InterrogatedByStation {
+					for _, v := range b.Clone().GetMeasuredValueFloat() {
+						out[v.Ioa] = v
+					}
+				}
+			}
+			m.rx = m.rx[i+1:]
+			m.mu.Unlock()
+			return out
+		}
+		m.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no end of interrogation within 10 s")
+	return nil
+}
+
 // confirmation waits for the activation confirmation of typ and returns
 // whether it was positive.
 func (m *dispatchMaster) confirmation(t *testing.T, typ asdu.TypeID) bool {
@@ -148,6 +178,21 @@ func TestDispatchLinkEndToEnd(t *testing.T) {
 
 	m := newDispatchMaster(t, addr)
 	metric(t, d.http, "emsd_northbound_connections 1")
+
+	// Interrogation: the POI power measured good, the energy counters and
+	// the remote switch there.
+	if err := m.c.InterrogationCmd(asdu.CauseOfTransmission{Cause: asdu.Activation}, 1, asdu.QOIStation); err != nil {
+		t.Fatal(err)
+	}
+	gi := m.interrogated(t)
+	if v, ok := gi[ioaFor(points.QP)]; !ok || v.Qds != asdu.QDSGood {
+		t.Errorf("P in GI: %+v (present %v), want good", v, ok)
+	}
+	for _, q := range []string{points.QChargedToday, points.QDischargedToday, points.QAvailDischarge} {
+		if _, ok := gi[ioaFor(q)]; !ok {
+			t.Errorf("%s missing from GI", q)
+		}
+	}
 	agc := ioaFor(points.QAGCEnable)
 	for _, sel := range []bool{true, false} {
 		if err := asdu.SingleCmd(m.c, asdu.C_SC_NA_1, asdu.CauseOfTransmission{Cause: asdu.Activation}, 1,

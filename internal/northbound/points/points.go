@@ -27,7 +27,7 @@ const (
 
 // Quantities a point can carry, by kind.
 var quantities = map[Kind][]string{
-	Measurand: {QP, QQ, QU, QF, QSOC, QAvailCharge, QAvailDischarge, QAGCTargetKW},
+	Measurand: {QP, QQ, QU, QF, QSOC, QAvailCharge, QAvailDischarge, QAGCTargetKW, QChargedToday, QDischargedToday},
 	Single:    {QRemote, QRunning, QFault, QAGCOn, QEStop, QPFROn},
 	Setpoint:  {QAGCTarget},
 	Command:   {QAGCEnable, QPlantRun, QPFREnable},
@@ -35,24 +35,26 @@ var quantities = map[Kind][]string{
 
 // Quantity names.
 const (
-	QP              = "p_kw"                   // active power at the POI, kW (+ export)
-	QQ              = "q_kvar"                 // reactive power at the POI, kvar
-	QU              = "v_v"                    // voltage at the POI, V
-	QF              = "f_hz"                   // frequency at the POI, Hz
-	QSOC            = "soc_pct"                // plant state of charge, %
-	QAvailCharge    = "available_charge_kw"    // charge power available now, kW
-	QAvailDischarge = "available_discharge_kw" // discharge power available now, kW
-	QAGCTargetKW    = "agc_target_kw"          // AGC target being followed, kW
-	QRemote         = "remote"                 // remote control enabled (远方)
-	QRunning        = "running"                // plant in a mode other than standby
-	QFault          = "fault"                  // a unit is tripped
-	QAGCOn          = "agc_on"                 // AGC mode active
-	QEStop          = "estop"                  // emergency stop latched
-	QPFROn          = "pfr_on"                 // primary frequency response on
-	QAGCTarget      = "agc_target"             // setpoint: AGC target at the POI, kW
-	QAGCEnable      = "agc_enable"             // command: on = AGC mode, off = standby
-	QPlantRun       = "plant_run"              // command: on = reset latched trips and estop, off = standby
-	QPFREnable      = "pfr_enable"             // command: primary frequency response on (its parameters in force) or off
+	QP               = "p_kw"                   // active power at the POI, kW (+ export)
+	QQ               = "q_kvar"                 // reactive power at the POI, kvar
+	QU               = "v_v"                    // voltage at the POI, V
+	QF               = "f_hz"                   // frequency at the POI, Hz
+	QSOC             = "soc_pct"                // plant state of charge, %
+	QAvailCharge     = "available_charge_kw"    // charge power available now, kW
+	QAvailDischarge  = "available_discharge_kw" // discharge power available now, kW
+	QAGCTargetKW     = "agc_target_kw"          // AGC target being followed, kW
+	QChargedToday    = "charged_today_kwh"      // energy imported at the POI since local midnight, kWh
+	QDischargedToday = "discharged_today_kwh"   // energy exported at the POI since local midnight, kWh
+	QRemote          = "remote"                 // remote control enabled (远方)
+	QRunning         = "running"                // plant in a mode other than standby
+	QFault           = "fault"                  // a unit is tripped
+	QAGCOn           = "agc_on"                 // AGC mode active
+	QEStop           = "estop"                  // emergency stop latched
+	QPFROn           = "pfr_on"                 // primary frequency response on
+	QAGCTarget       = "agc_target"             // setpoint: AGC target at the POI, kW
+	QAGCEnable       = "agc_enable"             // command: on = AGC mode, off = standby
+	QPlantRun        = "plant_run"              // command: on = reset latched trips and estop, off = standby
+	QPFREnable       = "pfr_enable"             // command: primary frequency response on (its parameters in force) or off
 )
 
 // Point maps one protocol address to an emsd quantity. On the wire a
@@ -93,6 +95,8 @@ func DefaultPoints() []Point {
 		{IOA: 16390, Type: Measurand, Quantity: QAvailCharge, Unit: "MW", Scale: 0.001, Deadband: 0.01},
 		{IOA: 16391, Type: Measurand, Quantity: QAvailDischarge, Unit: "MW", Scale: 0.001, Deadband: 0.01},
 		{IOA: 16392, Type: Measurand, Quantity: QAGCTargetKW, Unit: "MW", Scale: 0.001, Deadband: 0.001},
+		{IOA: 16393, Type: Measurand, Quantity: QChargedToday, Unit: "MWh", Scale: 0.001, Deadband: 0.01},
+		{IOA: 16394, Type: Measurand, Quantity: QDischargedToday, Unit: "MWh", Scale: 0.001, Deadband: 0.01},
 		{IOA: 24577, Type: Command, Quantity: QAGCEnable, Scale: 1},
 		{IOA: 24578, Type: Command, Quantity: QPlantRun, Scale: 1},
 		{IOA: 24579, Type: Command, Quantity: QPFREnable, Scale: 1},

@@ -15,7 +15,7 @@ func TestDefaultTableIsValid(t *testing.T) {
 	for _, p := range DefaultPoints() {
 		kinds[p.Type]++
 	}
-	if kinds[Measurand] != 8 || kinds[Single] != 6 || kinds[Setpoint] != 1 || kinds[Command] != 3 {
+	if kinds[Measurand] != 10 || kinds[Single] != 6 || kinds[Setpoint] != 1 || kinds[Command] != 3 {
 		t.Errorf("default table kinds %v", kinds)
 	}
 }
