@@ -99,6 +99,9 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 	meas(points.QU, s.Plant.V)
 	meas(points.QF, s.Plant.F)
 	meas(points.QSOC, s.Plant.SOC)
+	for _, u := range s.Units {
+		meas(points.UnitQuantity(points.QUnitP, u.ID), u.P)
+	}
 	vals[points.QRemote] = northbound.Value{V: b2f(auth.RemoteEnabled())}
 
 	if s.Dispatch == nil || s.SnapshotAt == nil {
@@ -118,6 +121,11 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 	derived(points.QEStop, b2f(ds.EStop))
 	_, pfrOn := d.PFR()
 	derived(points.QPFROn, b2f(pfrOn))
+	for _, u := range s.Units {
+		if u.Protection != "" {
+			derived(points.UnitQuantity(points.QUnitTrip, u.ID), b2f(u.Protection == dispatch.StateTrip.String()))
+		}
+	}
 	if t, ok := d.AGCTarget(); ok {
 		derived(points.QAGCTargetKW, t)
 	}

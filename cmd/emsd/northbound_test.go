@@ -14,9 +14,15 @@ import (
 
 	"github.com/thinkgos/go-iecp5/asdu"
 	"github.com/thinkgos/go-iecp5/cs104"
+	"go.uber.org/zap"
 
+	"github.com/emsd/emsd/internal/command"
+	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/httpapi"
+	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/northbound/modbus"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -379,5 +385,47 @@ func TestReadmeMbpollDispatch(t *testing.T) {
 	}
 	if len(got) != 2 || !strings.HasPrefix(got[0], "mode ok") || !strings.HasPrefix(got[1], "agc_target ok") || !strings.Contains(got[1], `"p":2500`) {
 		t.Errorf("audit of the Modbus writes: %q", got)
+	}
+}
+
+// TestPlantValuesGradeQuality: the values served to dispatch keep the
+// process image's quality, and what the control loop derives goes stale
+// with its snapshot: nothing stale or lost is ever good.
+func TestPlantValuesGradeQuality(t *testing.T) {
+	ctl, err := dispatch.New(dispatch.DefaultConfig(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := station.NewDispatcher(ctl, zap.NewNop(), nil)
+	num := func(x float64) *httpapi.Num { n := httpapi.Num(x); return &n }
+	now := time.Now()
+	fresh, old := now.Add(-100*time.Millisecond), now.Add(-10*time.Second)
+	s := httpapi.State{SnapshotAt: &fresh,
+		Plant: httpapi.PlantState{P: &httpapi.Value{Value: num(500), Quality: "good"}, SOC: &httpapi.Value{Value: num(40), Quality: "stale"},
+			F: &httpapi.Value{Quality: "lost"}},
+		Dispatch: &httpapi.DispatchState{Mode: dispatch.ModeAGC, AvailDischarge: 800, Tripped: 1},
+		Units: []httpapi.UnitState{{ID: "u1", P: &httpapi.Value{Value: num(250), Quality: "good"}, Protection: "trip"},
+			{ID: "u2", P: &httpapi.Value{Value: num(250), Quality: "lost"}, Protection: "normal"}}}
+	auth := command.NewAuthority(false)
+	v := plantValues(s, d, auth, now, time.Second)
+	want := map[string]northbound.Value{
+		points.QP: {V: 500}, points.QSOC: {V: 40, Q: northbound.Stale}, points.QF: {Q: northbound.Lost},
+		points.QRemote: {V: 0}, points.QAGCOn: {V: 1}, points.QFault: {V: 1}, points.QAvailDischarge: {V: 800},
+		points.QAGCTargetKW:                      {Q: northbound.Lost},
+		points.UnitQuantity(points.QUnitP, "u1"): {V: 250}, points.UnitQuantity(points.QUnitP, "u2"): {V: 250, Q: northbound.Lost},
+		points.UnitQuantity(points.QUnitTrip, "u1"): {V: 1}, points.UnitQuantity(points.QUnitTrip, "u2"): {V: 0},
+	}
+	for q, w := range want {
+		if got := v.Get(q); got.Q != w.Q || (w.Q != northbound.Lost && got.V != w.V) {
+			t.Errorf("%s = %+v, want %+v", q, got, w)
+		}
+	}
+	// The control loop's snapshot is old: everything it derives is stale.
+	s.SnapshotAt = &old
+	v = plantValues(s, d, auth, now, time.Second)
+	for _, q := range []string{points.QAGCOn, points.QFault, points.QAvailDischarge, points.UnitQuantity(points.QUnitTrip, "u1")} {
+		if got := v.Get(q); got.Q != northbound.Stale {
+			t.Errorf("%s with a 10 s old snapshot = %+v, want stale", q, got)
+		}
 	}
 }

@@ -171,6 +171,15 @@ func (c *Config) validateNorthbound(k *checker) {
 	k.duration("northbound.iec104.scan", i.Scan, 10*time.Millisecond, time.Minute)
 	k.duration("northbound.iec104.cycle", *i.Cycle, 0, 24*time.Hour)
 	k.duration("northbound.iec104.select_timeout", i.SelectTimeout, 100*time.Millisecond, 10*time.Minute)
+	units := map[string]bool{}
+	for _, u := range c.Units {
+		units[u.ID] = true
+	}
+	for j, p := range i.Points {
+		if id := p.UnitOf(); id != "" && !units[id] {
+			k.bad(fmt.Sprintf("northbound.iec104.points[%d].quantity", j), "%q names no unit of units[].id", p.Quantity)
+		}
+	}
 	for _, err := range points.Check(i.Points) {
 		var pe *points.PointError
 		if errors.As(err, &pe) {

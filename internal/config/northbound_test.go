@@ -57,6 +57,9 @@ func TestNorthboundPointsTable(t *testing.T) {
 		"northbound.iec104.points[1].ioa", "100 is also entry [0]")
 	wantOneError(t, head+"      - {ioa: 0, type: single, quantity: remote}\n", line,
 		"northbound.iec104.points[0].ioa", "0 is not in 1..16777215")
+	wantOneError(t, head+"      - {ioa: 1, type: single, quantity: \"unit_trip:pcs9\"}\n", line,
+		"northbound.iec104.points[0].quantity", `"unit_trip:pcs9" names no unit`)
+	wantOneError(t, head+"      - {ioa: 1, type: single, quantity: \"unit_trip:pcs1\"}\n", line, "", "")
 	wantOneError(t, head+"      - {ioa: 1, type: single, quantity: remote, scal: 1}\n", line,
 		"northbound.iec104.points[0].scal", `unknown key "scal"`)
 }

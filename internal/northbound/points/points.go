@@ -33,6 +33,28 @@ var quantities = map[Kind][]string{
 	Command:   {QAGCEnable, QPlantRun, QPFREnable},
 }
 
+// Per-unit quantities, by kind: the quantity names one unit after a
+// colon, "unit_p_kw:u1".
+var perUnit = map[Kind][]string{
+	Measurand: {QUnitP},
+	Single:    {QUnitTrip},
+}
+
+// Per-unit quantity names.
+const (
+	QUnitP    = "unit_p_kw" // the unit's active power, kW (+ discharge)
+	QUnitTrip = "unit_trip" // the unit is tripped (protection state trip)
+)
+
+// UnitQuantity is the quantity name of per-unit quantity q for unit id.
+func UnitQuantity(q, id string) string { return q + ":" + id }
+
+// UnitOf returns the unit a per-unit quantity names, or "".
+func (p Point) UnitOf() string {
+	_, id, _ := strings.Cut(p.Quantity, ":")
+	return id
+}
+
 // Quantity names.
 const (
 	QP               = "p_kw"                   // active power at the POI, kW (+ export)
@@ -131,11 +153,18 @@ func Check(points []Point) []error {
 		}
 		seen[p.IOA] = i
 		qs, ok := quantities[p.Type]
+		base, id, isUnit := strings.Cut(p.Quantity, ":")
 		switch {
 		case !ok:
 			bad(i, "type", "%q is not one of measurand, single, setpoint, command", p.Type)
-		case !slices.Contains(qs, p.Quantity):
-			bad(i, "quantity", "%q is not a %s quantity (known: %s)", p.Quantity, p.Type, strings.Join(qs, ", "))
+		case isUnit && (id == "" || !slices.Contains(perUnit[p.Type], base)):
+			bad(i, "quantity", "%q is not a per-unit %s quantity NAME:UNIT (known: %s)", p.Quantity, p.Type, strings.Join(perUnit[p.Type], ", "))
+		case !isUnit && !slices.Contains(qs, p.Quantity):
+			known := strings.Join(qs, ", ")
+			if pu := perUnit[p.Type]; len(pu) > 0 {
+				known += "; per unit NAME:UNIT: " + strings.Join(pu, ", ")
+			}
+			bad(i, "quantity", "%q is not a %s quantity (known: %s)", p.Quantity, p.Type, known)
 		}
 		if p.Scale == 0 || math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) {
 			bad(i, "scale", "must be a finite number other than 0")
