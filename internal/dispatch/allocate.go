@@ -140,7 +140,7 @@ func (a *allocation) spread(remaining float64, units []Share, out []float64) {
 func (a *allocation) finish(units []Share, out []float64) float64 {
 	var sum float64
 	for i := range units {
-		out[i] = min(out[i], a.capOf(&units[i])) * a.dir
+		out[i] = math.Copysign(min(out[i], a.capOf(&units[i])), a.dir) // magnitudes are >= 0
 		sum += out[i]
 	}
 	return sum
