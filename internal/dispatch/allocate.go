@@ -99,7 +99,10 @@ func (a *allocation) saturate(units []Share, out []float64) {
 // until finish. It returns what is left to place.
 func (a *allocation) fill(want, sumCap float64, units []Share, out []float64) float64 {
 	remaining := want
-	for pass := 0; pass < maxPasses && remaining > 1e-9*sumCap; pass++ {
+	for range maxPasses {
+		if remaining <= 1e-9*sumCap {
+			break
+		}
 		var sw float64
 		for i := range units {
 			c := a.capOf(&units[i])
