@@ -314,12 +314,8 @@ func (d *Device) ok(at time.Time) {
 // n-1 times, capped at BackoffMax, then jittered into [d/2, d].
 func (d *Device) backoff(n int) time.Duration {
 	b := d.o.BackoffMin
-	for i := 1; i < n && b < d.o.BackoffMax; i++ {
-		b *= 2
-	}
-	b = min(b, d.o.BackoffMax)
-	if b <= 1 {
-		return b
+	for i := 1; i < n && b != d.o.BackoffMax; i++ {
+		b = min(2*b, d.o.BackoffMax)
 	}
 	half := b / 2
 	return half + time.Duration(rand.Int64N(int64(b-half)+1))
