@@ -214,11 +214,9 @@ func (d *Device) store(g *group) {
 		d.img.Update(d.id, b.idx[:n], b.vals[:n], b.at)
 	}
 	g.lastOK = g.blocks[len(g.blocks)-1].at
-	if bad > 0 {
-		d.hmu.Lock()
-		d.h.DecodeErrors += bad
-		d.hmu.Unlock()
-	}
+	d.hmu.Lock()
+	d.h.DecodeErrors += bad
+	d.hmu.Unlock()
 	for _, c := range *g.subs.Load() {
 		select {
 		case c <- struct{}{}:
@@ -231,9 +229,7 @@ func (d *Device) store(g *group) {
 // transaction's timeout.
 func (d *Device) ensureConn(op Op, t0 time.Time) error {
 	if d.conn {
-		if d.handler.Timeout != d.o.Timeout {
-			d.handler.Timeout = d.o.Timeout
-		}
+		d.handler.Timeout = d.o.Timeout // after a dial's shortened one
 		return nil
 	}
 	d.handler.Timeout = d.o.Timeout
