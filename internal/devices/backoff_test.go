@@ -56,3 +56,25 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Errorf("backoff after a long outage: %v", w)
 	}
 }
+
+// TestRedialBacksOff: against a refused port, the first failure redials
+// at once and the next ones wait out BackoffMin, then twice it.
+func TestRedialBacksOff(t *testing.T) {
+	const bmin = time.Second
+	rec := &recorder{}
+	d := startDevice(t, Options{Name: "refused", Address: freeAddr(t), Profile: builtinProfile(t, "sim-meter"),
+		BackoffMin: bmin, BackoffMax: 10 * bmin, Observer: rec}, procimg.New())
+	waitFor(t, 10*time.Second, "three failed dials", func() bool { return len(rec.errs()) >= 3 })
+	txs := rec.list()
+	if h := d.Health(); h.Connected || h.Errors < 3 {
+		t.Errorf("health %+v, want disconnected with failed dials", h)
+	}
+	// Timers never fire early, so the lower bounds are exact; the upper
+	// bounds leave room for a loaded machine but not for the next step.
+	if gap := txs[1].at.Sub(txs[0].at); gap > bmin/2-100*time.Millisecond {
+		t.Errorf("second dial %v after the first, want at once", gap)
+	}
+	if gap := txs[2].at.Sub(txs[1].at); gap < bmin/2 || gap > 2*bmin-100*time.Millisecond {
+		t.Errorf("third dial %v after the second, want within [%v, %v]", gap, bmin/2, bmin)
+	}
+}
