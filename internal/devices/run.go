@@ -300,10 +300,8 @@ func (d *Device) failed(op Op, at time.Time, took time.Duration, err error) {
 // ok records a successful transaction.
 func (d *Device) ok(at time.Time) {
 	d.lastOK = at
-	if d.fails > 0 {
-		d.fails = 0
-		d.errLogged = false
-	}
+	d.fails = 0
+	d.errLogged = false
 }
 
 // backoff is the wait before redial attempt n (n >= 1): BackoffMin doubled
