@@ -320,16 +320,21 @@ func (d *Device) backoff(n int) time.Duration {
 func (d *Device) evalState(now time.Time) time.Time {
 	var next time.Time
 	st := Online
-	if d.lastOK.IsZero() || now.Sub(d.lastOK) > d.o.LostAfter {
+	// Lost once the last good transaction is older than LostAfter, stale
+	// once a group's last read is older than its limit; next is the
+	// earliest deadline still ahead (reached exactly, it is evaluated
+	// again at once and then passed).
+	if lostAt := d.lastOK.Add(d.o.LostAfter); d.lastOK.IsZero() || now.After(lostAt) {
 		st = Lost
 	} else {
-		next = d.lastOK.Add(d.o.LostAfter + time.Millisecond)
+		next = lostAt
 		for _, g := range d.groups {
-			if g.lastOK.IsZero() || now.Sub(g.lastOK) > g.staleAfter {
+			staleAt := g.lastOK.Add(g.staleAfter)
+			if g.lastOK.IsZero() || now.After(staleAt) {
 				st = Stale
 				continue
 			}
-			next = earliest(next, g.lastOK.Add(g.staleAfter+time.Millisecond))
+			next = earliest(next, staleAt)
 		}
 	}
 	if st == d.state {
