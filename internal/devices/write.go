@@ -1,8 +1,10 @@
 package devices
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,13 +144,8 @@ func (d *Device) encode(w *writeReq, vals []PointValue) error {
 		}
 		w.items = append(w.items, writeItem{addr: pt.Address, words: uint16(n), off: off})
 	}
-	// Insertion sort by address: writes carry a handful of points.
 	it := w.items
-	for i := 1; i < len(it); i++ {
-		for j := i; j > 0 && it[j].addr < it[j-1].addr; j-- {
-			it[j], it[j-1] = it[j-1], it[j]
-		}
-	}
+	slices.SortFunc(it, func(a, b writeItem) int { return cmp.Compare(a.addr, b.addr) })
 	for i, x := range it {
 		end := int(x.addr) + int(x.words)
 		if i+1 < len(it) && int(it[i+1].addr) < end {
