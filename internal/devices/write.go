@@ -83,31 +83,26 @@ func (d *Device) Write(ctx context.Context, vals ...PointValue) (time.Duration, 
 		writePool.Put(w)
 		return 0, fmt.Errorf("%s: write: %w", d.o.Name, ctx.Err())
 	}
+	var err error
 	select {
-	case err := <-w.done:
-		ack := time.Since(t0)
-		writePool.Put(w)
-		if err != nil {
-			return ack, fmt.Errorf("%s: write: %w", d.o.Name, err)
-		}
-		return ack, nil
+	case err = <-w.done:
 	case <-d.done:
 		if w.state.CompareAndSwap(wPending, wAbandoned) {
 			return 0, fmt.Errorf("%s: write: %w", d.o.Name, ErrStopped)
 		}
 		// Taken before Run returned: its result is on the way.
-		err := <-w.done
-		ack := time.Since(t0)
-		writePool.Put(w)
-		if err != nil {
-			return ack, fmt.Errorf("%s: write: %w", d.o.Name, err)
-		}
-		return ack, nil
+		err = <-w.done
 	case <-ctx.Done():
 		// The device goroutine may still hold w: never reuse it.
 		w.state.CompareAndSwap(wPending, wAbandoned)
 		return 0, fmt.Errorf("%s: write: %w", d.o.Name, ctx.Err())
 	}
+	ack := time.Since(t0)
+	writePool.Put(w)
+	if err != nil {
+		return ack, fmt.Errorf("%s: write: %w", d.o.Name, err)
+	}
+	return ack, nil
 }
 
 // encode validates and encodes vals into w's runs.

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -67,5 +68,57 @@ func TestWriteSplitsAtFC16Limit(t *testing.T) {
 	}
 	if h := d.Health(); h.Writes != 3 || h.Errors != 0 {
 		t.Errorf("writes %d errors %d, want 3 and 0", h.Writes, h.Errors)
+	}
+}
+
+// TestWriteInFlightWhenRunStops: Run finishes the transaction on the
+// wire before it returns, and Write reports the device's answer, not
+// ErrStopped; a write after Run returned is ErrStopped.
+func TestWriteInFlightWhenRunStops(t *testing.T) {
+	onWire := make(chan struct{}, 1)
+	srv, err := newRawServer("127.0.0.1:0", func(s *rawServer, req *rawReq, out []byte) []byte {
+		if req.fc == 16 {
+			onWire <- struct{}{}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return answer(s, req, out)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	prof := mustProfile(t, slowPCS)
+	for i := range 3 {
+		d, err := New(Options{Name: "stopping", Address: srv.addr, Profile: prof, Timeout: 2 * time.Second}, procimg.New(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() { d.Run(ctx); close(ran) }()
+		type result struct {
+			ack time.Duration
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ack, err := d.Write(wctx, PointValue{PointRun, float64(i + 1)})
+			res <- result{ack, err}
+		}()
+		<-onWire
+		stop()
+		r := <-res
+		<-ran
+		if r.err != nil || r.ack <= 0 {
+			t.Fatalf("round %d: write on the wire when Run stopped: %v, %v; want the device's acknowledgement", i, r.ack, r.err)
+		}
+		if got := srv.holdingAt(4); got != uint16(i+1) {
+			t.Fatalf("round %d: run register %d, want %d", i, got, i+1)
+		}
+		if _, err := d.Write(context.Background(), PointValue{PointRun, 0}); !errors.Is(err, ErrStopped) {
+			t.Fatalf("round %d: write after Run returned: %v, want ErrStopped", i, err)
+		}
 	}
 }
