@@ -303,8 +303,13 @@ func New(o Options, img *procimg.Image, log *zap.Logger) (*Device, error) {
 				idx:   make([]int, len(b.Points)),
 				fc:    modbus.FuncCodeReadHoldingRegisters,
 			}
-			if b.Table == Input {
+			switch b.Table {
+			case Input:
 				bl.fc = modbus.FuncCodeReadInputRegisters
+			case Coil:
+				bl.fc = modbus.FuncCodeReadCoils
+			case Discrete:
+				bl.fc = modbus.FuncCodeReadDiscreteInputs
 			}
 			gr.blocks = append(gr.blocks, bl)
 		}

@@ -152,24 +152,36 @@ func (d *Device) read(b *block) error {
 	}
 	var res []byte
 	var err error
-	if b.fc == modbus.FuncCodeReadInputRegisters {
+	want := 2 * int(b.Count)
+	switch b.fc {
+	case modbus.FuncCodeReadInputRegisters:
 		res, err = d.client.ReadInputRegisters(b.Start, b.Count)
-	} else {
+	case modbus.FuncCodeReadCoils:
+		res, err = d.client.ReadCoils(b.Start, b.Count)
+		want = (int(b.Count) + 7) / 8
+	case modbus.FuncCodeReadDiscreteInputs:
+		res, err = d.client.ReadDiscreteInputs(b.Start, b.Count)
+		want = (int(b.Count) + 7) / 8
+	default:
 		res, err = d.client.ReadHoldingRegisters(b.Start, b.Count)
 	}
 	at := time.Now()
 	if err != nil {
 		err = checkFunction(err, b.fc)
 	}
-	if err == nil && len(res) != 2*int(b.Count) {
-		err = fmt.Errorf("modbus: reply to read of %d registers at %d carries %d bytes", b.Count, b.Start, len(res))
+	if err == nil && len(res) != want {
+		err = fmt.Errorf("modbus: reply to read of %d %s at %d carries %d bytes", b.Count, b.Table, b.Start, len(res))
 	}
 	if err != nil {
 		err = fmt.Errorf("read %s %d+%d: %w", b.Table, b.Start, b.Count, err)
 		d.failed(Read, at, at.Sub(t0), err)
 		return err
 	}
-	BytesToRegs(res, b.regs)
+	if b.Table.Bits() {
+		BitsToRegs(res, b.regs)
+	} else {
+		BytesToRegs(res, b.regs)
+	}
 	b.at = at
 	d.hmu.Lock()
 	d.h.Reads++

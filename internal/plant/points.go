@@ -26,6 +26,7 @@ const (
 	PointQSet         = "q_set_kvar"
 	PointRun          = "run"
 	PointHeartbeat    = "heartbeat"
+	PointAlive        = "alive"
 	PointSOC          = "soc_pct"
 	PointSOH          = "soh_pct"
 	PointI            = "i_a"
@@ -75,6 +76,42 @@ type Standard struct {
 	// Stats also records the interval's mean, min and max, as the fields
 	// Field_mean, Field_min and Field_max.
 	Stats bool
+	// Enum, for a point whose values are names, is its vocabulary: the
+	// point's value is the index of its name. A profile's enum map turns
+	// the device's own codes into these names and back.
+	Enum []string
+}
+
+// Run states, the values of the PCS state point: the index of each name
+// in RunStates. The codes of emsd's simulated PCS are the first three.
+const (
+	RunStopped  = 0 // stopped, ready to start
+	RunRunning  = 1 // running: delivers its setpoint
+	RunFault    = 2 // faulted; a start command may clear it
+	RunStarting = 3 // start accepted, not yet delivering
+	RunLocal    = 4 // stopped at its local panel
+)
+
+// RunStates is the run-state vocabulary of the PCS state point.
+var RunStates = []string{"stopped", "running", "fault", "starting", "local"}
+
+// Run commands, the values of the PCS run point.
+const (
+	RunStop  = 0
+	RunStart = 1
+)
+
+// RunCommands is the vocabulary of the PCS run point.
+var RunCommands = []string{"stop", "start"}
+
+// Delivering reports whether a PCS state value lets the unit deliver
+// power: running or starting, or no state point at all. A state that is
+// not good (stale, lost, invalid) does not.
+func Delivering(state procimg.Value) bool {
+	if Absent(state) {
+		return true
+	}
+	return state.Good() && (state.V == RunRunning || state.V == RunStarting)
 }
 
 // Standards is the one declaration of the standard points. The profile
@@ -92,13 +129,14 @@ var Standards = []Standard{
 
 	{Name: PointP, Kind: KindPCS, Unit: "kW", Doc: "measured active power, > 0 discharge", Required: true, PCS: func(u *UnitView) *procimg.Value { return &u.P }},
 	{Name: PointQ, Kind: KindPCS, Unit: "kvar", Doc: "measured reactive power", PCS: func(u *UnitView) *procimg.Value { return &u.Q }},
-	{Name: PointState, Kind: KindPCS, Doc: "PCS operating state code (profile-specific)", Int: true, State: "pcs_state", PCS: func(u *UnitView) *procimg.Value { return &u.State }},
+	{Name: PointState, Kind: KindPCS, Doc: "PCS run state: 0 stopped, 1 running, 2 fault, 3 starting, 4 local (stopped at its panel)", Int: true, Enum: RunStates, State: "pcs_state", PCS: func(u *UnitView) *procimg.Value { return &u.State }},
 	{Name: PointFault, Kind: KindPCS, Doc: "PCS fault code, 0 none (highest in the interval)", Int: true, Worst: +1, State: "pcs_fault", PCS: func(u *UnitView) *procimg.Value { return &u.Fault }},
 	{Name: PointFaultWord, Kind: KindPCS, Doc: "fault bits"},
 	{Name: PointPSet, Kind: KindPCS, Unit: "kW", Doc: "active power setpoint", Required: true, Write: true},
 	{Name: PointQSet, Kind: KindPCS, Unit: "kvar", Doc: "reactive power setpoint", Write: true},
-	{Name: PointRun, Kind: KindPCS, Doc: "1 run, 0 stop", Write: true},
+	{Name: PointRun, Kind: KindPCS, Doc: "run command: 1 start, 0 stop", Write: true, Enum: RunCommands},
 	{Name: PointHeartbeat, Kind: KindPCS, Doc: "counter the EMS must change within the watchdog time", Write: true},
+	{Name: PointAlive, Kind: KindPCS, Doc: "the PCS's own alive counter; going backwards means it restarted"},
 
 	{Name: PointSOC, Kind: KindBMS, Unit: "%", Doc: "state of charge", Required: true, Battery: func(b *BatteryView) *procimg.Value { return &b.SOC }},
 	{Name: PointSOH, Kind: KindBMS, Unit: "%", Doc: "state of health", Battery: func(b *BatteryView) *procimg.Value { return &b.SOH }},
