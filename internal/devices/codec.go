@@ -135,6 +135,15 @@ type Point struct {
 	Enum map[int64]string `yaml:"enum,omitempty"`
 	// enum is Enum resolved to vocabulary indices by Validate.
 	enum map[int64]float64
+	// Min and Max bound the plausible engineering value; a value outside
+	// is graded invalid. They override the standard point's default
+	// bounds (plant.Standard.Bounds).
+	Min *float64 `yaml:"min,omitempty"`
+	Max *float64 `yaml:"max,omitempty"`
+	// Sentinel reads the SunSpec "not implemented" values (0x8000 int16,
+	// 0xFFFF uint16, 0x80000000 int32, 0xFFFFFFFF uint32, the 64-bit
+	// equivalents, NaN, and a scale factor of 0x8000) as no value.
+	Sentinel bool `yaml:"sentinel,omitempty"`
 	// Unit is the engineering unit after scaling, for documentation.
 	Unit string `yaml:"unit,omitempty"`
 	// Doc is a one-line description, for documentation.
@@ -196,6 +205,39 @@ func (p *Point) PutRaw(u uint64, dst []uint16) {
 // ErrCode is the error of a code a point's enum map does not name.
 var ErrCode = errors.New("code not in the enum map")
 
+// ErrNoValue is the error of a SunSpec "not implemented" value.
+var ErrNoValue = errors.New("not implemented (sentinel value)")
+
+func (p *Point) notANumber() error {
+	if p.Sentinel {
+		return fmt.Errorf("point %s: %w", p.Name, ErrNoValue)
+	}
+	return fmt.Errorf("point %s: not a number", p.Name)
+}
+
+// SFNotImplemented is the SunSpec scale factor that means "not implemented".
+const SFNotImplemented = -0x8000
+
+// sentinel reports whether the bit pattern u is the point type's
+// "not implemented" value.
+func (p *Point) sentinel(u uint64) bool {
+	switch p.Type {
+	case Int16:
+		return u == 0x8000
+	case Uint16:
+		return u == 0xFFFF
+	case Int32:
+		return u == 0x8000_0000
+	case Uint32:
+		return u == 0xFFFF_FFFF
+	case Int64:
+		return u == 0x8000_0000_0000_0000
+	case Uint64:
+		return u == 0xFFFF_FFFF_FFFF_FFFF
+	}
+	return false
+}
+
 // Decode turns the point's registers into an engineering value. regs must
 // hold exactly Words() registers; sf is the scale-factor exponent, or 0.
 func (p *Point) Decode(regs []uint16, sf int16) (float64, error) {
@@ -203,6 +245,9 @@ func (p *Point) Decode(regs []uint16, sf int16) (float64, error) {
 		return 0, fmt.Errorf("point %s: need %d registers, have %d", p.Name, p.Words(), len(regs))
 	}
 	u := p.Raw(regs)
+	if p.Sentinel && (p.sentinel(u) || sf == SFNotImplemented) {
+		return 0, fmt.Errorf("point %s: %w", p.Name, ErrNoValue)
+	}
 	var v float64
 	switch p.Type {
 	case Bool:
@@ -221,7 +266,7 @@ func (p *Point) Decode(regs []uint16, sf int16) (float64, error) {
 	case Float32:
 		f := math.Float32frombits(uint32(u))
 		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-			return 0, fmt.Errorf("point %s: not a number", p.Name)
+			return 0, p.notANumber()
 		}
 		v = float64(f)
 	case Int64:
@@ -231,7 +276,7 @@ func (p *Point) Decode(regs []uint16, sf int16) (float64, error) {
 	case Float64:
 		v = math.Float64frombits(u)
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0, fmt.Errorf("point %s: not a number", p.Name)
+			return 0, p.notANumber()
 		}
 	default:
 		return 0, fmt.Errorf("point %s: unknown type %q", p.Name, p.Type)

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -273,6 +276,14 @@ func (p *Profile) Validate() error {
 			bad("%s.bit_offset/bit_width: field does not fit an unsigned %s", at, pt.Type)
 		}
 		p.checkEnum(pt, at, bad)
+		if pt.Min != nil && pt.Max != nil && !(*pt.Min < *pt.Max) {
+			bad("%s.min/max: min %g is not below max %g", at, *pt.Min, *pt.Max)
+		}
+		for _, x := range []*float64{pt.Min, pt.Max} {
+			if x != nil && (math.IsNaN(*x) || math.IsInf(*x, 0)) {
+				bad("%s.min/max: must be finite numbers", at)
+			}
+		}
 		if pt.Writable {
 			p.checkWrite(pt, at, bad)
 		} else if pt.WriteFC != 0 {
@@ -359,8 +370,18 @@ func loadFS(out Profiles, fsys fs.FS, dir, label string) error {
 	return nil
 }
 
-// ParseProfile parses and validates one profile document. Unknown keys are errors.
+// ParseProfile parses and validates one profile document. Errors read
+// SOURCE:LINE: key: problem; an unknown key names the known ones.
 func ParseProfile(data []byte, source string) (*Profile, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	k := keyCheck{src: source, lines: map[string]int{}}
+	k.walk(&doc, reflect.TypeOf(Profile{}), "")
+	if len(k.errs) > 0 {
+		return nil, errors.Join(k.errs...)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var p Profile
@@ -369,7 +390,95 @@ func ParseProfile(data []byte, source string) (*Profile, error) {
 	}
 	p.Source = source
 	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: profile %q: %w", source, p.Name, err)
+		var out []error
+		for _, e := range unjoin(err) {
+			out = append(out, fmt.Errorf("%s:%d: %w", source, k.line(e.Error()), e))
+		}
+		return nil, fmt.Errorf("profile %q: %w", p.Name, errors.Join(out...))
 	}
 	return &p, nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// keyCheck checks a profile document's keys against the Go types it
+// decodes into and records the line of every key path.
+type keyCheck struct {
+	src   string
+	lines map[string]int
+	errs  []error
+}
+
+// errPath matches the key path a Validate error starts with, e.g.
+// "points[3] (p_kw).table" → points[3], table.
+var errPath = regexp.MustCompile(`^(\w+(?:\[\d+\])?)(?: \([^)]*\))?(?:\.(\w+))?`)
+
+// line is the line of the key an error message starts with (1 if unknown).
+func (k *keyCheck) line(msg string) int {
+	m := errPath.FindStringSubmatch(msg)
+	if m == nil {
+		return 1
+	}
+	if n, ok := k.lines[m[1]+"."+m[2]]; ok && m[2] != "" {
+		return n
+	}
+	if n, ok := k.lines[m[1]]; ok {
+		return n
+	}
+	return 1
+}
+
+func (k *keyCheck) walk(n *yaml.Node, t reflect.Type, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			k.walk(c, t, path)
+		}
+		return
+	case yaml.AliasNode:
+		k.walk(n.Alias, t, path)
+		return
+	}
+	switch {
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			k.lines[p] = c.Line
+			k.walk(c, t.Elem(), p)
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		var names []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			fields[name] = f.Type
+			names = append(names, name)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			p := key.Value
+			if path != "" {
+				p = path + "." + key.Value
+			}
+			ft, ok := fields[key.Value]
+			if !ok {
+				k.errs = append(k.errs, fmt.Errorf("%s:%d: %s: unknown key (known: %s)", k.src, key.Line, p, strings.Join(names, ", ")))
+				continue
+			}
+			k.lines[p] = key.Line
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			k.walk(val, ft, p)
+		}
+	}
 }

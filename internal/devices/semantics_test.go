@@ -1,13 +1,16 @@
 package devices
 
 import (
+	"context"
 	"errors"
 	"math"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emsd/emsd/internal/plant"
+	"github.com/emsd/emsd/internal/procimg"
 )
 
 // TestWordOrders: the four byte orders of a 32-bit and a 64-bit value, by
@@ -143,5 +146,153 @@ func TestExampleProfile(t *testing.T) {
 	hi, lo := uint16(math.Float32bits(-12.5)>>16), uint16(math.Float32bits(-12.5))
 	if v, err := pk.Decode([]uint16{lo, hi}, 0); err != nil || v != -12.5 {
 		t.Errorf("example-pcs p_kw (CDAB) = %v, %v", v, err)
+	}
+}
+
+// plausDoc is a BMS whose input registers read back their own address
+// (the raw test server's default): soc_pct at 150 reads 150 %.
+const plausDoc = `
+name: t-plaus
+kind: bms
+groups: [{name: g, period: 20ms}]
+points:
+  - {name: soc_pct, table: input, address: 150, type: uint16, group: g}
+  - {name: p_charge_max_kw, table: input, address: 10, type: uint16, group: g}
+  - {name: p_discharge_max_kw, table: input, address: 11, type: uint16, group: g}
+  - {name: alarm_level, table: input, address: 2, type: uint16, group: g}
+  - {name: over, table: input, address: 5, type: uint16, max: 4, group: g}
+  - {name: inside, table: input, address: 6, type: uint16, min: 0, max: 10, group: g}
+  - {name: na16, table: input, address: 32768, type: int16, sentinel: true, group: g}
+  - {name: naU16, table: input, address: 65535, type: uint16, sentinel: true, group: g}
+  - {name: plainU16, table: input, address: 65534, type: uint16, group: g}
+`
+
+// TestPlausibilityAndSentinels: values outside the standard point's default
+// bounds or the profile's min/max, and SunSpec "not implemented" values,
+// are stored invalid and counted; the others are good.
+func TestPlausibilityAndSentinels(t *testing.T) {
+	srv, err := newRawServer("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	img := procimg.New()
+	d := startDevice(t, Options{Name: "b", Address: srv.addr, Profile: mustProfile(t, plausDoc)}, img)
+	waitFor(t, 5*time.Second, "a few reads", func() bool { return d.Health().Reads > 20 })
+	p := d.Profile()
+	now := time.Now()
+	for name, want := range map[string]procimg.Quality{
+		"soc_pct": procimg.Invalid, "p_charge_max_kw": procimg.Good, "alarm_level": procimg.Good,
+		"over": procimg.Invalid, "inside": procimg.Good, "na16": procimg.Invalid, "naU16": procimg.Invalid, "plainU16": procimg.Good,
+	} {
+		v := img.Get(d.ID(), p.Point(name), now)
+		if v.Q != want {
+			t.Errorf("%s: quality %v, want %v", name, v.Q, want)
+		}
+	}
+	if v := img.Get(d.ID(), p.Point("soc_pct"), now); v.V != 150 {
+		t.Errorf("an implausible value keeps what was read: %v", v.V)
+	}
+	if v := img.Get(d.ID(), p.Point("naU16"), now); !math.IsNaN(v.V) {
+		t.Errorf("a sentinel is no value, got %v", v.V)
+	}
+	h := d.Health()
+	if h.Invalid < 2 || h.NoValue < 2 || h.Errors != 0 || h.State != Online {
+		t.Errorf("health %+v: want invalid and no-value counts, no errors, online", h)
+	}
+}
+
+// exceptionOn answers every read of input registers at addr with an
+// illegal-address exception.
+func exceptionOn(addr uint16) rawHandler {
+	return func(s *rawServer, req *rawReq, out []byte) []byte {
+		if req.fc == 4 && req.addr <= addr && addr < req.addr+req.count {
+			return adu(out, req, req.fc|0x80, 2)
+		}
+		return answer(s, req, out)
+	}
+}
+
+// TestExceptionKeepsConnection: a block answered with an exception marks
+// its points refused and names them; the other blocks are read on, over
+// the same connection.
+func TestExceptionKeepsConnection(t *testing.T) {
+	srv, err := newRawServer("127.0.0.1:0", exceptionOn(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	img := procimg.New()
+	d := startDevice(t, Options{Name: "b", Address: srv.addr, Profile: mustProfile(t, plausDoc)}, img)
+	waitFor(t, 5*time.Second, "a few reads", func() bool { return d.Health().Exceptions > 10 })
+	p := d.Profile()
+	now := time.Now()
+	if v := img.Get(d.ID(), p.Point("over"), now); v.Q != procimg.Refused {
+		t.Errorf("over (register 5): %v, want refused", v.Q)
+	}
+	if v := img.Get(d.ID(), p.Point("alarm_level"), now); v.Q != procimg.Good || v.V != 2 {
+		t.Errorf("alarm_level: %+v, want good 2", v)
+	}
+	h := d.Health()
+	// over and inside (registers 5 and 6) are one block.
+	if !slices.Equal(h.Refused, []string{"over", "inside"}) || !strings.Contains(h.LastException, "illegal data address") {
+		t.Errorf("refused %v, last exception %q", h.Refused, h.LastException)
+	}
+	if h.Errors != 0 || h.Reconnects != 0 || srv.conns.Load() != 1 || h.State != Online {
+		t.Errorf("errors %d, reconnects %d, connections %d, state %v: want one connection kept", h.Errors, h.Reconnects, srv.conns.Load(), h.State)
+	}
+}
+
+// TestInvalidEpisodeEndsAfterHold: after an invalid value, values back in
+// range stay invalid for InvalidHold, then turn good.
+func TestInvalidEpisodeEndsAfterHold(t *testing.T) {
+	srv, err := newRawServer("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	img := procimg.New()
+	doc := plausDoc + "  - {name: lvl, table: holding, address: 40, type: uint16, max: 100, writable: true, group: g}\n"
+	d := startDevice(t, Options{Name: "b", Address: srv.addr, Profile: mustProfile(t, doc)}, img)
+	i := d.Profile().Point("lvl")
+	q := func() procimg.Value { return img.Get(d.ID(), i, time.Now()) }
+	if _, err := d.Write(context.Background(), PointValue{Point: "lvl", Value: 150}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "lvl invalid", func() bool { return q().Q == procimg.Invalid && q().V == 150 })
+	if _, err := d.Write(context.Background(), PointValue{Point: "lvl", Value: 50}); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitFor(t, 5*time.Second, "lvl read as 50", func() bool { return q().V == 50 })
+	if v := q(); v.Q != procimg.Invalid {
+		t.Errorf("lvl 50 right after 150: %v, want invalid until the hold passes", v.Q)
+	}
+	waitFor(t, 3*InvalidHold, "lvl good again", func() bool { return q().Good() })
+	if took := time.Since(back); took < InvalidHold {
+		t.Errorf("lvl good again after %v, before the %v hold", took, InvalidHold)
+	}
+}
+
+// TestProfileErrorsNameFileAndLine: unknown keys and invalid values are
+// reported as FILE:LINE: key: problem, an unknown key with the known ones.
+func TestProfileErrorsNameFileAndLine(t *testing.T) {
+	doc := "name: t\nkind: meter\ngroups: [{name: g, period: 1s}]\npoints:\n" +
+		"  - {name: p_kw, table: input, address: 0, type: uint16, group: g}\n" +
+		"  - {name: x, table: input, address: 1, type: uint16, group: g,\n" +
+		"     colour: red}\n" +
+		"  - {name: y, table: inputs, address: 2, type: uint16, group: g}\n"
+	_, err := ParseProfile([]byte(doc), "p.yaml")
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:7: points[1].colour: unknown key (known: name, table, address, type, word_order,") {
+		t.Errorf("unknown key: %v", err)
+	}
+	doc = strings.Replace(doc, ",\n     colour: red", "", 1)
+	_, err = ParseProfile([]byte(doc), "p.yaml")
+	if err == nil || !strings.Contains(err.Error(), `p.yaml:7: points[2] (y).table: "inputs" is not holding, input, coil or discrete`) {
+		t.Errorf("bad table: %v", err)
+	}
+	_, err = ParseProfile([]byte("name: t\nkind: meter\nword_order: middle\n"), "q.yaml")
+	if err == nil || !strings.Contains(err.Error(), `q.yaml:3: word_order: "middle" is not one of abcd`) {
+		t.Errorf("bad word order: %v", err)
 	}
 }

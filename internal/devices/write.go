@@ -206,7 +206,12 @@ func (d *Device) serveWrite(w *writeReq) {
 		if err != nil {
 			err = checkFunction(err, r.fc)
 			err = fmt.Errorf("write (FC%02d) %d+%d: %w", r.fc, r.start, r.count, err)
-			d.failed(Write, at, at.Sub(t0), err)
+			if exception(err, r.fc) != nil {
+				// The device answered: the link is fine.
+				d.refused(Write, at, at.Sub(t0), err)
+			} else {
+				d.failed(Write, at, at.Sub(t0), err)
+			}
 			w.done <- err
 			return
 		}

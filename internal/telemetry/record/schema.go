@@ -125,6 +125,7 @@ const (
 	KindMode       = "mode"       // the base mode changed
 	KindCommand    = "command"    // an operator command was accepted or refused
 	KindComm       = "comm"       // a device's communication state changed
+	KindPCS        = "pcs"        // a unit's PCS restarted, does not run, or runs again
 )
 
 func f(name string, t Type, unit string, agg Agg, desc string) Field {
@@ -181,7 +182,7 @@ var Default = Schema{
 			fixed("f_hz_min", "Hz", Min, "lowest frequency in the interval"),
 			fixed("f_hz_max", "Hz", Max, "highest frequency in the interval"),
 			f("v_v", Float, "V", Last, "voltage"),
-			f("quality", String, "", Sampled, "worst quality of the meter's readings in the interval: good, stale, lost"),
+			f("quality", String, "", Sampled, "worst quality of the meter's readings in the interval: good, stale, lost, invalid, refused"),
 		},
 	},
 	{
@@ -189,12 +190,12 @@ var Default = Schema{
 		Fields: []Field{
 			f("p_kw", Float, "kW", Last, "measured active power, > 0 discharge"),
 			f("q_kvar", Float, "kvar", Last, "measured reactive power"),
-			{Name: "state", Type: Integer, Agg: Last, Fixed: true, Desc: "PCS operating state code (profile-specific)"},
+			{Name: "state", Type: Integer, Agg: Last, Fixed: true, Desc: "PCS run state: 0 stopped, 1 running, 2 fault, 3 starting, 4 local"},
 			{Name: "fault", Type: Integer, Agg: Max, Fixed: true, Desc: "PCS fault code, 0 none (highest in the interval)"},
 			f("setpoint_p_kw", Float, "kW", Sampled, "last active power setpoint the PCS acknowledged"),
 			f("setpoint_q_kvar", Float, "kvar", Sampled, "last reactive power setpoint the PCS acknowledged"),
 			f("protection", String, "", Sampled, "protection state: normal, derate, limit, trip"),
-			f("quality", String, "", Sampled, "worst quality of the PCS's readings in the interval: good, stale, lost"),
+			f("quality", String, "", Sampled, "worst quality of the PCS's readings in the interval: good, stale, lost, invalid, refused"),
 		},
 	},
 	{
@@ -212,7 +213,7 @@ var Default = Schema{
 			f("discharge_max_kw", Float, "kW", Last, "dynamic discharge power limit"),
 			{Name: "alarm_level", Type: Integer, Agg: Max, Fixed: true, Desc: "highest BMS alarm level in the interval: 0 none, 1 warning, 2 alarm, 3 protection"},
 			{Name: "contactor", Type: Integer, Agg: Min, Fixed: true, Desc: "DC contactor: 1 closed, 0 open (0 if it opened at any time in the interval)"},
-			f("quality", String, "", Sampled, "worst quality of the BMS's readings in the interval: good, stale, lost"),
+			f("quality", String, "", Sampled, "worst quality of the BMS's readings in the interval: good, stale, lost, invalid, refused"),
 		},
 	},
 	{
@@ -231,11 +232,11 @@ var Default = Schema{
 		},
 	},
 	{
-		Name: MEvent, Desc: "one point per event, written when it happens; kind is protection, mode, command or comm; unit is a unit ID, \"plant\", or the device name for comm events", Tags: []string{"site", "unit", "kind"},
+		Name: MEvent, Desc: "one point per event, written when it happens; kind is protection, mode, command, comm or pcs; unit is a unit ID, \"plant\", or the device name for comm events", Tags: []string{"site", "unit", "kind"},
 		Fields: []Field{
 			f("from_state", String, "", Sampled, "state before: protection state, mode, or communication state"),
 			f("to_state", String, "", Sampled, "state after; for commands the result (ok, refused, invalid, …)"),
-			f("cause", String, "", Sampled, "protection cause (e.g. bms_alarm_3), or the command name"),
+			f("cause", String, "", Sampled, "protection cause (e.g. bms_alarm_3), the command name, or the PCS event (pcs_restart, pcs_not_running, pcs_running)"),
 			f("message", String, "", Sampled, "human-readable detail: a command's refusal reason or payload, a device's last error"),
 			f("source", String, "", Sampled, "who caused it: command transport and client"),
 		},
