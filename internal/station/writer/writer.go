@@ -84,6 +84,7 @@ type Writer struct {
 	stateIdx, faultIdx  int // -1 when the profile lacks the point
 	aliveIdx            int
 	run                 runWatch // owned by Run
+	pend                accepted // owned by Run: an order accepted, not yet acknowledged
 
 	wake chan struct{}
 
@@ -288,6 +289,7 @@ func (w *Writer) Run(ctx context.Context) {
 		case <-hb.C:
 			beat = true
 		}
+		w.settle(time.Now())
 		start := false
 		if beat {
 			start = w.watch(time.Now())
@@ -342,23 +344,73 @@ func (w *Writer) Run(ctx context.Context) {
 			continue
 		}
 		w.run.sentRun, w.run.reapply = true, false
-		now := time.Now()
-		// Accepted, but acknowledged only if the PCS can deliver it; a
-		// PCS that cannot delivers nothing, whatever it was ordered.
-		deliver := sp == (plant.Setpoint{}) || !w.stopped(now)
-		w.mu.Lock()
-		if deliver {
-			w.acked, w.ackedAt, w.ackedSeq, w.lastAck = sp, now, seq, ack
-		} else {
-			w.acked, w.ackedAt = plant.Setpoint{}, now
-		}
-		if w.hasHB {
-			w.hbAt = now
-		}
-		w.mu.Unlock()
-		if deliver && cycle != 0 && w.onAck != nil {
-			w.onAck(cycle, now)
-		}
+		w.accepted(accepted{sp: sp, seq: seq, cycle: cycle, took: ack, at: time.Now()})
+	}
+}
+
+// accepted is an order the PCS accepted, not yet acknowledged.
+type accepted struct {
+	sp         plant.Setpoint
+	seq, cycle uint64
+	took       time.Duration
+	at         time.Time
+}
+
+// accepted records an order the PCS accepted. It is acknowledged at once
+// when the PCS can deliver it: an order of 0, a PCS without a state point,
+// or one whose last reading says running or starting. Otherwise (never
+// read, stopped, faulted: a start may be under way) the PCS delivers
+// nothing for now, and the order waits for the first state read after
+// the write (settle).
+func (w *Writer) accepted(a accepted) {
+	w.mu.Lock()
+	if w.hasHB {
+		w.hbAt = a.at
+	}
+	w.mu.Unlock()
+	if a.sp == (plant.Setpoint{}) || w.stateIdx < 0 || delivers(w.state(a.at)) {
+		w.pend = accepted{}
+		w.ack(a)
+		return
+	}
+	w.pend = a
+	w.mu.Lock()
+	w.acked, w.ackedAt = plant.Setpoint{}, a.at
+	w.mu.Unlock()
+}
+
+// settle acknowledges the order waiting for a state read, once the PCS
+// reads running or starting after it was written; a reading that says
+// otherwise drops it (the next write of the order waits again).
+func (w *Writer) settle(now time.Time) {
+	if w.pend.seq == 0 {
+		return
+	}
+	st := w.state(now)
+	if !st.At.After(w.pend.at) {
+		return
+	}
+	if delivers(st) {
+		w.ack(w.pend)
+	}
+	w.pend = accepted{}
+}
+
+// delivers reports whether the PCS's last state reading (good or stale)
+// says running or starting.
+func delivers(st procimg.Value) bool {
+	return !st.At.IsZero() && (st.Q == procimg.Good || st.Q == procimg.Stale) &&
+		(st.V == plant.RunRunning || st.V == plant.RunStarting)
+}
+
+// ack records a as acknowledged and reports its cycle, once per order.
+func (w *Writer) ack(a accepted) {
+	w.mu.Lock()
+	first := w.ackedSeq != a.seq
+	w.acked, w.ackedAt, w.ackedSeq, w.lastAck = a.sp, a.at, a.seq, a.took
+	w.mu.Unlock()
+	if first && a.cycle != 0 && w.onAck != nil {
+		w.onAck(a.cycle, a.at)
 	}
 }
 
