@@ -370,7 +370,7 @@ func TestDocsRegisterMapsMatchProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"sim-meter", "sim-pcs", "sim-bms"} {
+	for _, name := range []string{"sim-meter", "sim-pcs", "sim-bms", "example-pcs"} {
 		var b bytes.Buffer
 		writeMap(&b, ps[name])
 		if !bytes.Contains(readme, b.Bytes()) {

@@ -23,6 +23,7 @@ import (
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/station/stationcfg"
+	"github.com/emsd/emsd/internal/station/writer"
 	"github.com/emsd/emsd/internal/telemetry/influx"
 	"github.com/emsd/emsd/internal/telemetry/metrics"
 	"github.com/emsd/emsd/internal/telemetry/record"
@@ -85,6 +86,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 		FastLatency: s.m.FastLatency,
 		OnCycle:     s.onCycle,
 		Gate:        gate(s.ha),
+		OnUnitEvent: s.onUnitEvent,
 	})
 	if err != nil {
 		if s.ha != nil {
@@ -118,6 +120,14 @@ func (s *services) Transaction(dev string, op devices.Op, took time.Duration, er
 	s.m.Transaction(dev, op, took, err)
 	if s.rec != nil {
 		s.rec.Transaction(dev, op, took, err)
+	}
+}
+
+// onUnitEvent records a unit's PCS run-state event (restart, not
+// running, running again) in the event measurement.
+func (s *services) onUnitEvent(unit string, e writer.Event) {
+	if s.rec != nil {
+		s.rec.Event(record.Event{Time: e.At, Unit: unit, Kind: record.KindPCS, Cause: string(e.Kind), Message: e.Message})
 	}
 }
 

@@ -165,8 +165,8 @@ func TestBuiltinProfiles(t *testing.T) {
 			}
 		}
 	}
-	if len(ps) != 3 {
-		t.Errorf("%d builtin profiles, want 3", len(ps))
+	if len(ps) != 4 {
+		t.Errorf("%d builtin profiles, want 4", len(ps))
 	}
 	// The BMS power limits pull w_sf (register 22, beyond max_gap 8 from
 	// the block ending at 13) into the state group as a second read.

@@ -16,7 +16,8 @@ import (
 // Num is a float that encodes as null in JSON when it is not finite.
 type Num = jsonnum.Float
 
-// Value is a measured value with its quality ("good", "stale", "lost") and
+// Value is a measured value with its quality ("good", "stale", "lost",
+// "invalid", "refused") and
 // age in seconds; Value and AgeS are null when the point was never read.
 type Value struct {
 	Value   *Num   `json:"value"`

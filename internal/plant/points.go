@@ -2,6 +2,7 @@ package plant
 
 import (
 	"strings"
+	"math"
 
 	"github.com/emsd/emsd/internal/procimg"
 )
@@ -30,6 +31,7 @@ const (
 	PointQSet         = "q_set_kvar"
 	PointRun          = "run"
 	PointHeartbeat    = "heartbeat"
+	PointAlive        = "alive"
 	PointSOC          = "soc_pct"
 	PointSOH          = "soh_pct"
 	PointI            = "i_a"
@@ -79,6 +81,88 @@ type Standard struct {
 	// Stats also records the interval's mean, min and max, as the fields
 	// Field_mean, Field_min and Field_max.
 	Stats bool
+	// Bounds, if set, derives the point's plausible range from the
+	// ratings of its unit; a profile's min and max override it. A value
+	// outside is graded invalid and never drives power.
+	Bounds func(r Ratings) (lo, hi float64)
+	// Enum, for a point whose values are names, is its vocabulary: the
+	// point's value is the index of its name. A profile's enum map turns
+	// the device's own codes into these names and back.
+	Enum []string
+}
+
+// Ratings are what the default plausibility bounds of a device's points
+// derive from: its unit's rated active and apparent power (0 unknown).
+type Ratings struct {
+	P, S float64 // kW, kVA
+}
+
+// Default plausibility bounds.
+var (
+	// boundPower: |P| ≤ 1.5 × rated (unbounded when the rating is unknown).
+	boundPower = func(r Ratings) (float64, float64) { return symmetric(1.5 * r.P) }
+	// boundReactive: |Q| ≤ 1.5 × rated apparent power (active, if none).
+	boundReactive = func(r Ratings) (float64, float64) { return symmetric(1.5 * math.Max(r.S, r.P)) }
+	boundPct      = fixed(0, 100)
+	boundCellV    = fixed(0, 5)     // V: every lithium chemistry
+	boundCellT    = fixed(-40, 100) // °C
+	boundF        = fixed(45, 65)   // Hz: 50 and 60 Hz grids
+	boundLimit    = fixed(0, math.Inf(1))
+)
+
+func symmetric(x float64) (float64, float64) {
+	if x <= 0 {
+		return math.Inf(-1), math.Inf(1)
+	}
+	return -x, x
+}
+
+func fixed(lo, hi float64) func(Ratings) (float64, float64) {
+	return func(Ratings) (float64, float64) { return lo, hi }
+}
+
+// Range is the point's plausible range for a unit of ratings r: its
+// Bounds, the codes of its Enum, or everything.
+func (s *Standard) Range(r Ratings) (lo, hi float64) {
+	switch {
+	case s.Bounds != nil:
+		return s.Bounds(r)
+	case len(s.Enum) > 0:
+		return 0, float64(len(s.Enum) - 1)
+	}
+	return math.Inf(-1), math.Inf(1)
+}
+
+// Run states, the values of the PCS state point: the index of each name
+// in RunStates. The codes of emsd's simulated PCS are the first three.
+const (
+	RunStopped  = 0 // stopped, ready to start
+	RunRunning  = 1 // running: delivers its setpoint
+	RunFault    = 2 // faulted; a start command may clear it
+	RunStarting = 3 // start accepted, not yet delivering
+	RunLocal    = 4 // stopped at its local panel
+)
+
+// RunStates is the run-state vocabulary of the PCS state point.
+var RunStates = []string{"stopped", "running", "fault", "starting", "local"}
+
+// Run commands, the values of the PCS run point.
+const (
+	RunStop  = 0
+	RunStart = 1
+)
+
+// RunCommands is the vocabulary of the PCS run point.
+var RunCommands = []string{"stop", "start"}
+
+// Delivering reports whether a PCS state value lets the unit deliver
+// power: running or starting, or no state point at all. A state that is
+// not good (stale, lost, invalid) does not.
+func Delivering(state procimg.Value) bool {
+	if Absent(state) {
+		return true
+	}
+	return state.Good() && (state.V == RunRunning || state.V == RunStarting)
 }
 
 // Standards is the one declaration of the standard points. The profile
@@ -89,34 +173,35 @@ type Standard struct {
 var Standards = []Standard{
 	{Name: PointP, Kind: KindMeter, Unit: "kW", Doc: "active power, > 0 export", Required: true, Stats: true, Meter: func(m *MeterView) *procimg.Value { return &m.P }},
 	{Name: PointQ, Kind: KindMeter, Unit: "kvar", Doc: "reactive power", Meter: func(m *MeterView) *procimg.Value { return &m.Q }},
-	{Name: PointF, Kind: KindMeter, Unit: "Hz", Doc: "frequency", Stats: true, Meter: func(m *MeterView) *procimg.Value { return &m.F }},
+	{Name: PointF, Kind: KindMeter, Unit: "Hz", Doc: "frequency", Bounds: boundF, Stats: true, Meter: func(m *MeterView) *procimg.Value { return &m.F }},
 	{Name: PointV, Kind: KindMeter, Unit: "V", Doc: "voltage", Meter: func(m *MeterView) *procimg.Value { return &m.V }},
 	{Name: PointEImport, Kind: KindMeter, Unit: "kWh", Doc: "imported energy"},
 	{Name: PointEExport, Kind: KindMeter, Unit: "kWh", Doc: "exported energy"},
 
-	{Name: PointP, Kind: KindPCS, Unit: "kW", Doc: "measured active power, > 0 discharge", Required: true, PCS: func(u *UnitView) *procimg.Value { return &u.P }},
-	{Name: PointQ, Kind: KindPCS, Unit: "kvar", Doc: "measured reactive power", PCS: func(u *UnitView) *procimg.Value { return &u.Q }},
-	{Name: PointState, Kind: KindPCS, Doc: "PCS operating state code (profile-specific)", Int: true, State: "pcs_state", PCS: func(u *UnitView) *procimg.Value { return &u.State }},
+	{Name: PointP, Kind: KindPCS, Unit: "kW", Doc: "measured active power, > 0 discharge", Required: true, Bounds: boundPower, PCS: func(u *UnitView) *procimg.Value { return &u.P }},
+	{Name: PointQ, Kind: KindPCS, Unit: "kvar", Doc: "measured reactive power", Bounds: boundReactive, PCS: func(u *UnitView) *procimg.Value { return &u.Q }},
+	{Name: PointState, Kind: KindPCS, Doc: "PCS run state: 0 stopped, 1 running, 2 fault, 3 starting, 4 local (stopped at its panel)", Int: true, Enum: RunStates, State: "pcs_state", PCS: func(u *UnitView) *procimg.Value { return &u.State }},
 	{Name: PointFault, Kind: KindPCS, Doc: "PCS fault code, 0 none (highest in the interval)", Int: true, Worst: +1, State: "pcs_fault", PCS: func(u *UnitView) *procimg.Value { return &u.Fault }},
 	{Name: PointFaultWord, Kind: KindPCS, Doc: "fault bits"},
 	{Name: PointPSet, Kind: KindPCS, Unit: "kW", Doc: "active power setpoint", Required: true, Write: true},
 	{Name: PointQSet, Kind: KindPCS, Unit: "kvar", Doc: "reactive power setpoint", Write: true},
-	{Name: PointRun, Kind: KindPCS, Doc: "1 run, 0 stop", Write: true},
+	{Name: PointRun, Kind: KindPCS, Doc: "run command: 1 start, 0 stop", Write: true, Enum: RunCommands},
 	{Name: PointHeartbeat, Kind: KindPCS, Doc: "counter the EMS must change within the watchdog time", Write: true},
+	{Name: PointAlive, Kind: KindPCS, Doc: "the PCS's own alive counter; going backwards means it restarted"},
 
-	{Name: PointSOC, Kind: KindBMS, Unit: "%", Doc: "state of charge", Required: true, Battery: func(b *BatteryView) *procimg.Value { return &b.SOC }},
-	{Name: PointSOH, Kind: KindBMS, Unit: "%", Doc: "state of health", Battery: func(b *BatteryView) *procimg.Value { return &b.SOH }},
+	{Name: PointSOC, Kind: KindBMS, Unit: "%", Doc: "state of charge", Required: true, Bounds: boundPct, Battery: func(b *BatteryView) *procimg.Value { return &b.SOC }},
+	{Name: PointSOH, Kind: KindBMS, Unit: "%", Doc: "state of health", Bounds: boundPct, Battery: func(b *BatteryView) *procimg.Value { return &b.SOH }},
 	{Name: PointV, Kind: KindBMS, Unit: "V", Doc: "DC voltage", Battery: func(b *BatteryView) *procimg.Value { return &b.V }},
 	{Name: PointI, Kind: KindBMS, Unit: "A", Doc: "DC current, > 0 discharge", Battery: func(b *BatteryView) *procimg.Value { return &b.I }},
-	{Name: PointCellVMax, Kind: KindBMS, Unit: "V", Doc: "highest cell voltage", Field: "cell_v_max_v", Battery: func(b *BatteryView) *procimg.Value { return &b.CellVMax }},
-	{Name: PointCellVMin, Kind: KindBMS, Unit: "V", Doc: "lowest cell voltage", Field: "cell_v_min_v", Battery: func(b *BatteryView) *procimg.Value { return &b.CellVMin }},
-	{Name: PointCellTMax, Kind: KindBMS, Unit: "°C", Doc: "highest cell temperature", State: "cell_t_max_c", Field: "cell_t_max_c", Battery: func(b *BatteryView) *procimg.Value { return &b.CellTMax }},
-	{Name: PointCellTMin, Kind: KindBMS, Unit: "°C", Doc: "lowest cell temperature", State: "cell_t_min_c", Field: "cell_t_min_c", Battery: func(b *BatteryView) *procimg.Value { return &b.CellTMin }},
-	{Name: PointChargeMax, Kind: KindBMS, Unit: "kW", Doc: "dynamic charge power limit", Required: true, State: "charge_max_kw", Field: "charge_max_kw", Battery: func(b *BatteryView) *procimg.Value { return &b.ChargeMax }},
-	{Name: PointDischargeMax, Kind: KindBMS, Unit: "kW", Doc: "dynamic discharge power limit", Required: true, State: "discharge_max_kw", Field: "discharge_max_kw", Battery: func(b *BatteryView) *procimg.Value { return &b.DischargeMax }},
-	{Name: PointAlarmLevel, Kind: KindBMS, Doc: "highest BMS alarm level in the interval: 0 none, 1 warning, 2 alarm, 3 protection", Required: true, Int: true, Worst: +1, Battery: func(b *BatteryView) *procimg.Value { return &b.AlarmLevel }},
+	{Name: PointCellVMax, Kind: KindBMS, Unit: "V", Doc: "highest cell voltage", Bounds: boundCellV, Field: "cell_v_max_v", Battery: func(b *BatteryView) *procimg.Value { return &b.CellVMax }},
+	{Name: PointCellVMin, Kind: KindBMS, Unit: "V", Doc: "lowest cell voltage", Bounds: boundCellV, Field: "cell_v_min_v", Battery: func(b *BatteryView) *procimg.Value { return &b.CellVMin }},
+	{Name: PointCellTMax, Kind: KindBMS, Unit: "°C", Doc: "highest cell temperature", Bounds: boundCellT, State: "cell_t_max_c", Field: "cell_t_max_c", Battery: func(b *BatteryView) *procimg.Value { return &b.CellTMax }},
+	{Name: PointCellTMin, Kind: KindBMS, Unit: "°C", Doc: "lowest cell temperature", Bounds: boundCellT, State: "cell_t_min_c", Field: "cell_t_min_c", Battery: func(b *BatteryView) *procimg.Value { return &b.CellTMin }},
+	{Name: PointChargeMax, Kind: KindBMS, Unit: "kW", Doc: "dynamic charge power limit", Required: true, Bounds: boundLimit, State: "charge_max_kw", Field: "charge_max_kw", Battery: func(b *BatteryView) *procimg.Value { return &b.ChargeMax }},
+	{Name: PointDischargeMax, Kind: KindBMS, Unit: "kW", Doc: "dynamic discharge power limit", Required: true, Bounds: boundLimit, State: "discharge_max_kw", Field: "discharge_max_kw", Battery: func(b *BatteryView) *procimg.Value { return &b.DischargeMax }},
+	{Name: PointAlarmLevel, Kind: KindBMS, Doc: "highest BMS alarm level in the interval: 0 none, 1 warning, 2 alarm, 3 protection", Required: true, Bounds: fixed(0, 3), Int: true, Worst: +1, Battery: func(b *BatteryView) *procimg.Value { return &b.AlarmLevel }},
 	{Name: PointAlarmWord, Kind: KindBMS, Doc: "alarm bits"},
-	{Name: PointContactor, Kind: KindBMS, Doc: "DC contactor: 1 closed, 0 open (0 if it opened at any time in the interval)", Int: true, Worst: -1, Battery: func(b *BatteryView) *procimg.Value { return &b.Contactor }},
+	{Name: PointContactor, Kind: KindBMS, Doc: "DC contactor: 1 closed, 0 open (0 if it opened at any time in the interval)", Bounds: fixed(0, 1), Int: true, Worst: -1, Battery: func(b *BatteryView) *procimg.Value { return &b.Contactor }},
 }
 
 // Viewed reports whether the plant view carries the point.
@@ -156,6 +241,16 @@ func Viewed(kind Kind) []Standard {
 		}
 	}
 	return out
+}
+
+// LookupStandard returns the standard point name of kind, if there is one.
+func LookupStandard(kind Kind, name string) (Standard, bool) {
+	for _, s := range Standards {
+		if s.Kind == kind && s.Name == name {
+			return s, true
+		}
+	}
+	return Standard{}, false
 }
 
 // StandardsMarkdown renders the table as docs/devices.md's list of

@@ -275,7 +275,7 @@ func (p *Plant) read(d *device, table devices.Table, addr, n uint16) []uint16 {
 			case pass == 1:
 				v := p.valueLocked(d, pt.Name, t)
 				field := uint64(math.Round(math.Max(0, (v-pt.Offset)/scaleOf(pt, 0)))) & (1<<pt.BitWidth - 1)
-				putRaw(pt, field<<pt.BitOffset, w)
+				pt.PutRaw(field<<pt.BitOffset, w)
 			default:
 				v := p.valueLocked(d, pt.Name, t)
 				sf := d.sfOf(pt)
@@ -472,7 +472,7 @@ func (p *Plant) scaleFactors(d *device) map[string]int16 {
 		}
 		b := math.Abs(p.bound(d, pt.Name)) + math.Abs(pt.Offset)
 		e := int16(-3)
-		if pt.Type != devices.Float32 {
+		if pt.Type != devices.Float32 && pt.Type != devices.Float64 {
 			_, hi := rangeOf(pt.Type)
 			for e < 6 && b/scaleOf(pt, e) > hi {
 				e++
@@ -555,7 +555,7 @@ func rangeOf(t devices.Type) (float64, float64) {
 
 // clampTo saturates v to what the point can carry at exponent sf.
 func clampTo(pt *devices.Point, sf int16, v float64) float64 {
-	if pt.Type == devices.Float32 {
+	if pt.Type == devices.Float32 || pt.Type == devices.Float64 {
 		return v
 	}
 	lo, hi := rangeOf(pt.Type)
@@ -565,19 +565,6 @@ func clampTo(pt *devices.Point, sf int16, v float64) float64 {
 		a, b = b, a
 	}
 	return clamp(v, a, b)
-}
-
-// putRaw writes a raw bit pattern into a point's registers in its word order.
-func putRaw(pt *devices.Point, u uint64, dst []uint16) {
-	n := len(dst)
-	for i := 0; i < n; i++ {
-		w := uint16(u >> (16 * (n - 1 - i)))
-		if pt.WordOrder == devices.LowFirst {
-			dst[n-1-i] = w
-		} else {
-			dst[i] = w
-		}
-	}
 }
 
 // DeviceStatus is a device's address and injected faults.

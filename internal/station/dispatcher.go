@@ -189,9 +189,14 @@ func toInput(v *plant.View, in *dispatch.Input, hold time.Duration) {
 	for i := range v.Units {
 		uv, u := &v.Units[i], &in.Units[i]
 		*u = dispatch.Unit{ID: uv.ID, RatedP: uv.RatedP, RatedS: uv.RatedS, P: uv.P.V, Q: uv.Q.V}
-		u.PCSOK = uv.P.Good() && plant.OptionalGood(uv.Fault) && plant.OptionalGood(uv.State)
+		// A PCS that answers but is not running (or starting), or whose
+		// power reading is invalid or refused, is not OK, and not held:
+		// only one that stopped answering may be.
+		dataOK := uv.P.Good() && plant.OptionalGood(uv.Fault) && plant.OptionalGood(uv.State)
+		u.PCSOK = dataOK && plant.Delivering(uv.State)
 		u.PCSFault = uv.Fault.Good() && uv.Fault.V != 0
-		if !u.PCSOK && hold > 0 && !uv.AliveAt.IsZero() && now.Sub(uv.AliveAt) < hold {
+		answered := uv.P.Q == procimg.Invalid || uv.P.Q == procimg.Refused
+		if !dataOK && !answered && hold > 0 && !uv.AliveAt.IsZero() && now.Sub(uv.AliveAt) < hold {
 			u.Held, u.HeldP = true, uv.Acked.P
 		}
 		p := plant.Condense(uv.BMS, now)

@@ -84,6 +84,10 @@ type Options struct {
 	// a hot-standby pair's fence, open only on the leader within its
 	// lease. The control loop runs either way, keeping the standby warm.
 	Gate func() bool
+	// OnUnitEvent, if set, receives each unit's PCS run-state events
+	// (restart, not running, running again) from its writer; it must
+	// not block.
+	OnUnitEvent func(unit string, e writer.Event)
 }
 
 // New builds a station of c. Profiles must hold every profile c names,
@@ -96,7 +100,7 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 	if s.ntf == nil {
 		s.ntf = nopNotifier{}
 	}
-	mk := func(name string, d *Device) (*devices.Device, error) {
+	mk := func(name string, d *Device, r plant.Ratings) (*devices.Device, error) {
 		dev, err := devices.New(devices.Options{
 			Name:         name,
 			Address:      d.Address,
@@ -110,6 +114,7 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			LostAfter:    c.Comms.LostAfter,
 			Observer:     o.Observer,
 			WriteGate:    o.Gate,
+			Ratings:      r,
 		}, s.img, log.Named(name))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -118,19 +123,25 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 		return dev, nil
 	}
 	var err error
-	if s.meter, err = mk(plant.Meter, &c.Meter); err != nil {
+	if s.meter, err = mk(plant.Meter, &c.Meter, plant.Ratings{}); err != nil {
 		return nil, err
 	}
 	for i := range c.Units {
 		cu := &c.Units[i]
-		pcs, err := mk(plant.DeviceName(cu.ID, plant.KindPCS, 0), &cu.PCS)
+		ratings := plant.Ratings{P: cu.RatedPKW, S: cu.RatedSKVA}
+		pcs, err := mk(plant.DeviceName(cu.ID, plant.KindPCS, 0), &cu.PCS, ratings)
 		if err != nil {
 			return nil, err
 		}
+		var onEvent func(writer.Event)
+		if o.OnUnitEvent != nil {
+			id := cu.ID
+			onEvent = func(e writer.Event) { o.OnUnitEvent(id, e) }
+		}
 		u := &unit{id: cu.ID, ratedP: cu.RatedPKW, ratedS: cu.RatedSKVA, pcs: pcs,
-			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked, Gate: o.Gate})}
+			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked, Gate: o.Gate, OnEvent: onEvent})}
 		for j := range cu.BMS {
-			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device)
+			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device, ratings)
 			if err != nil {
 				return nil, err
 			}
@@ -334,7 +345,11 @@ func fmtValue(v float64, ok bool, prec int) string {
 }
 
 // waitReady tells the supervisor the daemon is ready once every readable
-// point of every device has been read successfully: the first full poll.
+// point of every device has been answered (the first full poll): read, or
+// refused with an exception, or read invalid. A point that is not good
+// then keeps only what needs it out of control: dispatch counts a unit
+// whose required PCS or BMS point is not good as unavailable. The required
+// points that are not good are named in a warning.
 func (s *Station) waitReady(ctx context.Context) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -351,6 +366,9 @@ func (s *Station) waitReady(ctx context.Context) {
 			if len(missing) == 0 {
 				s.log.Info("first full poll complete: all devices online",
 					zap.Int("devices", len(s.all)), zap.Duration("after", now.Sub(start).Round(time.Millisecond)))
+				if bad := s.requiredNotGood(&snap); len(bad) > 0 {
+					s.log.Warn("required points not good: their units are unavailable until they are", zap.Strings("points", bad))
+				}
 				s.ready.Store(true)
 				s.ntf.Ready()
 				return
@@ -363,15 +381,35 @@ func (s *Station) waitReady(ctx context.Context) {
 	}
 }
 
-// unread names the devices with a readable point that has no good value.
+// unread names the devices with a readable point the device has not
+// answered yet, or whose device is lost.
 func (s *Station) unread(snap *procimg.Snapshot) []string {
 	var out []string
 	for _, d := range s.all {
 		pts := d.Profile().Points
 		for i := range pts {
-			if pts[i].Group != "" && !snap.Value(d.ID(), i).Good() {
+			if v := snap.Value(d.ID(), i); pts[i].Group != "" && (v.At.IsZero() || v.Q == procimg.Lost) {
 				out = append(out, d.Name())
 				break
+			}
+		}
+	}
+	return out
+}
+
+// requiredNotGood names, as device.point (quality), the required points
+// (plant.Standards) that are not good in snap.
+func (s *Station) requiredNotGood(snap *procimg.Snapshot) []string {
+	var out []string
+	for _, d := range s.all {
+		p := d.Profile()
+		for _, std := range plant.StandardsOf(p.Kind) {
+			i := p.Point(std.Name)
+			if !std.Required || std.Write || i < 0 {
+				continue
+			}
+			if v := snap.Value(d.ID(), i); !v.Good() {
+				out = append(out, fmt.Sprintf("%s.%s (%s)", d.Name(), std.Name, v.Q))
 			}
 		}
 	}

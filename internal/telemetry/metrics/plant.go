@@ -154,7 +154,8 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// QualityLevel maps a quality to its gauge value: 2 good, 1 stale, 0 lost.
+// QualityLevel maps a quality to its gauge value: 2 good, 1 stale, 0 lost,
+// invalid or refused.
 func QualityLevel(q procimg.Quality) float64 {
 	switch q {
 	case procimg.Good:

@@ -130,6 +130,7 @@ const (
 	KindMode       = "mode"       // the base mode changed
 	KindCommand    = "command"    // an operator command was accepted or refused
 	KindComm       = "comm"       // a device's communication state changed
+	KindPCS        = "pcs"        // a unit's PCS restarted, does not run, or runs again
 )
 
 func f(name string, t Type, unit string, agg Agg, desc string) Field {
@@ -178,7 +179,7 @@ var Default = Schema{
 	{
 		Name: MMeter, Desc: "the POI meter, one point per interval", Tags: []string{"site", "device"},
 		Fields: append(points(plant.KindMeter),
-			f("quality", String, "", Sampled, "worst quality of the meter's readings in the interval: good, stale, lost"),
+			f("quality", String, "", Sampled, "worst quality of the meter's readings in the interval: good, stale, lost, invalid, refused"),
 		),
 	},
 	{
@@ -187,13 +188,13 @@ var Default = Schema{
 			f("setpoint_p_kw", Float, "kW", Sampled, "last active power setpoint the PCS acknowledged"),
 			f("setpoint_q_kvar", Float, "kvar", Sampled, "last reactive power setpoint the PCS acknowledged"),
 			f("protection", String, "", Sampled, "protection state: normal, derate, limit, trip"),
-			f("quality", String, "", Sampled, "worst quality of the PCS's readings in the interval: good, stale, lost"),
+			f("quality", String, "", Sampled, "worst quality of the PCS's readings in the interval: good, stale, lost, invalid, refused"),
 		),
 	},
 	{
 		Name: MBMS, Desc: "one point per battery (BMS) per interval; bms is the battery's index within its unit", Tags: []string{"site", "unit", "bms"},
 		Fields: append(points(plant.KindBMS),
-			f("quality", String, "", Sampled, "worst quality of the BMS's readings in the interval: good, stale, lost"),
+			f("quality", String, "", Sampled, "worst quality of the BMS's readings in the interval: good, stale, lost, invalid, refused"),
 		),
 	},
 	{
@@ -212,11 +213,11 @@ var Default = Schema{
 		},
 	},
 	{
-		Name: MEvent, Desc: "one point per event, written when it happens; kind is protection, mode, command or comm; unit is a unit ID, \"plant\", or the device name for comm events", Tags: []string{"site", "unit", "kind"},
+		Name: MEvent, Desc: "one point per event, written when it happens; kind is protection, mode, command, comm or pcs; unit is a unit ID, \"plant\", or the device name for comm events", Tags: []string{"site", "unit", "kind"},
 		Fields: []Field{
 			f("from_state", String, "", Sampled, "state before: protection state, mode, or communication state"),
 			f("to_state", String, "", Sampled, "state after; for commands the result (ok, refused, invalid, …)"),
-			f("cause", String, "", Sampled, "protection cause (e.g. bms_alarm_3), or the command name"),
+			f("cause", String, "", Sampled, "protection cause (e.g. bms_alarm_3), the command name, or the PCS event (pcs_restart, pcs_not_running, pcs_running)"),
 			f("message", String, "", Sampled, "human-readable detail: a command's refusal reason or payload, a device's last error"),
 			f("source", String, "", Sampled, "who caused it: command transport and client"),
 		},

@@ -20,7 +20,9 @@ Holding registers (zero-based addresses):
   900      local panel: write 1 = local stop (test hook)
   901      interlock: 1 = refuse start commands (test hook)
 
-32-bit values are low word first (CDAB) unless --word-order abcd.
+32-bit values are low word first (CDAB) unless --word-order abcd. With
+--noise the measured P carries that much uniform noise, as a real
+measurement does.
 A single-register write with FC16 is refused (illegal function), as many
 devices do. Reads of the --exception-block range answer illegal address.
 """
@@ -28,6 +30,7 @@ devices do. Reads of the --exception-block range answer illegal address.
 import argparse
 import asyncio
 import logging
+import random
 import struct
 import time
 
@@ -116,7 +119,8 @@ class PCS(ModbusSlaveContext):
         h = self.store["h"]
         h.setValues(100, [self.state])
         h.setValues(101, [self.alive])
-        self.put_f32(102, self.p)
+        noise = random.uniform(-self.args.noise, self.args.noise) if self.args.noise else 0.0
+        self.put_f32(102, self.p + noise)
         self.put_f32(104, 0.0)
         h.setValues(300, [7500, 412, 305, 2400, 5000, 0x11])
 
@@ -149,6 +153,7 @@ def main():
                     default=(0, 0), help="LO:HI register range answering exceptions")
     ap.add_argument("--start-delay", type=float, default=0.5, help="s")
     ap.add_argument("--watchdog", type=float, default=5.0, help="s")
+    ap.add_argument("--noise", type=float, default=0.0, help="kW of uniform noise on the measured P")
     args = ap.parse_args()
     logging.disable(logging.ERROR)  # pymodbus logs every closed client as an error
     asyncio.run(run(args))

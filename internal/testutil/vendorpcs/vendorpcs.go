@@ -37,6 +37,7 @@ type Options struct {
 	ExceptionBlock [2]int  // [lo, hi) holding registers whose reads answer illegal address
 	StartDelay     time.Duration
 	Watchdog       time.Duration
+	NoiseKW        float64 // uniform noise on the measured P, as a real measurement has
 }
 
 // PCS is one running device process.
@@ -78,6 +79,9 @@ func Start(tb testing.TB, o Options) *PCS {
 	}
 	if o.Watchdog > 0 {
 		p.args = append(p.args, "--watchdog", fmt.Sprint(o.Watchdog.Seconds()))
+	}
+	if o.NoiseKW > 0 {
+		p.args = append(p.args, "--noise", fmt.Sprint(o.NoiseKW))
 	}
 	p.start()
 	tb.Cleanup(p.Kill)
