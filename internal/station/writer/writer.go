@@ -24,7 +24,8 @@ type Options struct {
 	// Log receives write failures, at most one every 5 s.
 	Log *zap.Logger
 	// OnAck, if set, is called from the writer's goroutine when the PCS
-	// acknowledges an order that was set with a non-zero cycle.
+	// first acknowledges an order that was set with a non-zero cycle (not
+	// again when a heartbeat rewrites it).
 	OnAck func(cycle uint64, at time.Time)
 	// Gate, if set, is asked immediately before every write (order, run
 	// command, heartbeat); while it says no, nothing is written, not even
@@ -209,12 +210,13 @@ func (w *Writer) Run(ctx context.Context) {
 		started = true
 		now := time.Now()
 		w.mu.Lock()
+		first := w.ackedSeq != seq // not a heartbeat's rewrite of an acknowledged order
 		w.acked, w.ackedAt, w.ackedSeq, w.lastAck = sp, now, seq, ack
 		if w.hasHB {
 			w.hbAt = now
 		}
 		w.mu.Unlock()
-		if cycle != 0 && w.onAck != nil {
+		if first && cycle != 0 && w.onAck != nil {
 			w.onAck(cycle, now)
 		}
 	}
