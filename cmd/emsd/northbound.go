@@ -18,6 +18,7 @@ import (
 	"github.com/emsd/emsd/internal/northbound/iec104"
 	"github.com/emsd/emsd/internal/northbound/modbus"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/station"
 )
@@ -32,16 +33,26 @@ type northboundServer interface {
 // buildNorthbound makes the dispatch-link servers the configuration
 // enables; their setpoints and commands go through h, the MQTT command
 // path, under its one remote/local switch.
-func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatcher, h *command.Handler, log *zap.Logger) (*northbound.Link, []northboundServer, error) {
+func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatcher, h *command.Handler, e *northbound.Energy, log *zap.Logger) (*northbound.Link, []northboundServer, error) {
 	n := &cfg.Northbound
 	if !n.IEC104.Enabled && !n.Modbus.Enabled {
 		return nil, nil, nil
 	}
-	link := northbound.NewLink(northbound.LinkConfig{Zero: n.Fallback == config.FallbackZero, SetpointTimeout: n.SetpointTimeout},
+	fallback := map[string]northbound.Fallback{config.FallbackHold: northbound.Hold, config.FallbackZero: northbound.Zero,
+		config.FallbackSchedule: northbound.Schedule}[n.Fallback]
+	link := northbound.NewLink(northbound.LinkConfig{Fallback: fallback, SetpointTimeout: n.SetpointTimeout},
 		h, log.Named("northbound"))
 	disp := northbound.NewDispatch(h, link).WithPFR(func() dispatch.PFRParams { p, _ := d.PFR(); return p })
 	src := func() northbound.Values {
-		return plantValues(httpapi.Snapshot(st, d, time.Now()), d, h.Authority(), time.Now(), staleAfter(cfg))
+		vals := plantValues(httpapi.Snapshot(st, d, time.Now()), d, h.Authority(), time.Now(), staleAfter(cfg))
+		in, out, good := e.Today()
+		q := northbound.Good
+		if !good {
+			q = northbound.Stale
+		}
+		vals[points.QChargedToday] = northbound.Value{V: in, Q: q}
+		vals[points.QDischargedToday] = northbound.Value{V: out, Q: q}
+		return vals
 	}
 	var srvs []northboundServer
 	if i := &n.IEC104; i.Enabled {
@@ -84,11 +95,14 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 		}
 		vals[q] = northbound.Value{V: float64(*v.Value), Q: qualityOf(v.Quality)}
 	}
-	meas(points.QP, s.Plant.P)
-	meas(points.QQ, s.Plant.Q)
-	meas(points.QU, s.Plant.V)
-	meas(points.QF, s.Plant.F)
+	meas(points.QP, s.Plant.Points[plant.PointP])
+	meas(points.QQ, s.Plant.Points[plant.PointQ])
+	meas(points.QU, s.Plant.Points[plant.PointV])
+	meas(points.QF, s.Plant.Points[plant.PointF])
 	meas(points.QSOC, s.Plant.SOC)
+	for _, u := range s.Units {
+		meas(points.UnitQuantity(points.QUnitP, u.ID), u.Points[plant.PointP])
+	}
 	vals[points.QRemote] = northbound.Value{V: b2f(auth.RemoteEnabled())}
 
 	if s.Dispatch == nil || s.SnapshotAt == nil {
@@ -108,6 +122,11 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 	derived(points.QEStop, b2f(ds.EStop))
 	_, pfrOn := d.PFR()
 	derived(points.QPFROn, b2f(pfrOn))
+	for _, u := range s.Units {
+		if u.Protection != "" {
+			derived(points.UnitQuantity(points.QUnitTrip, u.ID), b2f(u.Protection == dispatch.StateTrip.String()))
+		}
+	}
 	if t, ok := d.AGCTarget(); ok {
 		derived(points.QAGCTargetKW, t)
 	}

@@ -14,9 +14,16 @@ import (
 
 	"github.com/thinkgos/go-iecp5/asdu"
 	"github.com/thinkgos/go-iecp5/cs104"
+	"go.uber.org/zap"
 
+	"github.com/emsd/emsd/internal/command"
+	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/httpapi"
+	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/northbound/modbus"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/plant"
+	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -70,6 +77,36 @@ func newDispatchMaster(t *testing.T, addr string) *dispatchMaster {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return m
+}
+
+// interrogated waits for the end of a station interrogation and returns
+// its measurands by address.
+func (m *dispatchMaster) interrogated(t *testing.T) map[asdu.InfoObjAddr]asdu.MeasuredValueFloatInfo {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		for i, a := range m.rx {
+			if a.Type != asdu.C_IC_NA_1 || a.Coa.Cause != asdu.ActivationTerm {
+				continue
+			}
+			out := map[asdu.InfoObjAddr]asdu.MeasuredValueFloatInfo{}
+			for _, b := range m.rx[:i] {
+				if b.Type == asdu.M_ME_NC_1 && b.Coa.Cause == asdu.InterrogatedByStation {
+					for _, v := range b.Clone().GetMeasuredValueFloat() {
+						out[v.Ioa] = v
+					}
+				}
+			}
+			m.rx = m.rx[i+1:]
+			m.mu.Unlock()
+			return out
+		}
+		m.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no end of interrogation within 10 s")
+	return nil
 }
 
 // confirmation waits for the activation confirmation of typ and returns
@@ -148,6 +185,21 @@ func TestDispatchLinkEndToEnd(t *testing.T) {
 
 	m := newDispatchMaster(t, addr)
 	metric(t, d.http, "emsd_northbound_connections 1")
+
+	// Interrogation: the POI power measured good, the energy counters and
+	// the remote switch there.
+	if err := m.c.InterrogationCmd(asdu.CauseOfTransmission{Cause: asdu.Activation}, 1, asdu.QOIStation); err != nil {
+		t.Fatal(err)
+	}
+	gi := m.interrogated(t)
+	if v, ok := gi[ioaFor(points.QP)]; !ok || v.Qds != asdu.QDSGood {
+		t.Errorf("P in GI: %+v (present %v), want good", v, ok)
+	}
+	for _, q := range []string{points.QChargedToday, points.QDischargedToday, points.QAvailDischarge} {
+		if _, ok := gi[ioaFor(q)]; !ok {
+			t.Errorf("%s missing from GI", q)
+		}
+	}
 	agc := ioaFor(points.QAGCEnable)
 	for _, sel := range []bool{true, false} {
 		if err := asdu.SingleCmd(m.c, asdu.C_SC_NA_1, asdu.CauseOfTransmission{Cause: asdu.Activation}, 1,
@@ -334,5 +386,47 @@ func TestReadmeMbpollDispatch(t *testing.T) {
 	}
 	if len(got) != 2 || !strings.HasPrefix(got[0], "mode ok") || !strings.HasPrefix(got[1], "agc_target ok") || !strings.Contains(got[1], `"p":2500`) {
 		t.Errorf("audit of the Modbus writes: %q", got)
+	}
+}
+
+// TestPlantValuesGradeQuality: the values served to dispatch keep the
+// process image's quality, and what the control loop derives goes stale
+// with its snapshot: nothing stale or lost is ever good.
+func TestPlantValuesGradeQuality(t *testing.T) {
+	ctl, err := dispatch.New(dispatch.DefaultConfig(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := station.NewDispatcher(ctl, zap.NewNop(), nil)
+	num := func(x float64) *httpapi.Num { n := httpapi.Num(x); return &n }
+	now := time.Now()
+	fresh, old := now.Add(-100*time.Millisecond), now.Add(-10*time.Second)
+	s := httpapi.State{SnapshotAt: &fresh,
+		Plant: httpapi.PlantState{Points: map[string]*httpapi.Value{plant.PointP: {Value: num(500), Quality: "good"}, plant.PointF: {Quality: "lost"}},
+			SOC: &httpapi.Value{Value: num(40), Quality: "stale"}},
+		Dispatch: &httpapi.DispatchState{Mode: dispatch.ModeAGC, AvailDischarge: 800, Tripped: 1},
+		Units: []httpapi.UnitState{{ID: "u1", Points: map[string]*httpapi.Value{plant.PointP: {Value: num(250), Quality: "good"}}, Protection: "trip"},
+			{ID: "u2", Points: map[string]*httpapi.Value{plant.PointP: {Value: num(250), Quality: "lost"}}, Protection: "normal"}}}
+	auth := command.NewAuthority(false)
+	v := plantValues(s, d, auth, now, time.Second)
+	want := map[string]northbound.Value{
+		points.QP: {V: 500}, points.QSOC: {V: 40, Q: northbound.Stale}, points.QF: {Q: northbound.Lost},
+		points.QRemote: {V: 0}, points.QAGCOn: {V: 1}, points.QFault: {V: 1}, points.QAvailDischarge: {V: 800},
+		points.QAGCTargetKW:                      {Q: northbound.Lost},
+		points.UnitQuantity(points.QUnitP, "u1"): {V: 250}, points.UnitQuantity(points.QUnitP, "u2"): {V: 250, Q: northbound.Lost},
+		points.UnitQuantity(points.QUnitTrip, "u1"): {V: 1}, points.UnitQuantity(points.QUnitTrip, "u2"): {V: 0},
+	}
+	for q, w := range want {
+		if got := v.Get(q); got.Q != w.Q || (w.Q != northbound.Lost && got.V != w.V) {
+			t.Errorf("%s = %+v, want %+v", q, got, w)
+		}
+	}
+	// The control loop's snapshot is old: everything it derives is stale.
+	s.SnapshotAt = &old
+	v = plantValues(s, d, auth, now, time.Second)
+	for _, q := range []string{points.QAGCOn, points.QFault, points.QAvailDischarge, points.UnitQuantity(points.QUnitTrip, "u1")} {
+		if got := v.Get(q); got.Q != northbound.Stale {
+			t.Errorf("%s with a 10 s old snapshot = %+v, want stale", q, got)
+		}
 	}
 }

@@ -59,6 +59,7 @@ type services struct {
 	haWG     sync.WaitGroup
 	cycles   atomic.Uint64      // control cycles so far
 	link     *northbound.Link   // nil without a northbound server
+	energy   *northbound.Energy // energy today at the POI; nil without a northbound server
 	north    []northboundServer // the dispatch-link servers
 
 	cancel context.CancelFunc // ends what start started
@@ -103,6 +104,9 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 func (s *services) onCycle(v *plant.View, k plant.CycleKind) {
 	s.cycles.Add(1)
 	s.m.OnCycle(v, k)
+	if s.energy != nil {
+		s.energy.Observe(v.At, v.POI.P.V, v.POI.P.Good())
+	}
 	if s.rec != nil {
 		s.rec.Observe(v, s.disp.Report())
 	}
@@ -196,7 +200,10 @@ func (s *services) build(st *station.Station) error {
 	}
 	s.handler = command.NewHandler(bus{s.disp, s.ha, &sync.Mutex{}}, ho)
 
-	if s.link, s.north, err = buildNorthbound(cfg, st, s.disp, s.handler, log); err != nil {
+	if n := &cfg.Northbound; n.IEC104.Enabled || n.Modbus.Enabled {
+		s.energy = northbound.NewEnergy(time.Local)
+	}
+	if s.link, s.north, err = buildNorthbound(cfg, st, s.disp, s.handler, s.energy, log); err != nil {
 		return err
 	}
 	if s.link != nil {

@@ -11,8 +11,9 @@ import (
 
 // Fallbacks of northbound.fallback.
 const (
-	FallbackHold = "hold" // keep the last AGC target
-	FallbackZero = "zero" // AGC target 0 kW
+	FallbackHold     = "hold"     // keep the last AGC target
+	FallbackZero     = "zero"     // AGC target 0 kW
+	FallbackSchedule = "schedule" // schedule mode (with the schedule uploaded)
 )
 
 // Northbound is the link to the grid's dispatch centre (docs/northbound.md).
@@ -25,8 +26,9 @@ type Northbound struct {
 	Modbus NorthModbus `yaml:"modbus"`
 	// Fallback is what the plant does when every dispatch connection is
 	// lost, or no setpoint came within setpoint_timeout, while a dispatch
-	// setpoint is in force: hold (keep the last target) or zero (AGC
-	// target 0 kW). Default zero.
+	// setpoint is in force: hold (keep the last target), zero (AGC target
+	// 0 kW) or schedule (schedule mode, refused without a schedule).
+	// Default zero.
 	Fallback string `yaml:"fallback"`
 	// SetpointTimeout is the longest time between setpoints from dispatch
 	// before the fallback applies; 0 is no limit. Default 0.
@@ -144,8 +146,8 @@ func (c *Config) northboundDefaults() {
 
 func (c *Config) validateNorthbound(k *checker) {
 	n := &c.Northbound
-	if n.Fallback != FallbackHold && n.Fallback != FallbackZero {
-		k.bad("northbound.fallback", "%q is not hold or zero", n.Fallback)
+	if n.Fallback != FallbackHold && n.Fallback != FallbackZero && n.Fallback != FallbackSchedule {
+		k.bad("northbound.fallback", "%q is not hold, zero or schedule", n.Fallback)
 	}
 	k.duration("northbound.setpoint_timeout", n.SetpointTimeout, 0, 24*time.Hour)
 	i := &n.IEC104
@@ -169,6 +171,15 @@ func (c *Config) validateNorthbound(k *checker) {
 	k.duration("northbound.iec104.scan", i.Scan, 10*time.Millisecond, time.Minute)
 	k.duration("northbound.iec104.cycle", *i.Cycle, 0, 24*time.Hour)
 	k.duration("northbound.iec104.select_timeout", i.SelectTimeout, 100*time.Millisecond, 10*time.Minute)
+	units := map[string]bool{}
+	for _, u := range c.Units {
+		units[u.ID] = true
+	}
+	for j, p := range i.Points {
+		if id := p.UnitOf(); id != "" && !units[id] {
+			k.bad(fmt.Sprintf("northbound.iec104.points[%d].quantity", j), "%q names no unit of units[].id", p.Quantity)
+		}
+	}
 	for _, err := range points.Check(i.Points) {
 		var pe *points.PointError
 		if errors.As(err, &pe) {

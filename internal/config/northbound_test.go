@@ -57,6 +57,9 @@ func TestNorthboundPointsTable(t *testing.T) {
 		"northbound.iec104.points[1].ioa", "100 is also entry [0]")
 	wantOneError(t, head+"      - {ioa: 0, type: single, quantity: remote}\n", line,
 		"northbound.iec104.points[0].ioa", "0 is not in 1..16777215")
+	wantOneError(t, head+"      - {ioa: 1, type: single, quantity: \"unit_trip:pcs9\"}\n", line,
+		"northbound.iec104.points[0].quantity", `"unit_trip:pcs9" names no unit`)
+	wantOneError(t, head+"      - {ioa: 1, type: single, quantity: \"unit_trip:pcs1\"}\n", line, "", "")
 	wantOneError(t, head+"      - {ioa: 1, type: single, quantity: remote, scal: 1}\n", line,
 		"northbound.iec104.points[0].scal", `unknown key "scal"`)
 }
@@ -65,7 +68,8 @@ func TestNorthboundPointsTable(t *testing.T) {
 // fallback are checked on the key written.
 func TestNorthboundBadValuesNameTheKey(t *testing.T) {
 	cases := []struct{ extra, path, msg string }{
-		{"northbound: {fallback: ramp}\n", "northbound.fallback", `"ramp" is not hold or zero`},
+		{"northbound: {fallback: ramp}\n", "northbound.fallback", `"ramp" is not hold, zero or schedule`},
+		{"northbound: {fallback: schedule}\n", "", ""},
 		{"northbound: {iec104: {w: 13}}\n", "northbound.iec104.w", "13 must not exceed k (12)"},
 		{"northbound: {iec104: {t2: 20s}}\n", "northbound.iec104.t2", "20s must be shorter than t1"},
 		{"northbound: {iec104: {t1: 300s, t3: 400s}}\n", "northbound.iec104.t1", "must be within"},

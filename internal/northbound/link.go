@@ -12,12 +12,22 @@ import (
 	"github.com/emsd/emsd/internal/command"
 )
 
+// Fallback is what the plant does when dispatch goes silent.
+type Fallback int
+
+// Fallbacks.
+const (
+	Hold     Fallback = iota // keep following the last target
+	Zero                     // AGC target 0 kW
+	Schedule                 // switch to schedule mode (refused, and logged, without a schedule)
+)
+
 // LinkConfig configures the dispatch link watch.
 type LinkConfig struct {
-	// Zero sets the AGC target to 0 kW when every dispatch connection is
-	// lost, or no setpoint arrived within SetpointTimeout, while a
-	// dispatch setpoint is in force; otherwise the last target holds.
-	Zero bool
+	// Fallback is what happens when every dispatch connection is lost,
+	// or no setpoint arrived within SetpointTimeout, while a dispatch
+	// setpoint is in force.
+	Fallback Fallback
 	// SetpointTimeout is the longest time between setpoints; 0 is no limit.
 	SetpointTimeout time.Duration
 }
@@ -131,16 +141,22 @@ func (l *Link) check() {
 // fallback applies the configured fallback and logs the event.
 func (l *Link) fallback(why string) {
 	l.fallbacks.Add(1)
-	if !l.cfg.Zero {
+	var name, fields, what string
+	switch l.cfg.Fallback {
+	case Zero:
+		name, fields, what = command.NameAGCTarget, `"p":0`, "AGC target 0 kW"
+	case Schedule:
+		name, fields, what = command.NameMode, `"mode":"schedule"`, "schedule mode"
+	default:
 		l.log.Warn("dispatch fallback: holding the last target", zap.String("reason", why))
 		return
 	}
 	id := "northbound-fallback-" + time.Now().UTC().Format("20060102T150405.000000000") + "-" + strconv.FormatUint(l.seq.Add(1), 10)
-	rep := l.cmd.Handle(context.Background(), command.NameAGCTarget, []byte(`{"id":"`+id+`","p":0}`),
+	rep := l.cmd.Handle(context.Background(), name, []byte(`{"id":"`+id+`",`+fields+`}`),
 		command.Source{Transport: "northbound", Client: "fallback", Topic: why})
 	if !rep.OK {
-		l.log.Warn("dispatch fallback: AGC target 0 kW not applied", zap.String("reason", why), zap.String("error", rep.Error))
+		l.log.Warn("dispatch fallback: "+what+" not applied", zap.String("reason", why), zap.String("error", rep.Error))
 		return
 	}
-	l.log.Warn("dispatch fallback: AGC target 0 kW", zap.String("reason", why))
+	l.log.Warn("dispatch fallback: "+what, zap.String("reason", why))
 }

@@ -2,6 +2,7 @@ package northbound
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func (c *commands) all() []string {
 
 func TestLinkFallbackOnlyWhenArmedAndAllLost(t *testing.T) {
 	cmds := &commands{}
-	l := NewLink(LinkConfig{Zero: true}, cmds, nil)
+	l := NewLink(LinkConfig{Fallback: Zero}, cmds, nil)
 	l.Connected()
 	l.Disconnected()
 	if l.Fallbacks() != 0 || len(cmds.all()) != 0 {
@@ -81,12 +82,24 @@ func TestLinkHoldSubmitsNothing(t *testing.T) {
 
 func TestLinkZeroRefusedIsLoggedNotRetried(t *testing.T) {
 	cmds := &commands{fail: "remote control disabled (local mode)"}
-	l := NewLink(LinkConfig{Zero: true}, cmds, nil)
+	l := NewLink(LinkConfig{Fallback: Zero}, cmds, nil)
 	l.Connected()
 	l.refreshed()
 	l.Disconnected()
 	if got := cmds.all(); l.Fallbacks() != 1 || len(got) != 1 {
 		t.Fatalf("fallbacks %d, commands %v", l.Fallbacks(), got)
+	}
+}
+
+func TestLinkScheduleSwitchesMode(t *testing.T) {
+	cmds := &commands{}
+	l := NewLink(LinkConfig{Fallback: Schedule}, cmds, nil)
+	l.Connected()
+	l.refreshed()
+	l.Disconnected()
+	got := cmds.all()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "northbound mode {") || !strings.HasSuffix(got[0], `"mode":"schedule"}`) {
+		t.Fatalf("schedule fallback submitted %v", got)
 	}
 }
 

@@ -109,7 +109,7 @@ func newRig(t *testing.T, mod func(*Config, *northbound.LinkConfig)) *rig {
 	addr := testutil.FreeAddr(t)
 	cfg := Config{Addr: addr, CommonAddr: ca, Allow: []string{"127.0.0.1"}, Scan: 20 * time.Millisecond,
 		Points: points.DefaultPoints()}
-	lc := northbound.LinkConfig{Zero: true}
+	lc := northbound.LinkConfig{Fallback: northbound.Zero}
 	if mod != nil {
 		mod(&cfg, &lc)
 	}

@@ -27,32 +27,56 @@ const (
 
 // Quantities a point can carry, by kind.
 var quantities = map[Kind][]string{
-	Measurand: {QP, QQ, QU, QF, QSOC, QAvailCharge, QAvailDischarge, QAGCTargetKW},
+	Measurand: {QP, QQ, QU, QF, QSOC, QAvailCharge, QAvailDischarge, QAGCTargetKW, QChargedToday, QDischargedToday},
 	Single:    {QRemote, QRunning, QFault, QAGCOn, QEStop, QPFROn},
 	Setpoint:  {QAGCTarget},
 	Command:   {QAGCEnable, QPlantRun, QPFREnable},
 }
 
+// Per-unit quantities, by kind: the quantity names one unit after a
+// colon, "unit_p_kw:u1".
+var perUnit = map[Kind][]string{
+	Measurand: {QUnitP},
+	Single:    {QUnitTrip},
+}
+
+// Per-unit quantity names.
+const (
+	QUnitP    = "unit_p_kw" // the unit's active power, kW (+ discharge)
+	QUnitTrip = "unit_trip" // the unit is tripped (protection state trip)
+)
+
+// UnitQuantity is the quantity name of per-unit quantity q for unit id.
+func UnitQuantity(q, id string) string { return q + ":" + id }
+
+// UnitOf returns the unit a per-unit quantity names, or "".
+func (p Point) UnitOf() string {
+	_, id, _ := strings.Cut(p.Quantity, ":")
+	return id
+}
+
 // Quantity names.
 const (
-	QP              = "p_kw"                   // active power at the POI, kW (+ export)
-	QQ              = "q_kvar"                 // reactive power at the POI, kvar
-	QU              = "v_v"                    // voltage at the POI, V
-	QF              = "f_hz"                   // frequency at the POI, Hz
-	QSOC            = "soc_pct"                // plant state of charge, %
-	QAvailCharge    = "available_charge_kw"    // charge power available now, kW
-	QAvailDischarge = "available_discharge_kw" // discharge power available now, kW
-	QAGCTargetKW    = "agc_target_kw"          // AGC target being followed, kW
-	QRemote         = "remote"                 // remote control enabled (远方)
-	QRunning        = "running"                // plant in a mode other than standby
-	QFault          = "fault"                  // a unit is tripped
-	QAGCOn          = "agc_on"                 // AGC mode active
-	QEStop          = "estop"                  // emergency stop latched
-	QPFROn          = "pfr_on"                 // primary frequency response on
-	QAGCTarget      = "agc_target"             // setpoint: AGC target at the POI, kW
-	QAGCEnable      = "agc_enable"             // command: on = AGC mode, off = standby
-	QPlantRun       = "plant_run"              // command: on = reset latched trips and estop, off = standby
-	QPFREnable      = "pfr_enable"             // command: primary frequency response on (its parameters in force) or off
+	QP               = "p_kw"                   // active power at the POI, kW (+ export)
+	QQ               = "q_kvar"                 // reactive power at the POI, kvar
+	QU               = "v_v"                    // voltage at the POI, V
+	QF               = "f_hz"                   // frequency at the POI, Hz
+	QSOC             = "soc_pct"                // plant state of charge, %
+	QAvailCharge     = "available_charge_kw"    // charge power available now, kW
+	QAvailDischarge  = "available_discharge_kw" // discharge power available now, kW
+	QAGCTargetKW     = "agc_target_kw"          // AGC target being followed, kW
+	QChargedToday    = "charged_today_kwh"      // energy imported at the POI since local midnight, kWh
+	QDischargedToday = "discharged_today_kwh"   // energy exported at the POI since local midnight, kWh
+	QRemote          = "remote"                 // remote control enabled (远方)
+	QRunning         = "running"                // plant in a mode other than standby
+	QFault           = "fault"                  // a unit is tripped
+	QAGCOn           = "agc_on"                 // AGC mode active
+	QEStop           = "estop"                  // emergency stop latched
+	QPFROn           = "pfr_on"                 // primary frequency response on
+	QAGCTarget       = "agc_target"             // setpoint: AGC target at the POI, kW
+	QAGCEnable       = "agc_enable"             // command: on = AGC mode, off = standby
+	QPlantRun        = "plant_run"              // command: on = reset latched trips and estop, off = standby
+	QPFREnable       = "pfr_enable"             // command: primary frequency response on (its parameters in force) or off
 )
 
 // Point maps one protocol address to an emsd quantity. On the wire a
@@ -93,6 +117,8 @@ func DefaultPoints() []Point {
 		{IOA: 16390, Type: Measurand, Quantity: QAvailCharge, Unit: "MW", Scale: 0.001, Deadband: 0.01},
 		{IOA: 16391, Type: Measurand, Quantity: QAvailDischarge, Unit: "MW", Scale: 0.001, Deadband: 0.01},
 		{IOA: 16392, Type: Measurand, Quantity: QAGCTargetKW, Unit: "MW", Scale: 0.001, Deadband: 0.001},
+		{IOA: 16393, Type: Measurand, Quantity: QChargedToday, Unit: "MWh", Scale: 0.001, Deadband: 0.01},
+		{IOA: 16394, Type: Measurand, Quantity: QDischargedToday, Unit: "MWh", Scale: 0.001, Deadband: 0.01},
 		{IOA: 24577, Type: Command, Quantity: QAGCEnable, Scale: 1},
 		{IOA: 24578, Type: Command, Quantity: QPlantRun, Scale: 1},
 		{IOA: 24579, Type: Command, Quantity: QPFREnable, Scale: 1},
@@ -127,11 +153,18 @@ func Check(points []Point) []error {
 		}
 		seen[p.IOA] = i
 		qs, ok := quantities[p.Type]
+		base, id, isUnit := strings.Cut(p.Quantity, ":")
 		switch {
 		case !ok:
 			bad(i, "type", "%q is not one of measurand, single, setpoint, command", p.Type)
-		case !slices.Contains(qs, p.Quantity):
-			bad(i, "quantity", "%q is not a %s quantity (known: %s)", p.Quantity, p.Type, strings.Join(qs, ", "))
+		case isUnit && (id == "" || !slices.Contains(perUnit[p.Type], base)):
+			bad(i, "quantity", "%q is not a per-unit %s quantity NAME:UNIT (known: %s)", p.Quantity, p.Type, strings.Join(perUnit[p.Type], ", "))
+		case !isUnit && !slices.Contains(qs, p.Quantity):
+			known := strings.Join(qs, ", ")
+			if pu := perUnit[p.Type]; len(pu) > 0 {
+				known += "; per unit NAME:UNIT: " + strings.Join(pu, ", ")
+			}
+			bad(i, "quantity", "%q is not a %s quantity (known: %s)", p.Quantity, p.Type, known)
 		}
 		if p.Scale == 0 || math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) {
 			bad(i, "scale", "must be a finite number other than 0")

@@ -15,7 +15,7 @@ func TestDefaultTableIsValid(t *testing.T) {
 	for _, p := range DefaultPoints() {
 		kinds[p.Type]++
 	}
-	if kinds[Measurand] != 8 || kinds[Single] != 6 || kinds[Setpoint] != 1 || kinds[Command] != 3 {
+	if kinds[Measurand] != 10 || kinds[Single] != 6 || kinds[Setpoint] != 1 || kinds[Command] != 3 {
 		t.Errorf("default table kinds %v", kinds)
 	}
 }
@@ -31,6 +31,10 @@ func TestCheckNamesEachBadEntry(t *testing.T) {
 		{IOA: 10, Type: Measurand, Quantity: QP, Scale: 0},
 		{IOA: 11, Type: Measurand, Quantity: QP, Scale: math.Inf(1)},
 		{IOA: 12, Type: Measurand, Quantity: QP, Scale: 1, Deadband: -1},
+		{IOA: 13, Type: Single, Quantity: "unit_trip:", Scale: 1},
+		{IOA: 14, Type: Measurand, Quantity: "unit_trip:u1", Scale: 1},
+		{IOA: 15, Type: Single, Quantity: UnitQuantity(QUnitTrip, "u1"), Scale: 1},
+		{IOA: 16, Type: Measurand, Quantity: UnitQuantity(QUnitP, "u1"), Scale: 1},
 	}
 	var got []string
 	for _, err := range Check(bad) {
@@ -41,7 +45,8 @@ func TestCheckNamesEachBadEntry(t *testing.T) {
 		got = append(got, err.Error())
 	}
 	want := []string{"[0].ioa: 0 is not", "[1].ioa: 16777216 is not", "[3].ioa: 7 is also entry [2]", `[4].type: "analog"`,
-		`[5].quantity: "p_kw" is not a setpoint quantity (known: agc_target)`, "[6].scale:", "[7].scale:", "[8].deadband: -1 is negative"}
+		`[5].quantity: "p_kw" is not a setpoint quantity (known: agc_target)`, "[6].scale:", "[7].scale:", "[8].deadband: -1 is negative",
+		`[9].quantity: "unit_trip:" is not a per-unit single`, `[10].quantity: "unit_trip:u1" is not a per-unit measurand`}
 	if len(got) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
 	}
@@ -49,6 +54,15 @@ func TestCheckNamesEachBadEntry(t *testing.T) {
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("error %d = %q, want prefix %q", i, got[i], want[i])
 		}
+	}
+}
+
+func TestUnitOf(t *testing.T) {
+	if u := (Point{Quantity: UnitQuantity(QUnitP, "pcs-07")}).UnitOf(); u != "pcs-07" {
+		t.Errorf("UnitOf = %q", u)
+	}
+	if u := (Point{Quantity: QP}).UnitOf(); u != "" {
+		t.Errorf("UnitOf of a plant quantity = %q", u)
 	}
 }
 
