@@ -1,8 +1,8 @@
 package plant
 
 import (
-	"strings"
 	"math"
+	"strings"
 
 	"github.com/emsd/emsd/internal/procimg"
 )

@@ -36,7 +36,8 @@ type Options struct {
 	// Log receives write failures, at most one every 5 s.
 	Log *zap.Logger
 	// OnAck, if set, is called from the writer's goroutine when the PCS
-	// acknowledges an order that was set with a non-zero cycle.
+	// first acknowledges an order that was set with a non-zero cycle (not
+	// again when a heartbeat rewrites it).
 	OnAck func(cycle uint64, at time.Time)
 	// Gate, if set, is asked immediately before every write (order, run
 	// command, heartbeat); while it says no, nothing is written, not even
