@@ -101,7 +101,7 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 	meas(points.QF, s.Plant.Points[plant.PointF])
 	meas(points.QSOC, s.Plant.SOC)
 	for _, u := range s.Units {
-		meas(points.UnitQuantity(points.QUnitP, u.ID), u.P)
+		meas(points.UnitQuantity(points.QUnitP, u.ID), u.Points[plant.PointP])
 	}
 	vals[points.QRemote] = northbound.Value{V: b2f(auth.RemoteEnabled())}
 

@@ -96,7 +96,7 @@ func TestHeldOutputCountsTowardTheRampState(t *testing.T) {
 		c := mustNew(t, DefaultConfig(1000)) // ramp 100 kW/s
 		mustApply(t, c, SetMode{Mode: ModeManual})
 		mustApply(t, c, ManualSetpoint{P: dir * 900})
-		s := newSim(plant(4, 250))
+		s := newSim(healthyUnits(4, 250))
 		for range 12 { // 900 kW reached at 100 kW/s
 			s.step(c, time.Second)
 		}
