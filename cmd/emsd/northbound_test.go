@@ -402,11 +402,11 @@ func TestPlantValuesGradeQuality(t *testing.T) {
 	now := time.Now()
 	fresh, old := now.Add(-100*time.Millisecond), now.Add(-10*time.Second)
 	s := httpapi.State{SnapshotAt: &fresh,
-		Plant: httpapi.PlantState{SOC: &httpapi.Value{Value: num(40), Quality: "stale"},
-			Points: httpapi.Points{plant.PointP: {Value: num(500), Quality: "good"}, plant.PointF: {Quality: "lost"}}},
+		Plant: httpapi.PlantState{Points: map[string]*httpapi.Value{plant.PointP: {Value: num(500), Quality: "good"}, plant.PointF: {Quality: "lost"}},
+			SOC: &httpapi.Value{Value: num(40), Quality: "stale"}},
 		Dispatch: &httpapi.DispatchState{Mode: dispatch.ModeAGC, AvailDischarge: 800, Tripped: 1},
-		Units: []httpapi.UnitState{{ID: "u1", Points: httpapi.Points{plant.PointP: {Value: num(250), Quality: "good"}}, Protection: "trip"},
-			{ID: "u2", Points: httpapi.Points{plant.PointP: {Value: num(250), Quality: "lost"}}, Protection: "normal"}}}
+		Units: []httpapi.UnitState{{ID: "u1", Points: map[string]*httpapi.Value{plant.PointP: {Value: num(250), Quality: "good"}}, Protection: "trip"},
+			{ID: "u2", Points: map[string]*httpapi.Value{plant.PointP: {Value: num(250), Quality: "lost"}}, Protection: "normal"}}}
 	auth := command.NewAuthority(false)
 	v := plantValues(s, d, auth, now, time.Second)
 	want := map[string]northbound.Value{
