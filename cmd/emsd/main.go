@@ -81,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdProfiles(args, stdout, stderr)
 	case "northbound":
 		return cmdNorthbound(args, stdout, stderr)
+	case "probe":
+		return cmdProbe(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "emsd", versionString())
 		return nil
@@ -97,6 +99,7 @@ const usage = `usage:
   emsd sim -config FILE       run only the simulated plant
   emsd profiles [-dir DIR] [NAME...]   list device profiles, or print their register maps
   emsd northbound points [-config FILE]   print the dispatch points table in effect as CSV
+  emsd probe ADDRESS [-unit N] [-profile FILE]   read a device once: its SunSpec chain, or a profile's points
   emsd version
 `
 
