@@ -8,7 +8,7 @@ CONFIG    ?= configs/demo.yaml
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run sim test test-short bench lint fmt check-config clean mutate
+.PHONY: all build run sim test test-short bench lint fmt check-config clean mutate fuzz
 
 all: build
 
@@ -35,6 +35,15 @@ check-config: build
 test:
 	scripts/test-deps.sh
 	$(GO) test -count=1 -p 1 -timeout 40m ./...
+
+## fuzz: each fuzz target for FUZZTIME (CI: 30s each, one at a time): the
+## SunSpec chain walker and point decoder. Their seeds run in `make test`.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzWalk FuzzDecodeRaw
+fuzz:
+	for f in $(FUZZ_TARGETS); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/sunspec || exit 1; \
+	done
 
 test-short:
 	$(GO) test -count=1 -short ./...
