@@ -11,7 +11,7 @@
 // process; poll-scale runs the plant in a child process by default (-plant),
 // so that the CPU and memory figures are the runtime's own. Every figure
 // is a loopback simulation. Scenarios: latency, poll-scale, fr-step, agc,
-// peak-shave, freq-trace, faults (-list describes them).
+// peak-shave, freq-trace, faults, failover (-list describes them).
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/kpi"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/reactive"
 	"github.com/emsd/emsd/internal/sim"
 )
@@ -202,7 +203,7 @@ func runQStep(ctx context.Context, e *env, res *Result) error {
 // qAck waits (up to 2 s) until every unit has acknowledged, after at, a Q
 // that moved at least half of share from before, and returns the time from
 // at to the last such acknowledgement in ms (NaN if not all did).
-func qAck(r *Rig, before []dispatch.Setpoint, at time.Time, share float64) float64 {
+func qAck(r *Rig, before []plant.Setpoint, at time.Time, share float64) float64 {
 	for lim := at.Add(2 * time.Second); time.Now().Before(lim); time.Sleep(time.Millisecond) {
 		sp, ackAt := r.Station.Acked()
 		var last time.Time

@@ -33,6 +33,8 @@ type Config struct {
 	Influx Influx `yaml:"influx"`
 	// HTTP serves metrics, health and state.
 	HTTP HTTP `yaml:"http"`
+	// Northbound is the grid dispatch link: IEC 104 and Modbus TCP slaves.
+	Northbound Northbound `yaml:"northbound"`
 	// ProfilesDir is a directory of extra device profile files (*.yaml).
 	// Empty: built-in profiles only.
 	ProfilesDir string `yaml:"profiles_dir"`
@@ -41,6 +43,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// Simulator runs a simulated plant in-process on the devices' addresses.
 	Simulator Simulator `yaml:"simulator"`
+	// HA makes this controller one of a hot-standby pair.
+	HA HA `yaml:"ha"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 func sortStrings(s []string) { sort.Strings(s) }
@@ -88,6 +89,8 @@ func (c *Config) applyDefaults() {
 	}
 
 	c.telemetryDefaults()
+	c.haDefaults()
+	c.northboundDefaults()
 
 	s := &c.Simulator
 	defD(&s.Step, 5*time.Millisecond)
@@ -291,7 +294,9 @@ func (c *Config) validate(lines map[string]int) error {
 
 	c.validateDispatch(k)
 	c.validateTelemetry(k)
+	c.validateNorthbound(k)
 	c.validateListeners(k, local)
+	c.validateHA(k)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -410,6 +415,12 @@ func (c *Config) validateListeners(k *checker, local []endpoint) {
 	if a := *c.HTTP.Addr; a != "" {
 		ls = append(ls, listener{"http.addr", a, 0})
 	}
+	if n := &c.Northbound; n.IEC104.Enabled {
+		ls = append(ls, listener{"northbound.iec104.listen", n.IEC104.Listen, 1})
+	}
+	if n := &c.Northbound; n.Modbus.Enabled {
+		ls = append(ls, listener{"northbound.modbus.listen", n.Modbus.Listen, 1})
+	}
 	// Defaults first, so that a clash is reported on the key the user wrote.
 	sort.SliceStable(ls, func(i, j int) bool { return !k.written(ls[i].path) && k.written(ls[j].path) })
 	seen := local
@@ -463,7 +474,7 @@ func isLoopback(host string) bool {
 // kind and that its poll overrides name groups of that profile.
 func (c *Config) CheckProfiles(p devices.Profiles) error {
 	k := &checker{file: c.File, lines: c.lines}
-	check := func(path string, d *Device, kind devices.Kind) {
+	check := func(path string, d *Device, kind plant.Kind) {
 		pr, ok := p[d.Profile]
 		if !ok {
 			names := make([]string, 0, len(p))
@@ -483,12 +494,12 @@ func (c *Config) CheckProfiles(p devices.Profiles) error {
 			}
 		}
 	}
-	check("site.poi.meter", &c.Site.POI.Meter, devices.Meter)
+	check("site.poi.meter", &c.Site.POI.Meter, plant.KindMeter)
 	for i := range c.Units {
 		u := &c.Units[i]
-		check(fmt.Sprintf("units[%d].pcs", i), &u.PCS, devices.PCS)
+		check(fmt.Sprintf("units[%d].pcs", i), &u.PCS, plant.KindPCS)
 		for j := range u.BMS {
-			check(fmt.Sprintf("units[%d].bms[%d]", i, j), &u.BMS[j].Device, devices.BMS)
+			check(fmt.Sprintf("units[%d].bms[%d]", i, j), &u.BMS[j].Device, plant.KindBMS)
 		}
 	}
 	return errors.Join(k.errs...)

@@ -2,71 +2,34 @@ package devices
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
-// Kind is the class of device a profile describes.
-type Kind string
-
-// Device kinds.
-const (
-	PCS   Kind = "pcs"
-	BMS   Kind = "bms"
-	Meter Kind = "meter"
-)
-
-// Standard point names. Profiles map these to registers; the rest of the
-// daemon speaks only these names, in project units and signs (P > 0 is
-// discharge to grid).
-const (
-	// PCS points.
-	PointP         = "p_kw"
-	PointQ         = "q_kvar"
-	PointState     = "state"
-	PointFault     = "fault"
-	PointFaultWord = "fault_word"
-	PointPSet      = "p_set_kw"
-	PointQSet      = "q_set_kvar"
-	PointRun       = "run"
-	PointHeartbeat = "heartbeat"
-
-	// BMS points.
-	PointSOC          = "soc_pct"
-	PointSOH          = "soh_pct"
-	PointV            = "v_v"
-	PointI            = "i_a"
-	PointCellVMax     = "cell_v_max"
-	PointCellVMin     = "cell_v_min"
-	PointCellTMax     = "cell_t_max"
-	PointCellTMin     = "cell_t_min"
-	PointChargeMax    = "p_charge_max_kw"
-	PointDischargeMax = "p_discharge_max_kw"
-	PointAlarmLevel   = "alarm_level"
-	PointAlarmWord    = "alarm_word"
-	PointContactor    = "contactor"
-
-	// Meter points (PointP, PointQ and PointV also apply).
-	PointF       = "f_hz"
-	PointEImport = "e_import_kwh"
-	PointEExport = "e_export_kwh"
-)
-
-// required lists the points without which a device of a kind cannot be run safely.
-var required = map[Kind][]string{
-	PCS:   {PointP, PointPSet},
-	BMS:   {PointSOC, PointChargeMax, PointDischargeMax, PointAlarmLevel},
-	Meter: {PointP},
-}
+// required lists, by kind, the points without which a device of the kind
+// cannot be run safely.
+var required = func() map[plant.Kind][]string {
+	m := map[plant.Kind][]string{plant.KindPCS: nil, plant.KindBMS: nil, plant.KindMeter: nil}
+	for _, s := range plant.Standards {
+		if s.Required {
+			m[s.Kind] = append(m[s.Kind], s.Name)
+		}
+	}
+	return m
+}()
 
 // MaxReadRegs is the Modbus limit on registers in one read request.
 const MaxReadRegs = 125
@@ -79,10 +42,10 @@ type Group struct {
 
 // Profile maps a device model's registers to standard points.
 type Profile struct {
-	Name        string    `yaml:"name"`
-	Kind        Kind      `yaml:"kind"`
-	Description string    `yaml:"description,omitempty"`
-	WordOrder   WordOrder `yaml:"word_order,omitempty"`
+	Name        string     `yaml:"name"`
+	Kind        plant.Kind `yaml:"kind"`
+	Description string     `yaml:"description,omitempty"`
+	WordOrder   WordOrder  `yaml:"word_order,omitempty"`
 	// MaxGap is how many unused registers a read may span to merge two
 	// blocks into one request. 0 merges only contiguous registers.
 	MaxGap int     `yaml:"max_gap,omitempty"`
@@ -138,12 +101,9 @@ func (p *Profile) Plan(group string) []Block {
 	for i := range want {
 		idx = append(idx, i)
 	}
-	sort.Slice(idx, func(a, b int) bool {
-		pa, pb := &p.Points[idx[a]], &p.Points[idx[b]]
-		if pa.Table != pb.Table {
-			return pa.Table < pb.Table
-		}
-		return pa.Address < pb.Address
+	slices.SortFunc(idx, func(a, b int) int {
+		pa, pb := &p.Points[a], &p.Points[b]
+		return cmp.Or(cmp.Compare(pa.Table, pb.Table), cmp.Compare(pa.Address, pb.Address), cmp.Compare(a, b))
 	})
 	var out []Block
 	for _, i := range idx {
@@ -152,9 +112,7 @@ func (p *Profile) Plan(group string) []Block {
 			b := &out[n-1]
 			end := int(b.Start) + int(b.Count)
 			if b.Table == pt.Table && int(pt.Address) <= end+p.MaxGap && pt.End()-int(b.Start) <= MaxReadRegs {
-				if pt.End() > end {
-					b.Count = uint16(pt.End() - int(b.Start))
-				}
+				b.Count = uint16(max(pt.End(), end) - int(b.Start))
 				b.Points = append(b.Points, i)
 				continue
 			}

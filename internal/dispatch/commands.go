@@ -190,7 +190,7 @@ func (p *FFRParams) validate(nominalF float64) error {
 	if nominalF > 0 && p.LowTrigger != 0 && p.LowTrigger >= nominalF {
 		return fieldError("low_trigger", "%g Hz is not below nominal_f (%g Hz)", p.LowTrigger, nominalF)
 	}
-	if nominalF > 0 && p.HighTrigger != 0 && p.HighTrigger <= nominalF {
+	if p.HighTrigger != 0 && p.HighTrigger <= nominalF { // a set trigger is above 50 Hz, so nominalF 0 passes
 		return fieldError("high_trigger", "%g Hz is not above nominal_f (%g Hz)", p.HighTrigger, nominalF)
 	}
 	if p.LowTrigger != 0 && p.HighTrigger != 0 && p.LowTrigger >= p.HighTrigger {

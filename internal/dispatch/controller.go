@@ -82,6 +82,13 @@ func New(cfg Config) (*Controller, error) {
 	return c, nil
 }
 
+// Rebase makes the next Step start from the plant as measured, as the
+// first Step does: the ramp limiter starts from the units' measured output
+// instead of what this controller last ordered. A standby of a hot-standby
+// pair calls it when it becomes the active controller, since its own
+// orders were never written.
+func (c *Controller) Rebase() { c.started = false }
+
 // Mode returns the active base mode.
 func (c *Controller) Mode() Mode { return c.mode }
 
@@ -98,6 +105,12 @@ func (c *Controller) droop() DroopParams {
 	return DroopParams{RatedP: c.cfg.RatedP, NominalF: c.cfg.NominalF, DroopPct: p.DroopPct,
 		DeadBand: p.DeadBand, Limit: p.Limit}
 }
+
+// AGCTarget returns the AGC target at the POI, kW, and whether one was set.
+func (c *Controller) AGCTarget() (float64, bool) { return c.agc.target, c.agc.targetSet }
+
+// PFR returns the primary frequency response parameters and whether it is on.
+func (c *Controller) PFR() (PFRParams, bool) { return c.params.pfr, c.params.pfrOn }
 
 // States returns the protection state of each unit as of the last Step.
 // The slice aliases an internal buffer valid until the next Step.

@@ -9,6 +9,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/reactive"
 )
 
@@ -74,7 +75,7 @@ func checkS(t *testing.T, s *sim) {
 // TestFixedQPFirst: P keeps its request; Q gets what S leaves, and the
 // apparent-power cut is reported as Q's binding.
 func TestFixedQPFirst(t *testing.T) {
-	_, s, r := manualAt(t, plant(4, 250), 1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 600})
+	_, s, r := manualAt(t, healthyUnits(4, 250), 1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 600})
 	qcap := 4 * math.Sqrt(275*275-250*250)
 	if !near(r.P, 1000, 1e-6) || r.Binding != ConstraintNone {
 		t.Errorf("P %v binding %v, want 1000 none", r.P, r.Binding)
@@ -88,7 +89,7 @@ func TestFixedQPFirst(t *testing.T) {
 // TestFixedQQFirst: Q keeps its request; P gets what S leaves, reported
 // as the q_priority binding.
 func TestFixedQQFirst(t *testing.T) {
-	_, s, r := manualAt(t, plant(4, 250), 1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 600, Priority: reactive.QFirst})
+	_, s, r := manualAt(t, healthyUnits(4, 250), 1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 600, Priority: reactive.QFirst})
 	pcap := 4 * math.Sqrt(275*275-150*150)
 	if !near(r.Q, 600, 1e-6) || r.QBinding != reactive.BindNone {
 		t.Errorf("Q %v binding %v, want 600 none", r.Q, r.QBinding)
@@ -103,13 +104,13 @@ func TestFixedQQFirst(t *testing.T) {
 	}
 	checkS(t, s)
 	// Charging too.
-	_, s, r = manualAt(t, plant(4, 250), -1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: -600, Priority: reactive.QFirst})
+	_, s, r = manualAt(t, healthyUnits(4, 250), -1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: -600, Priority: reactive.QFirst})
 	if !near(r.P, -pcap, 1e-6) || !near(r.Q, -600, 1e-6) || r.Binding != ConstraintQPriority {
 		t.Errorf("charging: P %v Q %v binding %v; want %v -600 q_priority", r.P, r.Q, r.Binding, -pcap)
 	}
 	checkS(t, s)
 	// Within S nothing is cut.
-	_, _, r = manualAt(t, plant(4, 250), 400, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 600, Priority: reactive.QFirst})
+	_, _, r = manualAt(t, healthyUnits(4, 250), 400, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 600, Priority: reactive.QFirst})
 	if !near(r.P, 400, 1e-6) || r.Binding != ConstraintNone || r.Cuts[ConstraintQPriority] > 1e-9 {
 		t.Errorf("within S: P %v binding %v q cut %v", r.P, r.Binding, r.Cuts[ConstraintQPriority])
 	}
@@ -118,7 +119,7 @@ func TestFixedQQFirst(t *testing.T) {
 // TestQSplitByHeadroom: a unit at its S limit gets no Q; a derated unit
 // offers its derated S.
 func TestQSplitByHeadroom(t *testing.T) {
-	us := plant(4, 250)
+	us := healthyUnits(4, 250)
 	us[0].RatedS = 250 // at full P, no headroom
 	_, s, r := manualAt(t, us, 1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 100})
 	if s.out[0].Q != 0 || !near(r.Q, 100, 1e-6) {
@@ -130,7 +131,7 @@ func TestQSplitByHeadroom(t *testing.T) {
 		}
 	}
 	for level := 1; level <= 2; level++ {
-		us = plant(4, 250)
+		us = healthyUnits(4, 250)
 		us[0].AlarmLevel = level // derate, limit: S × 0.5 = 137.5
 		_, s, r = manualAt(t, us, 0, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 1000})
 		if !near(s.out[0].Q, 137.5, 1e-6) || !near(s.out[1].Q, 275, 1e-6) || !near(r.Q, 137.5+3*275, 1e-6) {
@@ -142,12 +143,12 @@ func TestQSplitByHeadroom(t *testing.T) {
 // TestManualQBinding: with the reactive mode off, the manual Q is the
 // target, and S cutting it is Q's binding.
 func TestManualQBinding(t *testing.T) {
-	_, _, r := manualAt(t, plant(4, 250), 1000, 600, reactive.Params{Mode: reactive.ModeOff})
+	_, _, r := manualAt(t, healthyUnits(4, 250), 1000, 600, reactive.Params{Mode: reactive.ModeOff})
 	qcap := 4 * math.Sqrt(275*275-250*250)
 	if r.QTarget != 600 || r.QBinding != reactive.BindApparent || !near(r.Q, qcap, 1e-6) {
 		t.Errorf("manual Q: target %v binding %v Q %v; want 600 apparent_power %v", r.QTarget, r.QBinding, r.Q, qcap)
 	}
-	_, _, r = manualAt(t, plant(4, 250), 1000, 100, reactive.Params{Mode: reactive.ModeOff})
+	_, _, r = manualAt(t, healthyUnits(4, 250), 1000, 100, reactive.Params{Mode: reactive.ModeOff})
 	if r.QTarget != 100 || r.QBinding != reactive.BindNone || !near(r.Q, 100, 1e-6) {
 		t.Errorf("manual Q within S: target %v binding %v Q %v", r.QTarget, r.QBinding, r.Q)
 	}
@@ -156,7 +157,7 @@ func TestManualQBinding(t *testing.T) {
 // TestApparentCutFromTheLimit: the apparent-power cut counts from the
 // mode's limit, not from what the mode asked beyond it.
 func TestApparentCutFromTheLimit(t *testing.T) {
-	_, _, r := manualAt(t, plant(4, 250), 1000, 0, reactive.Params{Mode: reactive.ModePowerFactor, PF: 0.5, QMax: 600, QMin: -600})
+	_, _, r := manualAt(t, healthyUnits(4, 250), 1000, 0, reactive.Params{Mode: reactive.ModePowerFactor, PF: 0.5, QMax: 600, QMin: -600})
 	qcap := 4 * math.Sqrt(275*275-250*250)
 	if !near(r.QTarget, 1000*math.Sqrt(3), 1e-6) || !near(r.Q, qcap, 1e-6) || !near(r.Cuts[ConstraintApparent], 600-qcap, 1e-6) {
 		t.Errorf("target %v Q %v cut %v; want %v %v %v", r.QTarget, r.Q, r.Cuts[ConstraintApparent], 1000*math.Sqrt(3), qcap, 600-qcap)
@@ -164,7 +165,7 @@ func TestApparentCutFromTheLimit(t *testing.T) {
 }
 
 func TestPowerFactorMode(t *testing.T) {
-	_, s, r := manualAt(t, plant(4, 250), 800, 0, reactive.Params{Mode: reactive.ModePowerFactor, PF: -0.8})
+	_, s, r := manualAt(t, healthyUnits(4, 250), 800, 0, reactive.Params{Mode: reactive.ModePowerFactor, PF: -0.8})
 	if !near(r.Q, -600, 1e-6) || r.QBinding != reactive.BindNone {
 		t.Errorf("Q %v binding %v, want -600 none", r.Q, r.QBinding)
 	}
@@ -174,7 +175,7 @@ func TestPowerFactorMode(t *testing.T) {
 // TestVoltageMode: the loop reads the POI voltage, starts from the measured
 // Q with no step, and goes to 0 Q without a good voltage.
 func TestVoltageMode(t *testing.T) {
-	c, s, r := manualAt(t, plant(4, 250), 0, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 100})
+	c, s, r := manualAt(t, healthyUnits(4, 250), 0, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 100})
 	if !near(r.Q, 100, 1e-6) {
 		t.Fatalf("fixed Q %v", r.Q)
 	}
@@ -236,7 +237,7 @@ func TestPropertyReactive(t *testing.T) {
 		_ = c.Apply(SetMode{Mode: ModeManual}, t0)
 		_ = c.Apply(ManualSetpoint{P: rapid.Float64Range(-rated, rated).Draw(t, "p"), Q: rapid.Float64Range(-rated, rated).Draw(t, "mq")}, t0)
 		in := Input{Now: t0, F: 50, FOK: true, POIOK: true, Units: units, VOK: rapid.Bool().Draw(t, "vok")}
-		out := make([]Setpoint, n)
+		out := make([]plant.Setpoint, n)
 		for k := range rapid.IntRange(1, 5).Draw(t, "steps") {
 			in.Now = t0.Add(time.Duration(k) * 200 * time.Millisecond)
 			in.V = rapid.Float64Range(9000, 11000).Draw(t, "v")
@@ -275,7 +276,7 @@ func TestPropertyReactive(t *testing.T) {
 func TestQFirstCutStopsAGCWindUp(t *testing.T) {
 	c := mustNew(t, fastCfg())
 	mustApply(t, c, SetAGCParams{AGCParams{RampRate: 1e4, DeadBand: 1, Ki: 0.5, IntegralLimit: 100}})
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	s.step(c, 0)
 	qMode(t, c, reactive.Params{Mode: reactive.ModeFixedQ, Q: 1000, Priority: reactive.QFirst}) // 250 kvar a unit: P room 114.6
 	mustApply(t, c, AGCTarget{P: 900})
@@ -297,11 +298,11 @@ func TestQFirstCutStopsAGCWindUp(t *testing.T) {
 // cleared emergency stop leaves the reactive mode off.
 func TestVoltageLoopStartsFromMeasuredQ(t *testing.T) {
 	c := mustNew(t, fastCfg())
-	in := Input{Now: t0, F: 50, FOK: true, POIOK: true, V: 10000, VOK: true, Units: plant(4, 250)}
+	in := Input{Now: t0, F: 50, FOK: true, POIOK: true, V: 10000, VOK: true, Units: healthyUnits(4, 250)}
 	in.Units[0].PCSOK, in.Units[0].Q = false, 500 // not good: not counted
 	in.Units[1].Q = math.NaN()
 	in.Units[2].Q, in.Units[3].Q = 40, 60
-	out := make([]Setpoint, 4)
+	out := make([]plant.Setpoint, 4)
 	vm := reactive.Params{Mode: reactive.ModeVoltage, VRef: 10000, Ki: 1}
 	qMode(t, c, vm)
 	if r := c.Step(&in, out); !near(r.Q, 100, 1e-9) {

@@ -3,6 +3,8 @@ package dispatch
 import (
 	"math"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // cycle carries one Step's intermediate results from stage to stage.
@@ -41,7 +43,7 @@ type cycle struct {
 // produces the same result.
 //
 // The stages run in the order doc.go lists them.
-func (c *Controller) Step(in *Input, out []Setpoint) Report {
+func (c *Controller) Step(in *Input, out []plant.Setpoint) Report {
 	if len(out) < len(in.Units) {
 		panic("dispatch: Step: out is shorter than in.Units")
 	}
@@ -249,7 +251,7 @@ func (c *Controller) plantStage(cy *cycle, rep *Report) {
 // apparent power leaves. Q first: Q is split over the units' apparent
 // power, then P within what Q leaves; the P it takes is the q_priority cut,
 // and the target is what is left.
-func (c *Controller) allocStage(in *Input, cy *cycle, out []Setpoint, rep *Report) {
+func (c *Controller) allocStage(in *Input, cy *cycle, out []plant.Setpoint, rep *Report) {
 	if c.qFirst() {
 		c.reactiveStage(in, cy, c.headroom(in, true), rep)
 		c.capForQ()
@@ -267,7 +269,7 @@ func (c *Controller) allocStage(in *Input, cy *cycle, out []Setpoint, rep *Repor
 		c.reactiveStage(in, cy, c.headroom(in, false), rep)
 	}
 	for i := range in.Units {
-		out[i] = Setpoint{P: c.pbuf[i], Q: c.qbuf[i]}
+		out[i] = plant.Setpoint{P: c.pbuf[i], Q: c.qbuf[i]}
 	}
 }
 

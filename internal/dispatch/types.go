@@ -49,12 +49,6 @@ type Input struct {
 	Units []Unit
 }
 
-// Setpoint is the power command for one unit.
-type Setpoint struct {
-	P float64 `json:"p"` // kW, > 0 discharge
-	Q float64 `json:"q"` // kvar
-}
-
 // State is a unit's protection state.
 type State uint8
 

@@ -22,6 +22,9 @@ func (p *Plant) Handler() http.Handler {
 	m.HandleFunc("GET /devices", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, p.DeviceStatus())
 	})
+	m.HandleFunc("GET /writes", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusOK, p.Writes())
+	})
 	m.HandleFunc("POST /devices/{name}/drop", func(w http.ResponseWriter, r *http.Request) {
 		done(w, p.DropDevice(r.PathValue("name")), nil)
 	})
@@ -120,7 +123,7 @@ func (p *Plant) Handler() http.Handler {
 				return
 			}
 		}
-		fail(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s (see GET /state, GET /devices, POST /devices/{name}/drop|restore|delay|blackhole, /pcs/{unit}/fault, /bms/{unit}/{j}/alarm, /grid/frequency, /grid/voltage, /grid/load)", r.Method, r.URL.Path))
+		fail(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s (see GET /state, GET /devices, GET /writes, POST /devices/{name}/drop|restore|delay|blackhole, /pcs/{unit}/fault, /bms/{unit}/{j}/alarm, /grid/frequency, /grid/voltage, /grid/load)", r.Method, r.URL.Path))
 	})
 }
 

@@ -160,19 +160,19 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 	}
 	p.grid = newThevenin(sc.Grid.SCR, orDefaultF(sc.Grid.XR, 10), ratedKW, p.voltage())
 
-	if err := p.addDevice(plant.Meter, "site.poi.meter", &cfg.Site.POI.Meter, devices.Meter, -1, -1); err != nil {
+	if err := p.addDevice(plant.Meter, "site.poi.meter", &cfg.Site.POI.Meter, plant.KindMeter, -1, -1); err != nil {
 		return nil, err
 	}
 	for i, cu := range cfg.Units {
-		if err := p.addDevice(plant.DeviceName(cu.ID, plant.KindPCS, 0), fmt.Sprintf("units[%d].pcs", i), &cu.PCS, devices.PCS, i, -1); err != nil {
+		if err := p.addDevice(plant.DeviceName(cu.ID, plant.KindPCS, 0), fmt.Sprintf("units[%d].pcs", i), &cu.PCS, plant.KindPCS, i, -1); err != nil {
 			return nil, err
 		}
-		if p.profiles[cu.PCS.Profile].Point(devices.PointHeartbeat) < 0 {
+		if p.profiles[cu.PCS.Profile].Point(plant.PointHeartbeat) < 0 {
 			p.units[i].pp.hbTimeout = 0 // nothing can feed the watchdog
 		}
 		for j := range cu.BMS {
 			if err := p.addDevice(plant.DeviceName(cu.ID, plant.KindBMS, j), fmt.Sprintf("units[%d].bms[%d]", i, j),
-				&cu.BMS[j].Device, devices.BMS, i, j); err != nil {
+				&cu.BMS[j].Device, plant.KindBMS, i, j); err != nil {
 				return nil, err
 			}
 		}

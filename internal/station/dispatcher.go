@@ -69,6 +69,14 @@ func (d *Dispatcher) Submit(ctx context.Context, cmd dispatch.Command) (time.Tim
 	return now, nil
 }
 
+// Rebase makes the next cycle start from the plant as measured (see
+// dispatch.Controller.Rebase): for a standby that becomes the leader.
+func (d *Dispatcher) Rebase() {
+	d.mu.Lock()
+	d.ctl.Rebase()
+	d.mu.Unlock()
+}
+
 // Report returns the last cycle's report (its Events are not included).
 func (d *Dispatcher) Report() dispatch.Report {
 	d.mu.Lock()
@@ -83,6 +91,20 @@ func (d *Dispatcher) Mode() dispatch.Mode {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.ctl.Mode()
+}
+
+// AGCTarget returns the AGC target at the POI, kW, and whether one was set.
+func (d *Dispatcher) AGCTarget() (float64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.AGCTarget()
+}
+
+// PFR returns the primary frequency response parameters and whether it is on.
+func (d *Dispatcher) PFR() (dispatch.PFRParams, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.PFR()
 }
 
 // States returns each unit's protection state.

@@ -26,7 +26,16 @@ type Options struct {
 	// OnAck, if set, is called from the writer's goroutine when the PCS
 	// acknowledges an order that was set with a non-zero cycle.
 	OnAck func(cycle uint64, at time.Time)
+	// Gate, if set, is asked immediately before every write (order, run
+	// command, heartbeat); while it says no, nothing is written, not even
+	// the heartbeat, so the PCS's own watchdog takes over. A hot-standby
+	// pair's lease fence is one (package ha).
+	Gate func() bool
 }
+
+// gatePoll is how often a writer held by its gate looks again; Kick
+// makes it look at once.
+const gatePoll = 100 * time.Millisecond
 
 // Writer writes one PCS's orders and heartbeat. Its methods are safe for
 // concurrent use; Run is its one writing goroutine.
@@ -35,6 +44,7 @@ type Writer struct {
 	heartbeat time.Duration
 	log       *zap.Logger
 	onAck     func(cycle uint64, at time.Time)
+	gate      func() bool
 
 	hasQ, hasRun, hasHB bool
 
@@ -56,10 +66,10 @@ type Writer struct {
 func New(o Options) *Writer {
 	p := o.PCS.Profile()
 	return &Writer{
-		pcs: o.PCS, heartbeat: o.Heartbeat, log: o.Log, onAck: o.OnAck,
-		hasQ:   p.Point(devices.PointQSet) >= 0,
-		hasRun: p.Point(devices.PointRun) >= 0,
-		hasHB:  p.Point(devices.PointHeartbeat) >= 0,
+		pcs: o.PCS, heartbeat: o.Heartbeat, log: o.Log, onAck: o.OnAck, gate: o.Gate,
+		hasQ:   p.Point(plant.PointQSet) >= 0,
+		hasRun: p.Point(plant.PointRun) >= 0,
+		hasHB:  p.Point(plant.PointHeartbeat) >= 0,
 		wake:   make(chan struct{}, 1),
 	}
 }
@@ -82,6 +92,15 @@ func (w *Writer) Set(sp plant.Setpoint, cycle uint64) bool {
 	default:
 	}
 	return true
+}
+
+// Kick makes the writer look at its gate and its order at once, e.g.
+// when the gate has just opened.
+func (w *Writer) Kick() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Ordered returns the latest order.
@@ -128,20 +147,29 @@ func (w *Writer) Run(ctx context.Context) {
 	started := false
 	vals := make([]devices.PointValue, 0, 4)
 	lastErrLog := time.Time{}
+	var held <-chan time.Time // while the gate holds an order back
 	for {
 		beat := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
+		case <-held:
 		case <-hb.C:
 			beat = true
 		}
+		held = nil
 		w.mu.Lock()
 		sp, seq, cycle := w.want, w.seq, w.cycle
 		pending := w.ackedSeq != w.seq
 		w.mu.Unlock()
 		if !beat && !pending {
+			continue
+		}
+		if !w.open() {
+			if pending {
+				held = time.After(gatePoll)
+			}
 			continue
 		}
 		if seq == 0 {
@@ -150,7 +178,7 @@ func (w *Writer) Run(ctx context.Context) {
 				continue
 			}
 			counter++
-			if _, err := w.pcs.Write(ctx, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)}); err != nil {
+			if _, err := w.pcs.Write(ctx, devices.PointValue{Point: plant.PointHeartbeat, Value: float64(counter)}); err != nil {
 				w.noteErr(err, &lastErrLog)
 			} else {
 				w.mu.Lock()
@@ -160,18 +188,18 @@ func (w *Writer) Run(ctx context.Context) {
 			continue
 		}
 		vals = vals[:0]
-		vals = append(vals, devices.PointValue{Point: devices.PointPSet, Value: sp.P})
+		vals = append(vals, devices.PointValue{Point: plant.PointPSet, Value: sp.P})
 		if w.hasQ {
-			vals = append(vals, devices.PointValue{Point: devices.PointQSet, Value: sp.Q})
+			vals = append(vals, devices.PointValue{Point: plant.PointQSet, Value: sp.Q})
 		}
 		if w.hasRun && !started {
-			vals = append(vals, devices.PointValue{Point: devices.PointRun, Value: 1})
+			vals = append(vals, devices.PointValue{Point: plant.PointRun, Value: 1})
 		}
 		if w.hasHB {
 			// The heartbeat goes with every order, not only on the beat: a
 			// converter whose watchdog stopped it resumes with its first order.
 			counter++
-			vals = append(vals, devices.PointValue{Point: devices.PointHeartbeat, Value: float64(counter)})
+			vals = append(vals, devices.PointValue{Point: plant.PointHeartbeat, Value: float64(counter)})
 		}
 		ack, err := w.pcs.Write(ctx, vals...)
 		if err != nil {
@@ -191,6 +219,9 @@ func (w *Writer) Run(ctx context.Context) {
 		}
 	}
 }
+
+// open reports whether the gate lets a write through now.
+func (w *Writer) open() bool { return w.gate == nil || w.gate() }
 
 func (w *Writer) noteErr(err error, last *time.Time) {
 	w.mu.Lock()
