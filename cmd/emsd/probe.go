@@ -14,6 +14,7 @@ import (
 	"github.com/simonvetter/modbus"
 
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/sunspec"
 )
 
@@ -92,25 +93,62 @@ func probeSunSpec(r sunspec.Reader, addr string, unit int, out io.Writer) error 
 		return fmt.Errorf("probe: %s unit %d: broken SunSpec chain: %w", addr, unit, err)
 	}
 	fmt.Fprintf(out, "\nend marker at %d: %d models\n", c.End, len(c.Models))
+	printStandard(out, c)
 	return nil
+}
+
+// printStandard prints the standard points each kind of device would read
+// from the chain (sunspec.Mappings).
+func printStandard(out io.Writer, c *sunspec.Chain) {
+	for _, kind := range []plant.Kind{plant.KindPCS, plant.KindBMS, plant.KindMeter} {
+		vals := c.Standard(kind)
+		if len(vals) == 0 {
+			continue
+		}
+		fmt.Fprintf(out, "\nstandard points as a %s:\n", kind)
+		tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
+		for _, v := range vals {
+			val := "- (" + v.Why + ")"
+			switch {
+			case v.OK && v.State != "":
+				val = v.State
+			case v.OK:
+				val = fmt.Sprintf("%.6g", v.Number)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Std, val, v.From)
+		}
+		tw.Flush()
+	}
 }
 
 func printModel(out io.Writer, m *sunspec.Model) {
 	fmt.Fprintf(out, "\nmodel %d %s (%s) at %d, length %d\n", m.ID, m.Def.Group.Name, m.Def.Group.Label, m.Addr, m.Len())
 	tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
 	for _, v := range m.Values() {
-		val := "-"
-		switch {
-		case !v.OK:
-			val = "- (" + v.Why + ")"
-		case v.IsText:
-			val = fmt.Sprintf("%q", v.Text)
-		default:
-			val = fmt.Sprintf("%.6g %s", v.Number, v.Def.Units)
-		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", int(m.Addr)+v.Offset, v.Name, v.Def.Type, fmt.Sprintf("%04x", v.Raw), val)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%04x\n", int(m.Addr)+v.Offset, v.Name, v.Def.Type, showValue(v), v.Raw)
 	}
 	tw.Flush()
+}
+
+// showValue formats a point's value: an enum by its symbol, a bitfield in
+// hex, a number with its unit, or "-" and why there is none.
+func showValue(v sunspec.Value) string {
+	switch {
+	case !v.OK:
+		return "- (" + v.Why + ")"
+	case v.IsText:
+		return fmt.Sprintf("%q", v.Text)
+	case strings.HasPrefix(v.Def.Type, "enum"):
+		for _, s := range v.Def.Symbols {
+			if s.Value == int64(v.Number) {
+				return fmt.Sprintf("%s (%d)", s.Name, s.Value)
+			}
+		}
+		return fmt.Sprintf("%d (no symbol)", int64(v.Number))
+	case strings.HasPrefix(v.Def.Type, "bitfield"):
+		return fmt.Sprintf("%#x", uint64(v.Number))
+	}
+	return strings.TrimSpace(fmt.Sprintf("%.6g %s", v.Number, v.Def.Units))
 }
 
 // probeProfile reads each read block of the profile's groups once and

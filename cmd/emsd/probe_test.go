@@ -42,6 +42,11 @@ func TestProbeSunSpecChain(t *testing.T) {
 			t.Errorf("model %d not printed", id)
 		}
 	}
+	for _, want := range []string{"standard points as a pcs:", "standard points as a bms:", "standard points as a meter:", "soc_pct", "model 701 W"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
 	// A value, a scaled value and a repeated group.
 	for _, want := range []string{`Mn  `, `"emsd Mn"`, "Ctl[2].DbOf", "lithium_ion_string_module[3].ModSoC", "W_SF"} {
 		if !strings.Contains(out, want) {

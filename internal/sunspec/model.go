@@ -25,14 +25,21 @@ func ModelsFS() fs.FS {
 
 // PointDef is one point of a model definition.
 type PointDef struct {
-	Name      string `json:"name"`
-	Label     string `json:"label"`
-	Type      string `json:"type"`
-	Size      int    `json:"size"`
-	SF        string `json:"sf"`
-	Units     string `json:"units"`
-	Access    string `json:"access"`
-	Mandatory string `json:"mandatory"`
+	Name      string   `json:"name"`
+	Label     string   `json:"label"`
+	Type      string   `json:"type"`
+	Size      int      `json:"size"`
+	SF        string   `json:"sf"`
+	Units     string   `json:"units"`
+	Access    string   `json:"access"`
+	Mandatory string   `json:"mandatory"`
+	Symbols   []Symbol `json:"symbols"`
+}
+
+// Symbol names one value of an enum or one bit of a bitfield.
+type Symbol struct {
+	Name  string `json:"name"`
+	Value int64  `json:"value"`
 }
 
 // GroupDef is a group of points; a group inside another may repeat.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ type Model struct {
 	// Raw, for a model the definitions lack, is the number of pattern
 	// registers served after its header.
 	Raw int
+	// Values sets points of the model's top group to engineering values
+	// (scale factors first, then the points they scale; a NaN serves the
+	// point's "not implemented" value).
+	Values map[string]float64
 }
 
 // Image is a register map: Regs[i] is register Base+i.
@@ -124,7 +129,67 @@ func fill(def *sunspec.ModelDef, m Model, at int) []uint16 {
 	}
 	walk(&def.Group)
 	regs[1] = uint16(len(regs) - 2)
+	setValues(def, m.Values, regs)
 	return regs
+}
+
+// setValues encodes the top-level points named in vals into regs.
+func setValues(def *sunspec.ModelDef, vals map[string]float64, regs []uint16) {
+	off := map[string]int{}
+	o := 0
+	for _, p := range def.Group.Points {
+		off[p.Name] = o
+		o += p.Size
+	}
+	for pass := range 2 {
+		for _, p := range def.Group.Points {
+			v, ok := vals[p.Name]
+			if !ok || (pass == 0) != (p.Type == "sunssf") {
+				continue
+			}
+			if p.SF != "" && !math.IsNaN(v) {
+				v /= math.Pow10(int(int16(regs[off[p.SF]])))
+			}
+			encode(p.Type, v, regs[off[p.Name]:off[p.Name]+p.Size])
+		}
+	}
+}
+
+// encode writes v (already unscaled) as a point of type typ; NaN writes
+// the type's "not implemented" value.
+func encode(typ string, v float64, r []uint16) {
+	var u uint64
+	nan := math.IsNaN(v)
+	switch typ {
+	case "float32":
+		u = uint64(math.Float32bits(float32(v)))
+	case "float64":
+		u = math.Float64bits(v)
+	case "int16", "sunssf":
+		u = uint64(uint16(int16(math.Round(v))))
+		if nan {
+			u = 0x8000
+		}
+	case "int32":
+		u = uint64(uint32(int32(math.Round(v))))
+		if nan {
+			u = 0x80000000
+		}
+	case "acc16", "acc32", "acc64":
+		u = uint64(math.Round(v))
+		if nan {
+			u = 0
+		}
+	default: // unsigned, enums, bitfields
+		u = uint64(math.Round(v))
+		if nan {
+			u = math.MaxUint64
+		}
+	}
+	for i := len(r) - 1; i >= 0; i-- {
+		r[i] = uint16(u)
+		u >>= 16
+	}
 }
 
 // isCount tells whether name is the count point of a group of def.
