@@ -99,7 +99,7 @@ const usage = `usage:
   emsd sim -config FILE       run only the simulated plant
   emsd profiles [-dir DIR] [NAME...]   list device profiles, or print their register maps
   emsd northbound points [-config FILE]   print the dispatch points table in effect as CSV
-  emsd probe ADDRESS [-unit N] [-profile FILE]   read a device once: its SunSpec chain, or a profile's points
+  emsd probe ADDRESS [-unit N] [-profile FILE | -write-profile FILE]   read a device once: its SunSpec chain, or a profile's points
   emsd version
 `
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/sunspec"
 	"github.com/emsd/emsd/internal/sunspecsim"
 	"github.com/emsd/emsd/internal/testutil"
@@ -122,5 +125,33 @@ points:
 	bad := writeFile(t, "bad.yaml", "name: x\nkind: meter\nbogus: 1\n")
 	if _, errOut, code := emsd(t, "probe", addr, "-profile", bad); code != 2 || !strings.Contains(errOut, "bad.yaml:3") {
 		t.Errorf("a broken profile: exit %d, %s", code, errOut)
+	}
+}
+
+// TestProbeWriteProfile: -write-profile writes a meter profile the
+// profile loader accepts, over the device's own registers, and the
+// written profile probes back without a failed block.
+func TestProbeWriteProfile(t *testing.T) {
+	addr := serveSunSpec(t, 40000, []sunspecsim.Model{{ID: 1}, {ID: 701, Values: map[string]float64{"W_SF": 0, "W": 1500}}}, false)
+	path := filepath.Join(t.TempDir(), "pv-meter.yaml")
+	out, errOut, code := emsd(t, "probe", addr, "-write-profile", path)
+	if code != 0 || !strings.Contains(out, "wrote meter profile pv-meter") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := devices.ParseProfile(data, path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	i := p.Point("p_kw")
+	if i < 0 || p.Points[i].Address != 40070+10 || p.Points[i].ScalePoint == "" || !p.Points[i].Sentinel {
+		t.Fatalf("p_kw in the written profile:\n%s", data)
+	}
+	out, errOut, code = emsd(t, "probe", addr, "-profile", path)
+	if code != 0 || !strings.Contains(out, "1.5 kW") {
+		t.Errorf("probing with the written profile: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

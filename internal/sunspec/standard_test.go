@@ -4,10 +4,15 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/simonvetter/modbus"
+
+	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/sunspec"
 	"github.com/emsd/emsd/internal/sunspecsim"
+	"github.com/emsd/emsd/internal/testutil"
 )
 
 // TestMappingsNameRealPoints: every mapping names a point of its model's
@@ -99,5 +104,75 @@ func TestStandardPoints(t *testing.T) {
 		if v.Std == plant.PointState && (v.OK || v.Why == "") {
 			t.Errorf("InvSt 42 read as %+v", v)
 		}
+	}
+}
+
+// TestMeterProfile: the profile generated from a chain passes the profile
+// loader, and devices' own codec reads through it, over Modbus, the values
+// the chain gives as standard points; a not-implemented value reads as
+// none.
+func TestMeterProfile(t *testing.T) {
+	img := build(t, 50000, []sunspecsim.Model{
+		{ID: 1},
+		{ID: 701, Values: map[string]float64{"W_SF": 1, "W": -12340, "Var_SF": 0, "Var": 250,
+			"Hz_SF": -3, "Hz": 49.987, "V_SF": -1, "LLV": 400.5, "TotWh_SF": 0, "TotWhAbs": 5000000, "TotWhInj": math.NaN()}},
+	}, false)
+	addr := testutil.FreeAddr(t)
+	srv, err := sunspecsim.Serve(addr, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cl := dial(t, addr)
+	c, err := sunspec.Discover(sunspec.ModbusReader{C: cl, Unit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.MeterProfile("sunspec-meter", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{plant.PointP: -12.34, plant.PointQ: 0.25, plant.PointF: 49.987, plant.PointV: 400.5, plant.PointEImport: 5000}
+	got := map[string]float64{}
+	noValue := map[string]bool{}
+	regs := map[uint16]uint16{}
+	for _, g := range p.Groups {
+		for _, b := range p.Plan(g.Name) {
+			r, err := cl.ReadRegisters(b.Start, b.Count, modbus.HOLDING_REGISTER)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range r {
+				regs[b.Start+uint16(i)] = v
+			}
+		}
+	}
+	at := func(pt *devices.Point) []uint16 {
+		var r []uint16
+		for i := range pt.Words() {
+			r = append(r, regs[pt.Address+uint16(i)])
+		}
+		return r
+	}
+	for i := range p.Points {
+		pt := &p.Points[i]
+		var sf int16
+		if pt.ScalePoint != "" {
+			sf = int16(at(&p.Points[p.Point(pt.ScalePoint)])[0])
+		}
+		v, err := pt.Decode(at(pt), sf)
+		if err != nil {
+			noValue[pt.Name] = true
+			continue
+		}
+		got[pt.Name] = v
+	}
+	for k, w := range want {
+		if v, ok := got[k]; !ok || math.Abs(v-w) > 1e-9*math.Max(1, math.Abs(w)) {
+			t.Errorf("%s = %v (%v), want %v", k, v, ok, w)
+		}
+	}
+	if !noValue[plant.PointEExport] {
+		t.Errorf("e_export_kwh (TotWhInj not implemented) read as %v", got[plant.PointEExport])
 	}
 }
