@@ -86,6 +86,10 @@ func TestProbeBrokenChain(t *testing.T) {
 			}
 		})
 	}
+	nomark := serveSunSpec(t, 30000, []sunspecsim.Model{{ID: 1}}, false)
+	if out, errOut, code := emsd(t, "probe", nomark); code != 1 || !strings.Contains(errOut, "no SunS marker (40000: ") {
+		t.Errorf("no marker: exit %d\n%s%s", code, out, errOut)
+	}
 	out, errOut, code := emsd(t, "probe", testutil.FreeAddr(t), "-timeout", "1s")
 	if code == 0 || !strings.Contains(errOut, "probe") {
 		t.Errorf("nothing listening: exit %d\n%s%s", code, out, errOut)
