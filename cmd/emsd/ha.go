@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,8 +72,12 @@ func (s *services) stopHA() {
 	_ = s.ha.Close()
 }
 
-// onRole audits each role change: takeovers are events.
+// onRole audits each role change (takeovers are events) and, on
+// becoming the leader, has the writers send their orders at once.
 func (s *services) onRole(r ha.Role, previous string) {
+	if r == ha.Leader && s.st != nil {
+		s.st.Kick()
+	}
 	if s.sinks == nil {
 		return
 	}
@@ -117,6 +122,15 @@ func (s *services) handover(operator, client string) error {
 	return err
 }
 
+// commandGate refuses operator commands on a controller that may not
+// write (the standby, or a leader whose lease is running out).
+func (s *services) commandGate() string {
+	if s.ha.Writable() {
+		return ""
+	}
+	return s.ha.RefuseReason()
+}
+
 // gate is the station's write gate: the fence of a pair's leader, or
 // nil for a controller alone.
 func gate(n *ha.Node) func() bool {
@@ -128,13 +142,18 @@ func gate(n *ha.Node) func() bool {
 
 // bus lets operator commands reach the dispatcher. In a pair only the
 // leader takes them, and only once they are replicated through etcd.
+// Replicating and applying are one step under a lock, so that the
+// standby applies commands in the order the leader did.
 type bus struct {
 	d  *station.Dispatcher
 	ha *ha.Node
+	mu *sync.Mutex
 }
 
 func (b bus) Submit(ctx context.Context, cmd dispatch.Command, _ command.Source) (time.Time, error) {
 	if b.ha != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		if !b.ha.Writable() {
 			return time.Time{}, errors.New(b.ha.RefuseReason())
 		}

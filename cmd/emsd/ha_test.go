@@ -37,6 +37,7 @@ type controller struct {
 type pairRig struct {
 	sim    string // the simulator's control API, host:port
 	broker string
+	etcd   *etcdtest.Server
 	ctl    [2]*controller
 }
 
@@ -47,7 +48,7 @@ func startPair(t *testing.T) *pairRig {
 	}
 	testutil.NeedProgram(t, "mosquitto")
 	etcd := etcdtest.Start(t)
-	r := &pairRig{broker: startMosquitto(t)}
+	r := &pairRig{broker: startMosquitto(t), etcd: etcd}
 	demo, err := os.ReadFile(demoOnFreePorts(t))
 	if err != nil {
 		t.Fatal(err)
@@ -430,4 +431,60 @@ func ownedBy(t *testing.T, pid int, client string) bool {
 		}
 	}
 	return false
+}
+
+// TestPairEtcdRestartNoTakeover restarts the pair's (single-member) etcd
+// under two running daemons: the lease survives the restart, so the
+// leader keeps the role, the standby never leads, and no takeover is
+// counted on either.
+func TestPairEtcdRestartNoTakeover(t *testing.T) {
+	r := startPair(t)
+	who := r.leader(t)
+	lead, stby := r.ctl[who], r.ctl[1-who]
+	var mu sync.Mutex
+	var roles []string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if got := stby.role(t); got != "standby" && got != "" {
+				mu.Lock()
+				roles = append(roles, got)
+				mu.Unlock()
+			}
+		}
+	}()
+	r.etcd.Stop()
+	time.Sleep(haTTL + time.Second) // longer than the TTL: etcd keeps the lease, the client gives up on its stream
+	r.etcd.Start()
+	time.Sleep(3 * haTTL)
+	close(stop)
+	<-done
+	if len(roles) > 0 {
+		t.Fatalf("the standby reported role %q %d times during the etcd restart", roles[0], len(roles))
+	}
+	if got := lead.role(t); got != "leader" {
+		t.Fatalf("the leader's role after the etcd restart is %q", got)
+	}
+	_, ml := httpGet(t, "http://"+lead.http+"/metrics")
+	_, ms := httpGet(t, "http://"+stby.http+"/metrics")
+	if !strings.Contains(ml, "emsd_ha_takeovers_total 1") || !strings.Contains(ms, "emsd_ha_takeovers_total 0") {
+		t.Errorf("takeover counters after the etcd restart: leader %q, standby %q; want 1 and 0",
+			metricLine(ml, "emsd_ha_takeovers_total"), metricLine(ms, "emsd_ha_takeovers_total"))
+	}
+}
+
+func metricLine(body, name string) string {
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, name) {
+			return l
+		}
+	}
+	return ""
 }

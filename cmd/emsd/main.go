@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -179,6 +180,9 @@ func printSummary(w io.Writer, c *config.Config, p devices.Profiles) {
 			fmt.Fprintf(w, ", control API http://%s", c.Simulator.ControlAddr)
 		}
 		fmt.Fprintln(w)
+	}
+	if h := &c.HA; h.Enabled {
+		fmt.Fprintf(w, "hot standby: %q of a pair, etcd %s, lease %v, fence margin %v\n", h.Name, strings.Join(h.Etcd, ", "), h.LeaseTTL, h.FenceMargin)
 	}
 	_ = p
 }

@@ -68,6 +68,23 @@ func writeFile(t *testing.T, name, body string) string {
 	return p
 }
 
+// TestCheckConfigHASummary: a pair's configuration is summarised with its
+// name, etcd and lease.
+func TestCheckConfigHASummary(t *testing.T) {
+	demo, err := os.ReadFile("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "pair.yaml", string(demo)+"ha: {enabled: true, name: ctl-a, etcd: [\"http://10.0.0.11:2379\"]}\n")
+	out, errOut, code := emsd(t, "check-config", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := `hot standby: "ctl-a" of a pair, etcd http://10.0.0.11:2379, lease 2s, fence margin 300ms`; !strings.Contains(out, want) {
+		t.Errorf("summary lacks %q:\n%s", want, out)
+	}
+}
+
 func TestCheckConfigDemoIsOK(t *testing.T) {
 	out, errOut, code := emsd(t, "check-config", "../../configs/demo.yaml")
 	if code != 0 {
@@ -111,6 +128,8 @@ func TestCheckConfigErrorsExit2AndNameTheKey(t *testing.T) {
 		{"no-capacity.yaml", "- {address: 127.0.0.1:15022, capacity_kwh: 5000}", "- {address: 127.0.0.1:15022}", "",
 			"units[0].bms[0].capacity_kwh: missing (usable energy, kWh)"},
 		{"negative-p.yaml", "rated_p_kw: 2500", "rated_p_kw: -5", "", "units[0].rated_p_kw: must be greater than 0 (got -5)"},
+		{"ha-url.yaml", tail, tail + "ha: {enabled: true, name: a, etcd: [\"127.0.0.1:2379\"]}\n", "ha:",
+			`ha.etcd[0]: "127.0.0.1:2379" is not an http:// or https:// URL`},
 	}
 	for _, c := range cases {
 		bad := strings.Replace(string(demo), c.from, c.to, 1)

@@ -18,6 +18,7 @@ import (
 	"github.com/emsd/emsd/internal/northbound/iec104"
 	"github.com/emsd/emsd/internal/northbound/modbus"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/station"
 )
@@ -95,13 +96,13 @@ func plantValues(s httpapi.State, d *station.Dispatcher, auth *command.Authority
 		}
 		vals[q] = northbound.Value{V: float64(*v.Value), Q: qualityOf(v.Quality)}
 	}
-	meas(points.QP, s.Plant.P)
-	meas(points.QQ, s.Plant.Q)
-	meas(points.QU, s.Plant.V)
-	meas(points.QF, s.Plant.F)
+	meas(points.QP, s.Plant.Points[plant.PointP])
+	meas(points.QQ, s.Plant.Points[plant.PointQ])
+	meas(points.QU, s.Plant.Points[plant.PointV])
+	meas(points.QF, s.Plant.Points[plant.PointF])
 	meas(points.QSOC, s.Plant.SOC)
 	for _, u := range s.Units {
-		meas(points.UnitQuantity(points.QUnitP, u.ID), u.P)
+		meas(points.UnitQuantity(points.QUnitP, u.ID), u.Points[plant.PointP])
 	}
 	vals[points.QRemote] = northbound.Value{V: b2f(auth.RemoteEnabled())}
 

@@ -22,6 +22,7 @@ import (
 	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/northbound/modbus"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/testutil"
 )
@@ -401,11 +402,11 @@ func TestPlantValuesGradeQuality(t *testing.T) {
 	now := time.Now()
 	fresh, old := now.Add(-100*time.Millisecond), now.Add(-10*time.Second)
 	s := httpapi.State{SnapshotAt: &fresh,
-		Plant: httpapi.PlantState{P: &httpapi.Value{Value: num(500), Quality: "good"}, SOC: &httpapi.Value{Value: num(40), Quality: "stale"},
-			F: &httpapi.Value{Quality: "lost"}},
+		Plant: httpapi.PlantState{Points: map[string]*httpapi.Value{plant.PointP: {Value: num(500), Quality: "good"}, plant.PointF: {Quality: "lost"}},
+			SOC: &httpapi.Value{Value: num(40), Quality: "stale"}},
 		Dispatch: &httpapi.DispatchState{Mode: dispatch.ModeAGC, AvailDischarge: 800, Tripped: 1},
-		Units: []httpapi.UnitState{{ID: "u1", P: &httpapi.Value{Value: num(250), Quality: "good"}, Protection: "trip"},
-			{ID: "u2", P: &httpapi.Value{Value: num(250), Quality: "lost"}, Protection: "normal"}}}
+		Units: []httpapi.UnitState{{ID: "u1", Points: map[string]*httpapi.Value{plant.PointP: {Value: num(250), Quality: "good"}}, Protection: "trip"},
+			{ID: "u2", Points: map[string]*httpapi.Value{plant.PointP: {Value: num(250), Quality: "lost"}}, Protection: "normal"}}}
 	auth := command.NewAuthority(false)
 	v := plantValues(s, d, auth, now, time.Second)
 	want := map[string]northbound.Value{

@@ -54,6 +54,7 @@ type services struct {
 	sinks   command.AuditSink // every audit sink, for the hand-over and takeover records
 
 	ha       *ha.Node // nil alone
+	st       *station.Station
 	haCancel context.CancelFunc
 	haWG     sync.WaitGroup
 	cycles   atomic.Uint64      // control cycles so far
@@ -91,6 +92,7 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 		}
 		return nil, nil, configErr(err)
 	}
+	s.st = st
 	if err := s.build(st); err != nil {
 		s.stop()
 		return nil, nil, err
@@ -168,7 +170,11 @@ func (s *services) build(st *station.Station) error {
 		for _, d := range st.Devices() {
 			hs = append(hs, d)
 		}
-		rec, err := record.New(w, record.Options{Site: cfg.Site.Name, States: s.disp.States, Setpoints: st.Acked, Devices: hs})
+		ro := record.Options{Site: cfg.Site.Name, States: s.disp.States, Setpoints: st.Acked, Devices: hs}
+		if s.ha != nil {
+			ro.Controller, ro.Role = cfg.HA.Name, func() string { return s.ha.Role().String() }
+		}
+		rec, err := record.New(w, ro)
 		if err != nil {
 			return fmt.Errorf("influx: %w", err)
 		}
@@ -185,10 +191,14 @@ func (s *services) build(st *station.Station) error {
 		sinks = append(sinks, s.rec)
 	}
 	s.sinks = sinks
-	s.handler = command.NewHandler(bus{s.disp, s.ha}, command.HandlerOptions{
+	ho := command.HandlerOptions{
 		Authority: command.NewAuthority(*cfg.MQTT.RemoteControl),
 		Audit:     sinks,
-	})
+	}
+	if s.ha != nil {
+		ho.Gate = s.commandGate
+	}
+	s.handler = command.NewHandler(bus{s.disp, s.ha, &sync.Mutex{}}, ho)
 
 	if n := &cfg.Northbound; n.IEC104.Enabled || n.Modbus.Enabled {
 		s.energy = northbound.NewEnergy(time.Local)

@@ -29,6 +29,9 @@ var (
 	ErrOffline = errors.New("device offline")
 	// ErrStopped means the device's Run has returned.
 	ErrStopped = errors.New("device stopped")
+	// ErrFenced means Options.WriteGate refused the write when it was
+	// about to go on the wire; nothing was sent.
+	ErrFenced = errors.New("write fenced: this controller may not write now")
 )
 
 // Options configure one device.
@@ -61,6 +64,11 @@ type Options struct {
 	LostAfter time.Duration
 	// Observer, when set, is told about every transaction.
 	Observer Observer
+	// WriteGate, when set, is asked on the device goroutine right before
+	// each write request goes on the wire; false refuses the write with
+	// ErrFenced. A hot-standby pair's lease fence (package ha) is one: a
+	// write queued behind a slow read is checked again when it is sent.
+	WriteGate func() bool
 }
 
 // Op is the kind of a Modbus transaction.

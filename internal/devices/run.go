@@ -214,11 +214,9 @@ func (d *Device) store(g *group) {
 		d.img.Update(d.id, b.idx[:n], b.vals[:n], b.at)
 	}
 	g.lastOK = g.blocks[len(g.blocks)-1].at
-	if bad > 0 {
-		d.hmu.Lock()
-		d.h.DecodeErrors += bad
-		d.hmu.Unlock()
-	}
+	d.hmu.Lock()
+	d.h.DecodeErrors += bad
+	d.hmu.Unlock()
 	for _, c := range *g.subs.Load() {
 		select {
 		case c <- struct{}{}:
@@ -231,9 +229,7 @@ func (d *Device) store(g *group) {
 // transaction's timeout.
 func (d *Device) ensureConn(op Op, t0 time.Time) error {
 	if d.conn {
-		if d.handler.Timeout != d.o.Timeout {
-			d.handler.Timeout = d.o.Timeout
-		}
+		d.handler.Timeout = d.o.Timeout // after a dial's shortened one
 		return nil
 	}
 	d.handler.Timeout = d.o.Timeout
@@ -304,22 +300,16 @@ func (d *Device) failed(op Op, at time.Time, took time.Duration, err error) {
 // ok records a successful transaction.
 func (d *Device) ok(at time.Time) {
 	d.lastOK = at
-	if d.fails > 0 {
-		d.fails = 0
-		d.errLogged = false
-	}
+	d.fails = 0
+	d.errLogged = false
 }
 
 // backoff is the wait before redial attempt n (n >= 1): BackoffMin doubled
 // n-1 times, capped at BackoffMax, then jittered into [d/2, d].
 func (d *Device) backoff(n int) time.Duration {
 	b := d.o.BackoffMin
-	for i := 1; i < n && b < d.o.BackoffMax; i++ {
-		b *= 2
-	}
-	b = min(b, d.o.BackoffMax)
-	if b <= 1 {
-		return b
+	for i := 1; i < n && b != d.o.BackoffMax; i++ {
+		b = min(2*b, d.o.BackoffMax)
 	}
 	half := b / 2
 	return half + time.Duration(rand.Int64N(int64(b-half)+1))
@@ -330,16 +320,21 @@ func (d *Device) backoff(n int) time.Duration {
 func (d *Device) evalState(now time.Time) time.Time {
 	var next time.Time
 	st := Online
-	if d.lastOK.IsZero() || now.Sub(d.lastOK) > d.o.LostAfter {
+	// Lost once the last good transaction is older than LostAfter, stale
+	// once a group's last read is older than its limit; next is the
+	// earliest deadline still ahead (reached exactly, it is evaluated
+	// again at once and then passed).
+	if lostAt := d.lastOK.Add(d.o.LostAfter); d.lastOK.IsZero() || now.After(lostAt) {
 		st = Lost
 	} else {
-		next = d.lastOK.Add(d.o.LostAfter + time.Millisecond)
+		next = lostAt
 		for _, g := range d.groups {
-			if g.lastOK.IsZero() || now.Sub(g.lastOK) > g.staleAfter {
+			staleAt := g.lastOK.Add(g.staleAfter)
+			if g.lastOK.IsZero() || now.After(staleAt) {
 				st = Stale
 				continue
 			}
-			next = earliest(next, g.lastOK.Add(g.staleAfter+time.Millisecond))
+			next = earliest(next, staleAt)
 		}
 	}
 	if st == d.state {

@@ -99,7 +99,10 @@ func (a *allocation) saturate(units []Share, out []float64) {
 // until finish. It returns what is left to place.
 func (a *allocation) fill(want, sumCap float64, units []Share, out []float64) float64 {
 	remaining := want
-	for pass := 0; pass < maxPasses && remaining > 1e-9*sumCap; pass++ {
+	for range maxPasses {
+		if remaining <= 1e-9*sumCap {
+			break
+		}
 		var sw float64
 		for i := range units {
 			c := a.capOf(&units[i])
@@ -140,7 +143,7 @@ func (a *allocation) spread(remaining float64, units []Share, out []float64) {
 func (a *allocation) finish(units []Share, out []float64) float64 {
 	var sum float64
 	for i := range units {
-		out[i] = min(out[i], a.capOf(&units[i])) * a.dir
+		out[i] = math.Copysign(min(out[i], a.capOf(&units[i])), a.dir) // magnitudes are >= 0
 		sum += out[i]
 	}
 	return sum

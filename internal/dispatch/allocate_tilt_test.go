@@ -77,41 +77,60 @@ func TestAllocateUnsaturatedShareByWeight(t *testing.T) {
 // However many water-filling passes a request would need, it is met
 // exactly while headroom remains, no unit leaves its limits, and the SOC
 // tilt keeps its order: discharging, a unit's loading (P over its limit)
-// never falls as its SOC rises; charging, it never rises.
+// never falls as its SOC rises; charging, it never rises. The last plant
+// has unit sizes in geometric steps: close to its capacity, water filling
+// fills one unit per pass and runs out of passes with units half full.
 func TestAllocateManyUnitsMeetsRequestInOrder(t *testing.T) {
 	for _, n := range []int{12, 40} {
 		units := make([]Share, n)
-		var capD, capC float64
+		var capD float64
 		for i := range units {
 			c := 50 + float64(i%7)*15
 			units[i] = Share{DischargeMax: c, ChargeMax: c, SOC: 5 + 90*float64(i)/float64(n-1)}
 			capD += c
-			capC += c
 		}
-		out := make([]float64, n)
 		for _, gain := range []float64{1, 3, 10} {
 			for _, frac := range []float64{0.3, 0.8, 0.97, 0.999} {
-				for _, total := range []float64{frac * capD, -frac * capC} {
-					sum := Allocate(total, units, gain, out)
-					var s float64
-					for i, p := range out {
-						s += p
-						if p*total < 0 || math.Abs(p) > units[i].DischargeMax+1e-9 {
-							t.Fatalf("n %d gain %v total %v: unit %d at %v, limit %v", n, gain, total, i, p, units[i].DischargeMax)
-						}
-					}
-					if !near(s, total, 1e-9*math.Abs(total)) || !near(sum, s, 1e-9*math.Abs(total)) {
-						t.Fatalf("n %d gain %v: total %v placed %v (returned %v)", n, gain, total, s, sum)
-					}
-					for i := 1; i < n; i++ { // units are in rising SOC
-						prev, cur := out[i-1]/units[i-1].DischargeMax, out[i]/units[i].DischargeMax
-						if cur < prev-1e-9 { // discharge: loading rises with SOC; charge: |loading| falls
-							t.Fatalf("n %d gain %v total %v: unit %d (SOC %.1f) loading %.4f below unit %d (SOC %.1f) %.4f",
-								n, gain, total, i, units[i].SOC, cur, i-1, units[i-1].SOC, prev)
-						}
-					}
-				}
+				checkAllocationInOrder(t, units, gain, frac*capD)
+				checkAllocationInOrder(t, units, gain, -frac*capD)
 			}
+		}
+	}
+	caps := []float64{22, 48, 106, 234, 515, 1133, 2492, 5481, 12056, 26520, 58335, 128317}
+	units := make([]Share, len(caps))
+	var capD float64
+	for i, c := range caps {
+		units[i] = Share{DischargeMax: c, ChargeMax: c, SOC: 41.6 + 1.7*float64(i)}
+		capD += c
+	}
+	for _, short := range []float64{10, 50, 200} {
+		checkAllocationInOrder(t, units, 6.5, capD-short)
+		checkAllocationInOrder(t, units, 6.5, -(capD - short))
+	}
+}
+
+// checkAllocationInOrder allocates total over units (in rising SOC, with
+// equal charge and discharge limits) and checks the split.
+func checkAllocationInOrder(t *testing.T, units []Share, gain, total float64) {
+	t.Helper()
+	n := len(units)
+	out := make([]float64, n)
+	sum := Allocate(total, units, gain, out)
+	var s float64
+	for i, p := range out {
+		s += p
+		if p*total < 0 || math.Abs(p) > units[i].DischargeMax+1e-9 {
+			t.Fatalf("n %d gain %v total %v: unit %d at %v, limit %v", n, gain, total, i, p, units[i].DischargeMax)
+		}
+	}
+	if !near(s, total, 1e-9*math.Abs(total)) || !near(sum, s, 1e-9*math.Abs(total)) {
+		t.Fatalf("n %d gain %v: total %v placed %v (returned %v)", n, gain, total, s, sum)
+	}
+	for i := 1; i < n; i++ {
+		prev, cur := out[i-1]/units[i-1].DischargeMax, out[i]/units[i].DischargeMax
+		if cur < prev-1e-9 { // discharge: loading rises with SOC; charge: |loading| falls
+			t.Fatalf("n %d gain %v total %v: unit %d (SOC %.1f) loading %.4f below unit %d (SOC %.1f) %.4f",
+				n, gain, total, i, units[i].SOC, cur, i-1, units[i-1].SOC, prev)
 		}
 	}
 }

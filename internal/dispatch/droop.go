@@ -14,17 +14,15 @@ type DroopParams struct {
 // ΔP/P_rated = -(Δf beyond the dead band / f_nominal) / droop.
 // It is zero inside the dead band, positive (discharge) for low frequency
 // and negative (charge) for high frequency, and clipped to ±Limit when set.
+// Degenerate parameters (droop or nominal frequency <= 0, a negative or NaN
+// dead band) and a non-finite f give 0.
 func Droop(f float64, p DroopParams) float64 {
-	if p.DroopPct <= 0 || p.NominalF <= 0 || !finite(f) {
+	if p.DroopPct <= 0 || p.NominalF <= 0 || !finite(f) || !(p.DeadBand >= 0) {
 		return 0
 	}
 	df := f - p.NominalF
-	switch {
-	case df > p.DeadBand:
-		df -= p.DeadBand
-	case df < -p.DeadBand:
-		df += p.DeadBand
-	default:
+	df -= clamp(df, -p.DeadBand, p.DeadBand) // what lies beyond the dead band
+	if df == 0 {
 		return 0
 	}
 	dp := -(df / p.NominalF) / (p.DroopPct / 100) * p.RatedP

@@ -89,7 +89,7 @@ const (
 
 // directionOf is the direction of power p: charge below 0, else discharge.
 func directionOf(p float64) direction {
-	if math.Signbit(p) { // -0 too: no power has no direction that matters
+	if math.Signbit(p) { // -0 reads as charge: with no power, either side cuts 0
 		return charge
 	}
 	return discharge

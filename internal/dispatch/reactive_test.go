@@ -42,7 +42,7 @@ func TestSetReactiveRefusedWithReason(t *testing.T) {
 		t.Errorf("a refused command changed the mode to %v", c.params.reactive.Mode)
 	}
 	mustApply(t, c, EStop{})
-	err := c.Apply(SetReactive{reactive.Params{Mode: reactive.ModeFixedQ, Q: 10, QMax: 100}}, t0)
+	err := c.Apply(&SetReactive{reactive.Params{Mode: reactive.ModeFixedQ, Q: 10, QMax: 100}}, t0)
 	if !errors.Is(err, ErrEStopActive) || !strings.HasPrefix(err.Error(), "reactive refused") {
 		t.Errorf("during estop: %v, want reactive refused: ErrEStopActive", err)
 	}
@@ -94,13 +94,19 @@ func TestFixedQQFirst(t *testing.T) {
 	if !near(r.Q, 600, 1e-6) || r.QBinding != reactive.BindNone {
 		t.Errorf("Q %v binding %v, want 600 none", r.Q, r.QBinding)
 	}
-	if !near(r.P, pcap, 1e-6) || r.Binding != ConstraintQPriority || !near(r.Cut, 1000-pcap, 1e-6) {
-		t.Errorf("P %v binding %v cut %v; want %v q_priority %v", r.P, r.Binding, r.Cut, pcap, 1000-pcap)
+	if !near(r.P, pcap, 1e-6) || r.Binding != ConstraintQPriority || !near(r.Cut, 1000-pcap, 1e-6) || !near(r.Target, pcap, 1e-6) {
+		t.Errorf("P %v binding %v cut %v target %v; want %v q_priority %v, target what Q leaves", r.P, r.Binding, r.Cut, r.Target, pcap, 1000-pcap)
 	}
 	for i, sp := range s.out {
 		if !near(sp.Q, 150, 1e-6) {
 			t.Errorf("unit %d Q %v, want 150", i, sp.Q)
 		}
+	}
+	checkS(t, s)
+	// Charging too.
+	_, s, r = manualAt(t, healthyUnits(4, 250), -1000, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: -600, Priority: reactive.QFirst})
+	if !near(r.P, -pcap, 1e-6) || !near(r.Q, -600, 1e-6) || r.Binding != ConstraintQPriority {
+		t.Errorf("charging: P %v Q %v binding %v; want %v -600 q_priority", r.P, r.Q, r.Binding, -pcap)
 	}
 	checkS(t, s)
 	// Within S nothing is cut.
@@ -124,11 +130,37 @@ func TestQSplitByHeadroom(t *testing.T) {
 			t.Errorf("unit %d Q %v, want 33.3", i, s.out[i].Q)
 		}
 	}
-	us = healthyUnits(4, 250)
-	us[0].AlarmLevel = 1 // derate 0.5: S 137.5
-	_, s, r = manualAt(t, us, 0, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 1000})
-	if !near(s.out[0].Q, 137.5, 1e-6) || !near(s.out[1].Q, 275, 1e-6) || !near(r.Q, 137.5+3*275, 1e-6) {
-		t.Errorf("derated unit Q %v, healthy %v, plant %v", s.out[0].Q, s.out[1].Q, r.Q)
+	for level := 1; level <= 2; level++ {
+		us = healthyUnits(4, 250)
+		us[0].AlarmLevel = level // derate, limit: S × 0.5 = 137.5
+		_, s, r = manualAt(t, us, 0, 0, reactive.Params{Mode: reactive.ModeFixedQ, Q: 1000})
+		if !near(s.out[0].Q, 137.5, 1e-6) || !near(s.out[1].Q, 275, 1e-6) || !near(r.Q, 137.5+3*275, 1e-6) {
+			t.Errorf("alarm level %d: unit Q %v, healthy %v, plant %v", level, s.out[0].Q, s.out[1].Q, r.Q)
+		}
+	}
+}
+
+// TestManualQBinding: with the reactive mode off, the manual Q is the
+// target, and S cutting it is Q's binding.
+func TestManualQBinding(t *testing.T) {
+	_, _, r := manualAt(t, healthyUnits(4, 250), 1000, 600, reactive.Params{Mode: reactive.ModeOff})
+	qcap := 4 * math.Sqrt(275*275-250*250)
+	if r.QTarget != 600 || r.QBinding != reactive.BindApparent || !near(r.Q, qcap, 1e-6) {
+		t.Errorf("manual Q: target %v binding %v Q %v; want 600 apparent_power %v", r.QTarget, r.QBinding, r.Q, qcap)
+	}
+	_, _, r = manualAt(t, healthyUnits(4, 250), 1000, 100, reactive.Params{Mode: reactive.ModeOff})
+	if r.QTarget != 100 || r.QBinding != reactive.BindNone || !near(r.Q, 100, 1e-6) {
+		t.Errorf("manual Q within S: target %v binding %v Q %v", r.QTarget, r.QBinding, r.Q)
+	}
+}
+
+// TestApparentCutFromTheLimit: the apparent-power cut counts from the
+// mode's limit, not from what the mode asked beyond it.
+func TestApparentCutFromTheLimit(t *testing.T) {
+	_, _, r := manualAt(t, healthyUnits(4, 250), 1000, 0, reactive.Params{Mode: reactive.ModePowerFactor, PF: 0.5, QMax: 600, QMin: -600})
+	qcap := 4 * math.Sqrt(275*275-250*250)
+	if !near(r.QTarget, 1000*math.Sqrt(3), 1e-6) || !near(r.Q, qcap, 1e-6) || !near(r.Cuts[ConstraintApparent], 600-qcap, 1e-6) {
+		t.Errorf("target %v Q %v cut %v; want %v %v %v", r.QTarget, r.Q, r.Cuts[ConstraintApparent], 1000*math.Sqrt(3), qcap, 600-qcap)
 	}
 }
 

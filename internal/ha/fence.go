@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,6 +24,9 @@ func Deadline(sent time.Time, ttl, margin time.Duration) time.Time {
 type Fence struct {
 	base  time.Time    // origin of the monotonic offsets
 	until atomic.Int64 // deadline as nanoseconds since base; 0: closed
+
+	mu    sync.Mutex // serialises Open (the epoch), Extend and Close
+	epoch uint64     // counts Close calls
 }
 
 // NewFence returns a closed fence.
@@ -37,20 +41,40 @@ func (f *Fence) OpenAt(now time.Time) bool {
 	return u != 0 && now.Sub(f.base).Nanoseconds() < u
 }
 
-// Extend moves the deadline to d if that is later; an earlier d is
-// ignored (an old renewal's answer arriving late changes nothing).
-func (f *Fence) Extend(d time.Time) {
-	n := max(d.Sub(f.base).Nanoseconds(), 1)
-	for {
-		u := f.until.Load()
-		if u >= n || f.until.CompareAndSwap(u, n) {
-			return
-		}
-	}
+// Epoch identifies the fence's current term: take it before sending a
+// renewal, and pass it to Extend with the answer.
+func (f *Fence) Epoch() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.epoch
 }
 
-// Close closes the fence at once: the node is no longer the leader.
-func (f *Fence) Close() { f.until.Store(0) }
+// Extend moves the deadline to d if that is later and the fence has not
+// been closed since epoch was taken: an old renewal's answer arriving
+// late changes nothing, and one arriving after the node stepped down does
+// not open the fence again. It reports whether the deadline is now d or
+// later.
+func (f *Fence) Extend(epoch uint64, d time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if epoch != f.epoch {
+		return false
+	}
+	n := max(d.Sub(f.base).Nanoseconds(), 1)
+	if f.until.Load() < n {
+		f.until.Store(n)
+	}
+	return true
+}
+
+// Close closes the fence at once and ends its epoch: the node is no
+// longer the leader.
+func (f *Fence) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch++
+	f.until.Store(0)
+}
 
 // Remaining is the time until the deadline at now, 0 when closed.
 func (f *Fence) Remaining(now time.Time) time.Duration {

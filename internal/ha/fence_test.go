@@ -18,7 +18,7 @@ func TestFenceClosedUntilExtended(t *testing.T) {
 	if f.OpenAt(now) {
 		t.Fatal("a new fence is open")
 	}
-	f.Extend(now.Add(time.Second))
+	f.Extend(f.Epoch(), now.Add(time.Second))
 	if !f.OpenAt(now) || !f.OpenAt(now.Add(999*time.Millisecond)) {
 		t.Fatal("fence closed before its deadline")
 	}
@@ -33,12 +33,12 @@ func TestFenceClosedUntilExtended(t *testing.T) {
 func TestFenceLateOldRenewalDoesNotShortenOrReopen(t *testing.T) {
 	f := NewFence()
 	now := time.Now()
-	f.Extend(now.Add(2 * time.Second))
-	f.Extend(now.Add(time.Second)) // an older renewal answered late
+	f.Extend(f.Epoch(), now.Add(2*time.Second))
+	f.Extend(f.Epoch(), now.Add(time.Second)) // an older renewal answered late
 	if !f.OpenAt(now.Add(1500 * time.Millisecond)) {
 		t.Fatal("an older renewal shortened the deadline")
 	}
-	f.Extend(now.Add(3 * time.Second))
+	f.Extend(f.Epoch(), now.Add(3*time.Second))
 	if !f.OpenAt(now.Add(2500 * time.Millisecond)) {
 		t.Fatal("a newer renewal did not extend the deadline")
 	}
@@ -47,7 +47,7 @@ func TestFenceLateOldRenewalDoesNotShortenOrReopen(t *testing.T) {
 func TestFenceCloseIsImmediate(t *testing.T) {
 	f := NewFence()
 	now := time.Now()
-	f.Extend(now.Add(time.Hour))
+	f.Extend(f.Epoch(), now.Add(time.Hour))
 	f.Close()
 	if f.OpenAt(now) || f.Remaining(now) != 0 {
 		t.Fatal("closed fence still open")
@@ -62,10 +62,10 @@ func TestFencePausedLeaderFindsDeadlinePassed(t *testing.T) {
 	const ttl, margin = 2 * time.Second, 300 * time.Millisecond
 	f := NewFence()
 	t0 := time.Now()
-	f.Extend(Deadline(t0, ttl, margin))
+	f.Extend(f.Epoch(), Deadline(t0, ttl, margin))
 	sentBeforePause := t0.Add(500 * time.Millisecond)
 	resumed := t0.Add(5 * time.Second) // paused for 4.5 s, past the TTL
-	f.Extend(Deadline(sentBeforePause, ttl, margin))
+	f.Extend(f.Epoch(), Deadline(sentBeforePause, ttl, margin))
 	if f.OpenAt(resumed) {
 		t.Fatal("a leader paused past its lease may write after resuming")
 	}
@@ -77,5 +77,22 @@ func TestFencePausedLeaderFindsDeadlinePassed(t *testing.T) {
 	}
 	if !f.OpenAt(last.Add(-time.Nanosecond)) {
 		t.Fatal("the fence closed before its deadline")
+	}
+}
+
+// TestFenceAnswerAfterStepDownDoesNotReopen: a renewal sent while leading
+// whose answer arrives after the node stepped down (closed the fence)
+// does not open it again.
+func TestFenceAnswerAfterStepDownDoesNotReopen(t *testing.T) {
+	f := NewFence()
+	now := time.Now()
+	f.Extend(f.Epoch(), now.Add(time.Second))
+	ep := f.Epoch() // a renewal is sent
+	f.Close()       // the node steps down meanwhile
+	if f.Extend(ep, now.Add(2*time.Second)) || f.OpenAt(now) {
+		t.Fatal("a renewal answered after the step-down reopened the fence")
+	}
+	if !f.Extend(f.Epoch(), now.Add(time.Second)) || !f.OpenAt(now) {
+		t.Fatal("a renewal of the new term did not open the fence")
 	}
 }

@@ -161,20 +161,27 @@ func (n *Node) Run(ctx context.Context) {
 }
 
 // term is one session: campaign, lead while the lease holds, step down.
+//
+// The node renews its lease itself, every TTL/4, for the whole term (the
+// session's own keep-alive gives up when etcd is away longer than the TTL,
+// though etcd may still hold the lease when it comes back, e.g. after a
+// restart). The term ends only when etcd says the lease is gone, on a
+// hand-over, or when ctx ends.
 func (n *Node) term(ctx context.Context) error {
 	ttl := int(n.o.TTL / time.Second)
 	sess, err := concurrency.NewSession(n.cli, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer n.release(sess)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var leading atomic.Bool
+	lost := make(chan struct{})
 	go func() {
-		select {
-		case <-sess.Done():
+		if n.keep(sctx, sess.Lease(), &leading) {
+			close(lost)
 			cancel()
-		case <-sctx.Done():
 		}
 	}()
 	e := concurrency.NewElection(sess, n.key("leader"))
@@ -188,8 +195,10 @@ func (n *Node) term(ctx context.Context) error {
 	}
 	// Open the fence from a renewal sent after winning: the lease was
 	// renewed no earlier than this.
+	leading.Store(true)
 	if !n.renew(sctx, sess.Lease()) {
-		return errors.New("lease lost right after winning the election")
+		n.stepDown("lease lost right after winning the election")
+		return nil
 	}
 	n.mu.Lock()
 	n.leader, n.elec = n.o.Name, e
@@ -201,7 +210,18 @@ func (n *Node) term(ctx context.Context) error {
 	if n.o.OnRole != nil {
 		n.o.OnRole(Leader, prev)
 	}
-	why := n.lead(sctx, sess)
+	why := "stopping"
+	select {
+	case <-sctx.Done():
+		select {
+		case <-lost:
+			why = "lease lost"
+		default:
+		}
+	case <-n.resign:
+		why = "handover"
+	}
+	leading.Store(false)
 	n.stepDown(why)
 	if why == "handover" {
 		rctx, rcancel := context.WithTimeout(context.Background(), n.o.TTL)
@@ -211,36 +231,44 @@ func (n *Node) term(ctx context.Context) error {
 	return nil
 }
 
-// lead renews the lease every TTL/4, extending the fence on each answer,
-// until the lease is lost, a handover is asked for, or ctx ends.
-func (n *Node) lead(ctx context.Context, sess *concurrency.Session) string {
+// keep renews the lease every TTL/4 until ctx ends, extending the fence
+// while leading; it returns true when etcd says the lease is gone.
+func (n *Node) keep(ctx context.Context, id clientv3.LeaseID, leading *atomic.Bool) bool {
 	t := time.NewTicker(n.o.TTL / 4)
 	defer t.Stop()
+	fenced := false // logged that the fence closed for want of renewals
 	for {
 		select {
 		case <-ctx.Done():
-			return "lease ended"
-		case <-n.resign:
-			return "handover"
+			return false
 		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, n.o.TTL/4)
-			ok, lost := n.renewOnce(rctx, sess.Lease())
-			cancel()
-			if lost {
-				return "lease lost"
-			}
-			if !ok && !n.fence.Open() {
-				n.log.Error("ha: lease not renewed in time: writes stop until etcd answers")
-			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, n.o.TTL/4)
+		ok, lost := n.renewOnce(rctx, id, leading.Load())
+		cancel()
+		if lost {
+			return true
+		}
+		if !leading.Load() {
+			continue
+		}
+		switch open := n.fence.Open(); {
+		case !ok && !open && !fenced:
+			n.log.Error("ha: lease not renewed in time: writes stop until etcd answers")
+			fenced = true
+		case ok && fenced:
+			n.log.Warn("ha: lease renewed again: writes resume")
+			fenced = false
 		}
 	}
 }
 
-// renew renews once, retrying until it succeeds or ctx ends.
+// renew renews once, retrying until it succeeds or ctx ends, and opens
+// the fence from it.
 func (n *Node) renew(ctx context.Context, id clientv3.LeaseID) bool {
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, n.o.TTL/4)
-		ok, lost := n.renewOnce(rctx, id)
+		ok, lost := n.renewOnce(rctx, id, true)
 		cancel()
 		if ok {
 			return true
@@ -252,22 +280,40 @@ func (n *Node) renew(ctx context.Context, id clientv3.LeaseID) bool {
 	return false
 }
 
-// renewOnce sends one renewal and, if etcd grants it, extends the fence
-// from the time it was sent. lost means the lease no longer exists.
-func (n *Node) renewOnce(ctx context.Context, id clientv3.LeaseID) (ok, lost bool) {
+// renewOnce sends one renewal and, if etcd grants it and fence is set,
+// extends the fence from the time it was sent (unless the node stepped
+// down meanwhile). lost means the lease no longer exists.
+func (n *Node) renewOnce(ctx context.Context, id clientv3.LeaseID, fence bool) (ok, lost bool) {
+	epoch := n.fence.Epoch()
 	sent := time.Now()
 	resp, err := n.cli.KeepAliveOnce(ctx, id)
 	if err != nil {
 		return false, errors.Is(err, rpcLeaseNotFound) || isLeaseNotFound(err)
 	}
-	ttl := min(time.Duration(resp.TTL)*time.Second, n.o.TTL)
-	n.fence.Extend(Deadline(sent, ttl, n.o.Margin))
+	if fence {
+		ttl := min(time.Duration(resp.TTL)*time.Second, n.o.TTL)
+		n.fence.Extend(epoch, Deadline(sent, ttl, n.o.Margin))
+	}
 	return true, false
+}
+
+// release ends a session: its lease is revoked (its election key goes
+// with it), so that a standby need not wait for it to run out. The fence
+// is closed before.
+func (n *Node) release(sess *concurrency.Session) {
+	sess.Orphan()
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.TTL/2)
+	defer cancel()
+	_, _ = n.cli.Revoke(ctx, sess.Lease())
 }
 
 // stepDown closes the fence and makes the node a standby.
 func (n *Node) stepDown(why string) {
 	n.fence.Close()
+	select { // a hand-over asked for in this term is done
+	case <-n.resign:
+	default:
+	}
 	n.mu.Lock()
 	n.elec = nil
 	n.mu.Unlock()

@@ -13,9 +13,9 @@ import (
 
 const testTTL = 2 * time.Second
 
-func newNode(t *testing.T, endpoint, name, prefix string) *Node {
+func newNode(t *testing.T, endpoints []string, name, prefix string) *Node {
 	t.Helper()
-	n, err := New(Options{Endpoints: []string{endpoint}, Name: name, Prefix: prefix, TTL: testTTL, Margin: 300 * time.Millisecond})
+	n, err := New(Options{Endpoints: endpoints, Name: name, Prefix: prefix, TTL: testTTL, Margin: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,13 +23,13 @@ func newNode(t *testing.T, endpoint, name, prefix string) *Node {
 }
 
 // pair starts two nodes at once and returns them with a stop for each.
-func pair(t *testing.T, endpoint string) ([2]*Node, [2]context.CancelFunc) {
+func pair(t *testing.T, endpoints ...string) ([2]*Node, [2]context.CancelFunc) {
 	var nodes [2]*Node
 	var stops [2]context.CancelFunc
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range nodes {
-		nodes[i] = newNode(t, endpoint, fmt.Sprintf("ctl-%c", 'a'+i), "/emsd/test")
+		nodes[i] = newNode(t, endpoints, fmt.Sprintf("ctl-%c", 'a'+i), "/emsd/test")
 		ctx, cancel := context.WithCancel(context.Background())
 		stops[i] = cancel
 		wg.Add(1)
@@ -135,9 +135,10 @@ func TestHandover(t *testing.T) {
 }
 
 // TestEtcdRestartNoTakeover restarts the (single-member) etcd under a
-// pair: its leases survive a restart, so the leader keeps the role and
-// the standby never leads. The leader's fence may close while etcd is
-// away (it stops writing), and opens again once etcd answers.
+// pair, down for longer than the TTL: etcd's leases survive a restart, so
+// the leader keeps the role and the standby never leads. The leader's
+// fence closes while etcd is away (it stops writing), and opens again once
+// etcd answers.
 func TestEtcdRestartNoTakeover(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	nodes, _ := pair(t, etcd.Endpoint())
@@ -163,6 +164,7 @@ func TestEtcdRestartNoTakeover(t *testing.T) {
 		}
 	}()
 	etcd.Stop()
+	time.Sleep(testTTL + time.Second) // longer than the TTL: the client's own keep-alive gives up
 	etcd.Start()
 	testutil.WaitFor(t, 15*time.Second, "the leader writable again", nodes[who].Writable)
 	time.Sleep(2 * testTTL)
@@ -174,5 +176,78 @@ func TestEtcdRestartNoTakeover(t *testing.T) {
 	if nodes[who].Role() != Leader || nodes[who].Takeovers() != 1 || nodes[1-who].Takeovers() != 0 {
 		t.Fatalf("after the restart: leader role %v takeovers %d, standby takeovers %d; want leader, 1, 0",
 			nodes[who].Role(), nodes[who].Takeovers(), nodes[1-who].Takeovers())
+	}
+}
+
+// TestEtcdMemberLossNoTakeover stops the etcd cluster's leader member, one
+// of three: the quorum holds, the pair's leader keeps the role and the
+// standby never leads or writes.
+func TestEtcdMemberLossNoTakeover(t *testing.T) {
+	cluster := etcdtest.StartCluster(t, 3)
+	eps := etcdtest.Endpoints(cluster)
+	nodes, _ := pair(t, eps...)
+	testutil.WaitFor(t, 30*time.Second, "a leader", func() bool { n, _ := leaders(nodes); return n == 1 })
+	_, who := leaders(nodes)
+	victim := -1
+	testutil.WaitFor(t, 10*time.Second, "the etcd leader member", func() bool {
+		for i, ep := range eps {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := nodes[0].Client().Status(ctx, ep)
+			cancel()
+			if err == nil && st.Leader == st.Header.MemberId {
+				victim = i
+				return true
+			}
+		}
+		return false
+	})
+	var mu sync.Mutex
+	var bad []string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if nodes[1-who].Role() == Leader || nodes[1-who].Writable() {
+				mu.Lock()
+				bad = append(bad, time.Now().Format("15:04:05.000"))
+				mu.Unlock()
+			}
+		}
+	}()
+	cluster[victim].Stop()
+	time.Sleep(3 * testTTL)
+	testutil.WaitFor(t, 10*time.Second, "the leader writable", nodes[who].Writable)
+	close(stop)
+	<-done
+	if len(bad) > 0 {
+		t.Fatalf("the standby led or was writable after etcd member %d of 3 (its leader) stopped, at %v", victim, bad)
+	}
+	if nodes[who].Role() != Leader || nodes[who].Takeovers() != 1 || nodes[1-who].Takeovers() != 0 {
+		t.Fatalf("after losing one member: leader role %v takeovers %d, standby takeovers %d; want leader, 1, 0",
+			nodes[who].Role(), nodes[who].Takeovers(), nodes[1-who].Takeovers())
+	}
+}
+
+// TestCleanStopRevokes: a leader that stops cleanly revokes its lease, so
+// the standby leads at once instead of after the lease runs out.
+func TestCleanStopRevokes(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	nodes, stops := pair(t, etcd.Endpoint())
+	testutil.WaitFor(t, 10*time.Second, "a leader", func() bool { n, _ := leaders(nodes); return n == 1 })
+	_, who := leaders(nodes)
+	time.Sleep(testTTL / 8) // a renewal has just been granted, in any case
+	stops[who]()
+	stopped := time.Now()
+	testutil.WaitFor(t, 10*time.Second, "the standby to lead", nodes[1-who].Writable)
+	took := time.Since(stopped)
+	t.Logf("standby leads %v after a clean stop (TTL %v)", took.Round(time.Millisecond), testTTL)
+	if took >= testTTL {
+		t.Errorf("standby led %v after the clean stop: the lease ran out instead of being revoked", took)
 	}
 }

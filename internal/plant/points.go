@@ -1,6 +1,10 @@
 package plant
 
-import "github.com/emsd/emsd/internal/procimg"
+import (
+	"strings"
+
+	"github.com/emsd/emsd/internal/procimg"
+)
 
 // Kind is the class of device a profile describes.
 type Kind string
@@ -154,12 +158,31 @@ func Viewed(kind Kind) []Standard {
 	return out
 }
 
-// LookupStandard returns the standard point name of kind, if there is one.
-func LookupStandard(kind Kind, name string) (Standard, bool) {
-	for _, s := range Standards {
-		if s.Kind == kind && s.Name == name {
-			return s, true
+// StandardsMarkdown renders the table as docs/devices.md's list of
+// standard points.
+func StandardsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("Generated from `plant.Standards` (internal/plant/points.go); " +
+		"`go test ./internal/plant -run DocsStandards -update` rewrites it. " +
+		"A profile of a kind must map its required points; emsd writes the `write` points and reads the others. " +
+		"The points the plant view carries are shown in `/api/state` under their key and recorded as their telemetry field.\n\n")
+	b.WriteString("| kind | point | unit | use | description | `/api/state` key | telemetry field |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for i := range Standards {
+		s := &Standards[i]
+		use := "read"
+		if s.Write {
+			use = "write"
 		}
+		if s.Required {
+			use += ", required"
+		}
+		key, field := "—", "—"
+		if s.Viewed() {
+			key, field = "`"+s.StateKey()+"`", "`"+string(s.Kind)+"."+s.FieldName()+"`"
+		}
+		row := []string{string(s.Kind), "`" + s.Name + "`", s.Unit, use, strings.ReplaceAll(s.Doc, "|", `\|`), key, field}
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}
-	return Standard{}, false
+	return b.String()
 }

@@ -2,11 +2,12 @@ package reactive
 
 import "math"
 
-// State is the voltage loop's memory, kept by the caller between cycles.
-// The zero value is a loop at rest.
+// State is the voltage modes' memory, kept by the caller between cycles:
+// the voltage loop's integrator, or the Q(U) response's filter. The zero
+// value is at rest.
 type State struct {
-	Q       float64 // integrator output, kvar
-	Running bool    // the integrator has started (from the measured Q)
+	Q       float64 // output, kvar
+	Running bool    // started (from the measured Q)
 }
 
 // Input is what the modes read in one cycle.
@@ -23,9 +24,10 @@ type Input struct {
 // Q to deliver (q, within QMin..QMax and Lo..Hi) and what limited it. The
 // voltage modes ask 0 without a good POI voltage, and the voltage loop then
 // rests; it starts again from the measured Q. The voltage loop's integrator
-// never runs beyond what the limits let it deliver (anti-windup).
+// and the Q(U) filter never run beyond what the limits let them deliver
+// (anti-windup).
 func Target(p *Params, st *State, in *Input) (asked, q float64, b Binding) {
-	if p.Mode != ModeVoltage {
+	if p.Mode != ModeVoltage && p.Mode != ModeQU {
 		*st = State{}
 	}
 	lo, hi := math.Max(p.QMin, math.Min(in.Lo, 0)), math.Min(p.QMax, math.Max(in.Hi, 0))
@@ -40,10 +42,10 @@ func Target(p *Params, st *State, in *Input) (asked, q float64, b Binding) {
 			return 0, 0, BindVoltage
 		}
 		if p.Mode == ModeQU {
-			asked = DroopQ(p, in.V)
-			break
+			asked = p.respond(st, in, DroopQ(p, in.V))
+		} else {
+			asked = p.integrate(st, in)
 		}
-		asked = p.integrate(st, in)
 		st.Q = clamp(asked, lo, hi)
 	default:
 		return 0, 0, BindNone
@@ -93,16 +95,31 @@ func DroopQ(p *Params, v float64) float64 {
 	return 0
 }
 
-// integrate advances the voltage loop by in.Dt and returns its output
-// before the limits: outside the dead band Q moves at
-// Ki·Qspan·(VRef − V)/VRef per second, Qspan the larger of QMax and −QMin.
-func (p *Params) integrate(st *State, in *Input) float64 {
+// respond moves the Q(U) output toward want through a first-order lag of
+// TauS from the measured Q; TauS 0 answers at once.
+func (p *Params) respond(st *State, in *Input, want float64) float64 {
+	p.start(st, in)
+	if !(p.TauS > 0) {
+		return want
+	}
+	return st.Q + (want-st.Q)*-math.Expm1(-math.Max(in.Dt, 0)/p.TauS)
+}
+
+// start starts the loop at the measured Q, once.
+func (p *Params) start(st *State, in *Input) {
 	if !st.Running {
 		st.Q, st.Running = in.QMeas, true
 		if !finite(st.Q) {
 			st.Q = 0
 		}
 	}
+}
+
+// integrate advances the voltage loop by in.Dt and returns its output
+// before the limits: outside the dead band Q moves at
+// Ki·Qspan·(VRef − V)/VRef per second, Qspan the larger of QMax and −QMin.
+func (p *Params) integrate(st *State, in *Input) float64 {
+	p.start(st, in)
 	e := p.VRef - in.V
 	if math.Abs(e) <= p.DeadBand || !(in.Dt > 0) {
 		return st.Q

@@ -66,6 +66,10 @@ type Params struct {
 	// DroopPct is the Q(U) slope: the voltage deviation beyond the dead
 	// band, % of VRef, that asks the full QMax (or QMin).
 	DroopPct float64 `json:"droop_pct,omitempty"`
+	// TauS is the Q(U) response's first-order time constant, s (0: at
+	// once). On a weak grid a Q(U) answered at once chases its own effect
+	// on the voltage cycle by cycle; a response of a second or more settles.
+	TauS float64 `json:"tau_s,omitempty"`
 	// Ki is the voltage mode's integral gain, 1/s: Q moves by
 	// Ki·QMax·(VRef − U)/VRef per second outside the dead band.
 	Ki float64 `json:"ki,omitempty"`
@@ -134,6 +138,9 @@ func (p *Params) voltageParams() error {
 	}
 	if p.Mode == ModeQU && !(p.DroopPct >= 0.1 && p.DroopPct <= 50) {
 		return fieldErr("droop_pct", "%g is outside 0.1..50", p.DroopPct)
+	}
+	if p.Mode == ModeQU && !(p.TauS >= 0 && p.TauS <= 60) {
+		return fieldErr("tau_s", "%g is outside 0..60 s", p.TauS)
 	}
 	if p.Mode == ModeVoltage && !(p.Ki > 0 && p.Ki <= 100) {
 		return fieldErr("ki", "%g is outside 0 (excluded)..100 /s", p.Ki)

@@ -36,6 +36,9 @@ func TestValidateRefusesWithField(t *testing.T) {
 		{"q_u no droop", func(p *Params) { p.Mode, p.VRef = ModeQU, 10000 }, "droop_pct"},
 		{"q_u no v_ref", func(p *Params) { p.Mode, p.DroopPct = ModeQU, 5 }, "v_ref"},
 		{"q_u wide band", func(p *Params) { p.Mode, p.VRef, p.DeadBand, p.DroopPct = ModeQU, 10000, 1001, 5 }, "dead_band"},
+		{"q_u tau", func(p *Params) { p.Mode, p.VRef, p.DroopPct, p.TauS = ModeQU, 10000, 5, 60 }, ""},
+		{"q_u tau too long", func(p *Params) { p.Mode, p.VRef, p.DroopPct, p.TauS = ModeQU, 10000, 5, 61 }, "tau_s"},
+		{"q_u tau negative", func(p *Params) { p.Mode, p.VRef, p.DroopPct, p.TauS = ModeQU, 10000, 5, -1 }, "tau_s"},
 		{"voltage", func(p *Params) { p.Mode, p.VRef, p.Ki = ModeVoltage, 10000, 5 }, ""},
 		{"voltage no gain", func(p *Params) { p.Mode, p.VRef = ModeVoltage, 10000 }, "ki"},
 		{"voltage gain too high", func(p *Params) { p.Mode, p.VRef, p.Ki = ModeVoltage, 10000, 101 }, "ki"},
@@ -162,6 +165,24 @@ func TestVoltageLoop(t *testing.T) {
 	if st.Running {
 		t.Error("the voltage loop kept running in fixed_q")
 	}
+}
+
+// TestQUResponse: Q(U) with a time constant starts from the measured Q and
+// moves toward the droop's Q through a first-order lag.
+func TestQUResponse(t *testing.T) {
+	p := Params{Mode: ModeQU, VRef: 10000, DeadBand: 100, DroopPct: 5, TauS: 1, QMax: 1000, QMin: -1000}
+	var st State
+	in := Input{V: 9650, VOK: true, QMeas: 100, Dt: 1, Lo: -1e9, Hi: 1e9} // the droop asks 500
+	_, q, _ := Target(&p, &st, &in)
+	near(t, "after τ", q, 100+400*(1-math.Exp(-1)), 1e-9)
+	for range 30 {
+		_, q, _ = Target(&p, &st, &in)
+	}
+	near(t, "settled", q, 500, 1e-6)
+	in.Hi = 200 // anti-windup: held at what it can deliver
+	_, q, _ = Target(&p, &st, &in)
+	near(t, "at the units' limit", q, 200, 1e-9)
+	near(t, "filter state", st.Q, 200, 1e-9)
 }
 
 func TestSplitByHeadroom(t *testing.T) {

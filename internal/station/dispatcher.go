@@ -26,6 +26,7 @@ type Dispatcher struct {
 	report   dispatch.Report
 	events   []dispatch.Event // recent events, newest last, bounded
 	lastPFR  float64
+	pending  bool // a command was applied since the last cycle
 	onEvents func([]dispatch.Event)
 	hold     time.Duration
 }
@@ -65,6 +66,7 @@ func (d *Dispatcher) Submit(ctx context.Context, cmd dispatch.Command) (time.Tim
 	if err := d.ctl.Apply(cmd, now); err != nil {
 		return time.Time{}, err
 	}
+	d.pending = true
 	return now, nil
 }
 
@@ -127,15 +129,18 @@ func (d *Dispatcher) Events() []dispatch.Event {
 	return append([]dispatch.Event(nil), d.events...)
 }
 
-// FastTrigger reports whether a new frequency reading changes the primary
-// frequency response enough to run a control cycle at once, without
-// waiting for the next tick.
+// FastTrigger reports whether a control cycle should run at once, without
+// waiting for the next tick: a command was applied since the last cycle,
+// or a new frequency reading changes the primary frequency response enough.
 func (d *Dispatcher) FastTrigger(f procimg.Value) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending {
+		return true
+	}
 	if !f.Good() {
 		return false
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	p, on := d.ctl.DroopParams()
 	if !on {
 		return false
@@ -152,7 +157,7 @@ func (d *Dispatcher) Step(v *plant.View, out []plant.Setpoint) {
 	defer d.mu.Unlock()
 	toInput(v, &d.in, d.hold)
 	d.report = d.ctl.Step(&d.in, out)
-	d.lastPFR = d.report.PFR
+	d.lastPFR, d.pending = d.report.PFR, false
 	if len(d.report.Events) == 0 {
 		return
 	}

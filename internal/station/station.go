@@ -109,6 +109,7 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			StalePeriods: c.Comms.StalePeriods,
 			LostAfter:    c.Comms.LostAfter,
 			Observer:     o.Observer,
+			WriteGate:    o.Gate,
 		}, s.img, log.Named(name))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -293,6 +294,14 @@ func (s *Station) publish(v *plant.View, k plant.CycleKind) {
 	s.mu.Unlock()
 	if s.onCycle != nil {
 		s.onCycle(v, k)
+	}
+}
+
+// Kick makes every PCS writer look at its gate and its order at once:
+// for a gate that has just opened (a standby that became the leader).
+func (s *Station) Kick() {
+	for _, u := range s.units {
+		u.w.Kick()
 	}
 }
 

@@ -33,8 +33,9 @@ type Options struct {
 	Gate func() bool
 }
 
-// gatePoll is how often a writer held by its gate looks again.
-const gatePoll = 20 * time.Millisecond
+// gatePoll is how often a writer held by its gate looks again; Kick
+// makes it look at once.
+const gatePoll = 100 * time.Millisecond
 
 // Writer writes one PCS's orders and heartbeat. Its methods are safe for
 // concurrent use; Run is its one writing goroutine.
@@ -91,6 +92,15 @@ func (w *Writer) Set(sp plant.Setpoint, cycle uint64) bool {
 	default:
 	}
 	return true
+}
+
+// Kick makes the writer look at its gate and its order at once, e.g.
+// when the gate has just opened.
+func (w *Writer) Kick() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Ordered returns the latest order.
