@@ -421,6 +421,7 @@ var (
 		plant.PointQSet:      func(s *pcsState) float64 { return s.qset },
 		plant.PointRun:       func(s *pcsState) float64 { return b2f(s.run) },
 		plant.PointHeartbeat: func(s *pcsState) float64 { return float64(s.hb) },
+		plant.PointAlive:     func(s *pcsState) float64 { return float64(s.alive) },
 	}
 	bmsValues = map[string]func(b *batState, bp *batParams) float64{
 		plant.PointSOC:          func(b *batState, _ *batParams) float64 { return b.soc },

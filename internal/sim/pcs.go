@@ -42,6 +42,7 @@ type pcsState struct {
 	p, q       float64   // AC output
 	pdc        float64   // DC power, + out of the batteries
 	hist       []command // setpoints not yet effective, oldest first; hist[0] is effective
+	alive      uint16    // the converter's own alive counter: +1 every physics step, wrapping
 }
 
 func newPCSState() pcsState {
@@ -124,6 +125,7 @@ func limitPQ(p, q float64, pp *pcsParams) (float64, float64) {
 // once; stop brings it to 0 through the normal response.
 func stepPCS(pp *pcsParams, s *pcsState, now, dt time.Duration, dc dcLimits) {
 	cp, cq := s.effective(now - dt - pp.delay) // held over the step
+	s.alive++                                  // counts real steps, not simulated time: at 1440× it must not wrap between two reads
 	s.hbLost = pp.hbTimeout > 0 && now-s.hbChanged >= pp.hbTimeout
 	s.dcLost = !dc.closed
 	if s.fault || s.hbLost || s.dcLost {
