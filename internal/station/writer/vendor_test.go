@@ -100,3 +100,37 @@ func TestOrderIsAcknowledgedOnlyWhenThePCSCanDeliver(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderIsAcknowledgedAtTheStateRead: an order written while the PCS
+// reads stopped is acknowledged as soon as a state read shows it starting
+// or running, not at the next heartbeat: the heartbeat here is 30 s, the
+// PCS is polled every 100 ms and starts within 200 ms.
+func TestOrderIsAcknowledgedAtTheStateRead(t *testing.T) {
+	v := vendorpcs.Start(t, vendorpcs.Options{StartDelay: 200 * time.Millisecond})
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	pcs, err := devices.New(devices.Options{
+		Name: "u1.pcs", Address: v.Addr(), UnitID: 1, Profile: planttest.Profiles(t)["example-pcs"],
+		Timeout: time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+	}, procimg.New(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := writer.New(writer.Options{PCS: pcs, Heartbeat: 30 * time.Second, Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); pcs.Run(ctx) }()
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	state := func() procimg.Value { return pcs.Value(pcs.Profile().Point(plant.PointState), time.Now()) }
+	testutil.WaitFor(t, 10*time.Second, "the PCS read stopped", func() bool {
+		s := state()
+		return s.Good() && s.V == plant.RunStopped
+	})
+	w.Set(plant.Setpoint{P: 50}, 1)
+	testutil.WaitFor(t, 10*time.Second, "the order acknowledged after a state read, well before the 30 s heartbeat", w.Confirmed)
+	if s := state(); !s.Good() || (s.V != plant.RunStarting && s.V != plant.RunRunning) {
+		t.Errorf("acknowledged while the PCS reads %+v, want starting or running", s)
+	}
+}

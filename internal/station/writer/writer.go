@@ -301,8 +301,18 @@ func (w *Writer) Run(ctx context.Context) {
 	vals := make([]devices.PointValue, 0, 4)
 	lastErrLog := time.Time{}
 	var held <-chan time.Time // while the gate holds an order back
+	// Each read of the state point's group can settle an order waiting
+	// for the PCS to show it delivers (see accepted).
+	var stateRead <-chan struct{}
+	if w.stateIdx >= 0 {
+		stateRead = w.pcs.Subscribe(w.pcs.Profile().Points[w.stateIdx].Group)
+	}
 	for {
-		beat := false
+		beat, read := false, false
+		var settle <-chan struct{}
+		if w.pend.seq != 0 {
+			settle = stateRead
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -310,9 +320,14 @@ func (w *Writer) Run(ctx context.Context) {
 		case <-held:
 		case <-hb.C:
 			beat = true
+		case <-settle:
+			read = true
 		}
 		held = nil
 		w.settle(time.Now())
+		if read {
+			continue // a state read only settles; it writes nothing
+		}
 		start := false
 		if beat && w.open() {
 			// A fenced writer (the standby of a pair) neither starts the
