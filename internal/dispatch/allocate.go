@@ -77,12 +77,15 @@ func (a *allocation) weight(u *Share, c float64) float64 {
 	return c * max(f, 0)
 }
 
-// capacity returns the units' total capacity and capacity-weighted SOC sum.
+// capacity returns the units' total capacity and capacity-weighted SOC
+// sum. A unit without capacity does not count, whatever its SOC reads (a
+// lost BMS's NaN would otherwise make the mean NaN).
 func (a *allocation) capacity(units []Share) (sumCap, socW float64) {
 	for i := range units {
-		c := a.capOf(&units[i])
-		sumCap += c
-		socW += c * units[i].SOC
+		if c := a.capOf(&units[i]); c > 0 {
+			sumCap += c
+			socW += c * units[i].SOC
+		}
 	}
 	return sumCap, socW
 }

@@ -134,3 +134,23 @@ func checkAllocationInOrder(t *testing.T, units []Share, gain, total float64) {
 		}
 	}
 }
+
+// A unit that cannot take power (capacity 0) does not count toward the
+// mean SOC, whatever its SOC reads: a unit that is down with its BMS lost
+// (SOC NaN) must not switch SOC balancing off for the whole plant.
+func TestAllocateUnitWithoutCapacityLeavesTheMeanSOC(t *testing.T) {
+	base := []Share{{DischargeMax: 100, ChargeMax: 100, SOC: 80}, {DischargeMax: 100, ChargeMax: 100, SOC: 40}}
+	want := make([]float64, 2)
+	Allocate(100, base, 1, want)
+	if !near(want[0], 60, 1e-9) || !near(want[1], 40, 1e-9) { // weights 1.2 and 0.8 about the mean 60
+		t.Fatalf("two units: %v, want [60 40]", want)
+	}
+	for _, soc := range []float64{math.NaN(), 0, 100} {
+		units := append(append([]Share(nil), base...), Share{SOC: soc})
+		out := make([]float64, 3)
+		Allocate(100, units, 1, out)
+		if !near(out[0], want[0], 1e-9) || !near(out[1], want[1], 1e-9) || out[2] != 0 {
+			t.Errorf("with a unit of capacity 0 at SOC %v: %v, want %v and 0", soc, out, want)
+		}
+	}
+}
