@@ -124,16 +124,12 @@ type checker struct {
 // nearest key the user wrote above it when path itself was not written.
 func (k *checker) bad(path, format string, a ...any) {
 	line, at := 0, path
-	for {
+	for at != "" {
 		if l, ok := k.lines[at]; ok {
 			line = l
 			break
 		}
-		i := strings.LastIndexAny(at, ".[")
-		if i < 0 {
-			break
-		}
-		at = at[:i]
+		at = at[:max(strings.LastIndexAny(at, ".["), 0)]
 	}
 	k.errs = append(k.errs, &Error{File: k.file, Line: line, Path: path, Msg: fmt.Sprintf(format, a...)})
 }
