@@ -148,6 +148,7 @@ func TestParseErrorsNameLineAndKeyOnce(t *testing.T) {
 		{"rated_e_kwh: 215", "rated_e_kwh: -.inf", 4, "site.rated_e_kwh", "must be a finite number (got -.inf)"},
 		{"rated_e_kwh: 215", "rated_e_kwh: [1]", 4, "site.rated_e_kwh", "a list, where a single value is expected"},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, unit_id: x}", 10, "units[0].pcs.unit_id", `"x" is not a whole number in range`},
+		{small, small + "mqtt: {enabled: maybe}\n", 13, "mqtt.enabled", `"maybe" is not true or false`},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, timeout: 2}", 10, "units[0].pcs.timeout", "2 has no unit; write a duration such as 2ms or 5s"},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, timeout: soon}", 10, "units[0].pcs.timeout", `"soon" is not a duration such as 500ms or 5s`},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, poll: {fast: 1.5}}", 10, "units[0].pcs.poll.fast", "1.5 has no unit; write a duration such as 1.5ms or 5s"},
