@@ -258,7 +258,7 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 			w.bad(n.Line, path, "%q is not a duration such as 500ms or 5s", n.Value)
 		case t.Kind() == reflect.Float64 || t.Kind() == reflect.Float32:
 			w.bad(n.Line, path, "%q is not a number", n.Value)
-		case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		case v.Elem().CanInt() || v.Elem().CanUint():
 			w.bad(n.Line, path, "%q is not a whole number in range", n.Value)
 		case t.Kind() == reflect.Bool:
 			w.bad(n.Line, path, "%q is not true or false", n.Value)
