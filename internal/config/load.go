@@ -172,8 +172,8 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 	switch {
 	case n.Kind == yaml.DocumentNode:
-		if len(n.Content) > 0 {
-			w.walk(n.Content[0], t, path)
+		for _, c := range n.Content { // yaml gives a document one child
+			w.walk(c, t, path)
 		}
 		return
 	case n.Kind == yaml.AliasNode:
