@@ -154,6 +154,7 @@ func TestParseErrorsNameLineAndKeyOnce(t *testing.T) {
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, poll: {fast: 1.5}}", 10, "units[0].pcs.poll.fast", "1.5 has no unit; write a duration such as 1.5ms or 5s"},
 		{small, small + "control: {summary_period: 0, pcs_watchdog: 0}\n", 0, "", ""},
 		{small, small + "mqtt:\ncontrol: ~\n", 0, "", ""}, // empty values keep the defaults
+		{small[strings.Index(small, "units:"):], "units: []\n", 7, "units", "at least one unit"},
 		{"  name: shop\n", "  name: shop\n  name: shop\n", 3, "site.name", "set twice (first on line 2)"},
 		{"  name: shop\n", "  name: shop\n  lines: {}\n", 3, "site.lines", `unknown key "lines" in site`},
 		{"  rated_p_kw: 100\n  rated_e", "  rated_e", 1, "site.rated_p_kw", "missing (plant rated active power, kW)"},
