@@ -257,7 +257,7 @@ func (c *Config) validate(lines map[string]int) error {
 			k.required(bp+".capacity_kwh", u.BMS[j].CapacityKWh, "usable energy, kWh")
 		}
 	}
-	if c.Site.RatedPKW > 0 && unitsRated && sumP > 0 && sumP < c.Site.RatedPKW*0.999 {
+	if unitsRated && sumP > 0 && sumP < c.Site.RatedPKW*0.999 {
 		k.bad("site.rated_p_kw", "%v kW is more than the units' total of %v kW", c.Site.RatedPKW, sumP)
 	}
 
