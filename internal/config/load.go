@@ -216,7 +216,7 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 		collectFields(t, fields)
 	}
 	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	for i := 0; i < len(n.Content); i += 2 { // key, value pairs
 		k, v := n.Content[i], n.Content[i+1]
 		p := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
