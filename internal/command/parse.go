@@ -241,9 +241,9 @@ func peekID(payload []byte) string {
 			if depth == 0 {
 				return ""
 			}
-			if depth == 1 {
-				key = !key // a nested value just ended
-			}
+			// Tokens inside a nested value are skipped; when it ends,
+			// a key is next.
+			key = true
 			continue
 		}
 		if depth != 1 {
