@@ -5,7 +5,8 @@
 #
 #   Debian packages   mosquitto (MQTT broker), mbpoll (docs/simulator.md Modbus examples),
 #                     etcd-server (hot standby), python3-pymodbus and
-#                     python3-serial (an independent Modbus peer)
+#                     python3-serial, python3-serial-asyncio (an independent
+#                     Modbus peer: pymodbus's server imports serial_asyncio)
 #   influxd 1.8.10    built once into $EMSD_CACHE/bin (default
 #                     .cache/influxd/bin) by scripts/influxd.sh, unless
 #                     $EMSD_INFLUXD names one
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-pkgs=(mosquitto mbpoll etcd-server python3-pymodbus python3-serial)
+pkgs=(mosquitto mbpoll etcd-server python3-pymodbus python3-serial python3-serial-asyncio)
 
 ci=false
 case "${CI:-}" in 1 | t | T | true | TRUE | True) ci=true ;; esac
@@ -35,6 +36,7 @@ present() {
 	case "$1" in
 	python3-pymodbus) python3 -c 'import pymodbus' 2>/dev/null ;;
 	python3-serial) python3 -c 'import serial' 2>/dev/null ;;
+	python3-serial-asyncio) python3 -c 'import serial_asyncio' 2>/dev/null ;;
 	*) return 1 ;;
 	esac
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -91,6 +92,25 @@ func writeMap(w io.Writer, p *devices.Profile) {
 				fl = append(fl, fmt.Sprintf("%d %s", b, pt.Flags[b]))
 			}
 			doc += ": " + strings.Join(fl, ", ")
+		}
+		if len(pt.Enum) > 0 {
+			var codes []int64
+			for c := range pt.Enum {
+				codes = append(codes, c)
+			}
+			slices.Sort(codes)
+			var cs []string
+			for _, c := range codes {
+				f := "%d %s"
+				if c > 9 {
+					f = "%#x %s"
+				}
+				cs = append(cs, fmt.Sprintf(f, c, pt.Enum[c]))
+			}
+			doc += " (codes: " + strings.Join(cs, ", ") + ")"
+		}
+		if pt.Writable && pt.WriteFC != devices.FC16 {
+			rw = fmt.Sprintf(" (write FC%02d)", pt.WriteFC)
 		}
 		group := pt.Group
 		if group == "" {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -36,10 +37,10 @@ points:
 	if h.DecodeErrors < 2 || h.DecodeErrors > h.Reads+1 || h.Errors != 0 {
 		t.Errorf("%d decode errors in %d reads (%d errors), want one per read", h.DecodeErrors, h.Reads, h.Errors)
 	}
-	if v := img.Get(d.ID(), prof.Point(PointP), time.Now()); !v.Good() || v.V != 42 {
+	if v := img.Get(d.ID(), prof.Point(plant.PointP), time.Now()); !v.Good() || v.V != 42 {
 		t.Errorf("p_kw = %+v, want 42, good", v)
 	}
-	if v := img.Get(d.ID(), prof.Point(PointF), time.Now()); v.Q != procimg.Lost {
+	if v := img.Get(d.ID(), prof.Point(plant.PointF), time.Now()); v.Q != procimg.Lost {
 		t.Errorf("f_hz = %+v, want never stored (lost)", v)
 	}
 }

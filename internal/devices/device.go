@@ -3,6 +3,7 @@ package devices
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/goburrow/modbus"
 	"go.uber.org/zap"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -29,6 +31,9 @@ var (
 	ErrOffline = errors.New("device offline")
 	// ErrStopped means the device's Run has returned.
 	ErrStopped = errors.New("device stopped")
+	// ErrFenced means Options.WriteGate refused the write when it was
+	// about to go on the wire; nothing was sent.
+	ErrFenced = errors.New("write fenced: this controller may not write now")
 )
 
 // Options configure one device.
@@ -61,6 +66,14 @@ type Options struct {
 	LostAfter time.Duration
 	// Observer, when set, is told about every transaction.
 	Observer Observer
+	// WriteGate, when set, is asked on the device goroutine right before
+	// each write request goes on the wire; false refuses the write with
+	// ErrFenced. A hot-standby pair's lease fence (package ha) is one: a
+	// write queued behind a slow read is checked again when it is sent.
+	WriteGate func() bool
+	// Ratings are the ratings of the device's unit, from which the
+	// default plausibility bounds of its standard points derive.
+	Ratings plant.Ratings
 }
 
 // Op is the kind of a Modbus transaction.
@@ -128,8 +141,20 @@ type Health struct {
 	// first; Overruns counts reads started more than one period after due.
 	Reads, Writes, Errors, Reconnects, Overruns uint64
 	// DecodeErrors counts point values that could not be decoded (e.g. a
-	// NaN float); such values are not stored.
+	// NaN float, a code its enum map lacks); they are stored as invalid.
 	DecodeErrors uint64
+	// Invalid counts values outside their plausible bounds, stored as
+	// invalid; NoValue counts "not implemented" sentinels, stored as
+	// invalid without a value.
+	Invalid, NoValue uint64
+	// Exceptions counts reads and writes the device answered with a
+	// Modbus exception; LastException is the latest. Such answers keep
+	// the connection: the read block's points are stored as refused.
+	Exceptions    uint64
+	LastException string
+	// Refused names the points whose last read was answered with an
+	// exception.
+	Refused []string
 	// Connected tells whether the device currently holds a connection.
 	Connected bool
 }
@@ -143,11 +168,14 @@ type PointValue struct {
 // block is one planned read request with its reusable buffers.
 type block struct {
 	Block
-	fc   byte // modbus function code
-	regs []uint16
-	vals []float64
-	idx  []int
-	at   time.Time
+	fc      byte // modbus function code
+	regs    []uint16
+	vals    []float64
+	idx     []int
+	bad     []int // points stored invalid by this read
+	badV    []float64
+	at      time.Time
+	refused error // the exception the last read was answered with, or nil
 }
 
 // group is a read group's schedule and plan.
@@ -176,6 +204,12 @@ type Device struct {
 	// sf holds each scale-factor point's last value: bit 16 set when known,
 	// low 16 bits the int16 exponent.
 	sf []atomic.Uint32
+	// lo and hi are each point's plausible range; invalid marks the
+	// points in an episode of invalid values (Run goroutine only).
+	lo, hi     []float64
+	invalid    []bool
+	validSince []time.Time
+	hadRefused bool // Health.Refused is not empty
 
 	writes  chan *writeReq
 	done    chan struct{}
@@ -267,18 +301,33 @@ func New(o Options, img *procimg.Image, log *zap.Logger) (*Device, error) {
 	}
 
 	d := &Device{
-		o:      o,
-		prof:   p,
-		img:    img,
-		log:    log,
-		sfIdx:  make([]int, len(p.Points)),
-		isSF:   make([]bool, len(p.Points)),
-		sf:     make([]atomic.Uint32, len(p.Points)),
-		writes: make(chan *writeReq, 16),
-		done:   make(chan struct{}),
-		state:  Lost,
+		o:          o,
+		prof:       p,
+		img:        img,
+		log:        log,
+		sfIdx:      make([]int, len(p.Points)),
+		isSF:       make([]bool, len(p.Points)),
+		sf:         make([]atomic.Uint32, len(p.Points)),
+		lo:         make([]float64, len(p.Points)),
+		hi:         make([]float64, len(p.Points)),
+		invalid:    make([]bool, len(p.Points)),
+		validSince: make([]time.Time, len(p.Points)),
+		writes:     make(chan *writeReq, 16),
+		done:       make(chan struct{}),
+		state:      Lost,
 	}
 	for i := range p.Points {
+		pt := &p.Points[i]
+		d.lo[i], d.hi[i] = math.Inf(-1), math.Inf(1)
+		if std, ok := plant.LookupStandard(p.Kind, pt.Name); ok && !pt.Writable {
+			d.lo[i], d.hi[i] = std.Range(o.Ratings)
+		}
+		if pt.Min != nil {
+			d.lo[i] = *pt.Min
+		}
+		if pt.Max != nil {
+			d.hi[i] = *pt.Max
+		}
 		d.sfIdx[i] = -1
 		if sp := p.Points[i].ScalePoint; sp != "" {
 			j := p.Point(sp)
@@ -307,10 +356,17 @@ func New(o Options, img *procimg.Image, log *zap.Logger) (*Device, error) {
 				regs:  make([]uint16, b.Count),
 				vals:  make([]float64, len(b.Points)),
 				idx:   make([]int, len(b.Points)),
+				bad:   make([]int, 0, len(b.Points)),
+				badV:  make([]float64, 0, len(b.Points)),
 				fc:    modbus.FuncCodeReadHoldingRegisters,
 			}
-			if b.Table == Input {
+			switch b.Table {
+			case Input:
 				bl.fc = modbus.FuncCodeReadInputRegisters
+			case Coil:
+				bl.fc = modbus.FuncCodeReadCoils
+			case Discrete:
+				bl.fc = modbus.FuncCodeReadDiscreteInputs
 			}
 			gr.blocks = append(gr.blocks, bl)
 		}
@@ -354,7 +410,9 @@ func (d *Device) Profile() *Profile { return d.prof }
 func (d *Device) Health() Health {
 	d.hmu.Lock()
 	defer d.hmu.Unlock()
-	return d.h
+	h := d.h
+	h.Refused = append([]string(nil), d.h.Refused...)
+	return h
 }
 
 // Subscribe returns a channel of capacity one that is signalled, without
@@ -387,4 +445,13 @@ func (d *Device) Periods() map[string]time.Duration {
 		out[g.name] = g.period
 	}
 	return out
+}
+
+// Value returns the image's value of the point at index i of the profile,
+// graded at now; plant.Missing-like (lost, never read) for i < 0.
+func (d *Device) Value(i int, now time.Time) procimg.Value {
+	if i < 0 || i >= len(d.prof.Points) {
+		return procimg.Value{Q: procimg.Lost}
+	}
+	return d.img.Get(d.id, i, now)
 }

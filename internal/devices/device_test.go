@@ -14,6 +14,7 @@ import (
 
 	mbs "github.com/simonvetter/modbus"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -143,7 +144,7 @@ func TestKilledDeviceCostsOnlyItself(t *testing.T) {
 		t.Errorf("the killed device read %.1f/s", during[0])
 	}
 	waitFor(t, 2*time.Second, "victim lost", func() bool { return victim.Health().State == Lost })
-	if q := img.Get(victim.ID(), prof.Point(PointP), time.Now()).Q; q != procimg.Lost {
+	if q := img.Get(victim.ID(), prof.Point(plant.PointP), time.Now()).Q; q != procimg.Lost {
 		t.Errorf("killed device's p_kw quality %v, want lost", q)
 	}
 
@@ -156,7 +157,7 @@ func TestKilledDeviceCostsOnlyItself(t *testing.T) {
 	if h.Reconnects < 1 || h.Errors < 1 || h.Since.Before(back) {
 		t.Errorf("victim health after restore: %+v", h)
 	}
-	if v := img.Get(victim.ID(), prof.Point(PointP), time.Now()); !v.Good() {
+	if v := img.Get(victim.ID(), prof.Point(plant.PointP), time.Now()); !v.Good() {
 		t.Errorf("victim p_kw %+v not good after restore", v)
 	}
 	for _, d := range devs[1:] {
@@ -265,7 +266,7 @@ func TestBlackholedDeviceCostsOnlyItself(t *testing.T) {
 	if !strings.Contains(h.LastErr, "timeout") {
 		t.Errorf("last error %q, want a timeout", h.LastErr)
 	}
-	for _, name := range []string{PointP, PointState} {
+	for _, name := range []string{plant.PointP, plant.PointState} {
 		if q := img.Get(victim.ID(), prof.Point(name), time.Now()).Q; q != procimg.Lost {
 			t.Errorf("victim %s quality %v, want lost", name, q)
 		}
@@ -344,10 +345,10 @@ func TestWriteJumpsReadQueue(t *testing.T) {
 		seq := <-inFlight
 		t0 := time.Now()
 		ack, err := d.Write(context.Background(),
-			PointValue{PointHeartbeat, float64(round + 1)},
-			PointValue{PointPSet, -100.5},
-			PointValue{PointQSet, 20},
-			PointValue{PointRun, 1},
+			PointValue{plant.PointHeartbeat, float64(round + 1)},
+			PointValue{plant.PointPSet, -100.5},
+			PointValue{plant.PointQSet, 20},
+			PointValue{plant.PointRun, 1},
 			PointValue{"p_lim", 123.4},
 		)
 		took := time.Since(t0)
@@ -405,11 +406,11 @@ func TestWriteErrors(t *testing.T) {
 		want string
 	}{
 		{[]PointValue{{"nope", 1}}, "no point"},
-		{[]PointValue{{PointP, 1}}, "not writable"},
-		{[]PointValue{{PointRun, 70000}}, "outside the uint16 range"},
-		{[]PointValue{{PointRun, -1}}, "outside the uint16 range"},
-		{[]PointValue{{PointPSet, math.NaN()}}, "not finite"},
-		{[]PointValue{{PointPSet, 1}, {PointPSet, 2}}, "overlap"},
+		{[]PointValue{{plant.PointP, 1}}, "not writable"},
+		{[]PointValue{{plant.PointRun, 70000}}, "outside the uint16 range"},
+		{[]PointValue{{plant.PointRun, -1}}, "outside the uint16 range"},
+		{[]PointValue{{plant.PointPSet, math.NaN()}}, "not finite"},
+		{[]PointValue{{plant.PointPSet, 1}, {plant.PointPSet, 2}}, "overlap"},
 		{[]PointValue{{"p_lim", 5}}, "scale factor w_sf not read yet"},
 	} {
 		_, err := d.Write(ctx, c.vals...)
@@ -426,7 +427,7 @@ func TestWriteErrors(t *testing.T) {
 
 	// Not running yet: the write waits for Run, bounded by ctx.
 	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
-	_, err = d.Write(short, PointValue{PointRun, 1})
+	_, err = d.Write(short, PointValue{plant.PointRun, 1})
 	cancelShort()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("write before Run: %v, want deadline exceeded", err)
@@ -439,7 +440,7 @@ func TestWriteErrors(t *testing.T) {
 		BackoffMin: 2 * time.Second, BackoffMax: 2 * time.Second}, img)
 	waitFor(t, time.Second, "a failed redial", func() bool { return d.Health().Errors >= 2 })
 	t0 := time.Now()
-	_, err = d.Write(ctx, PointValue{PointRun, 1})
+	_, err = d.Write(ctx, PointValue{plant.PointRun, 1})
 	if !errors.Is(err, ErrOffline) || time.Since(t0) > 100*time.Millisecond {
 		t.Errorf("write while offline: %v after %v, want ErrOffline at once", err, time.Since(t0))
 	}
@@ -455,7 +456,7 @@ func TestWriteErrors(t *testing.T) {
 	stop, cancelRun := context.WithCancel(ctx)
 	cancelRun()
 	d2.Run(stop)
-	if _, err := d2.Write(ctx, PointValue{PointRun, 1}); !errors.Is(err, ErrStopped) {
+	if _, err := d2.Write(ctx, PointValue{plant.PointRun, 1}); !errors.Is(err, ErrStopped) {
 		t.Errorf("write after Run returned: %v, want ErrStopped", err)
 	}
 }
@@ -510,11 +511,11 @@ loop:
 		t.Errorf("%d overruns in %d reads", hl.Overruns, hl.Reads)
 	}
 	// e_import_kwh at registers 8,9 holds 8<<16|9, scaled by 0.1.
-	if v := img.Get(d.ID(), prof.Point(PointEImport), time.Now()); !v.Good() || math.Abs(v.V-float64(8<<16|9)*0.1) > 1e-6 {
+	if v := img.Get(d.ID(), prof.Point(plant.PointEImport), time.Now()); !v.Good() || math.Abs(v.V-float64(8<<16|9)*0.1) > 1e-6 {
 		t.Errorf("e_import_kwh = %+v", v)
 	}
 	// p_kw: float32 low word first from registers 0,1 → bits 0x00010000.
-	if v := img.Get(d.ID(), prof.Point(PointP), time.Now()); !v.Good() || v.V != float64(math.Float32frombits(0x00010000)) {
+	if v := img.Get(d.ID(), prof.Point(plant.PointP), time.Now()); !v.Good() || v.V != float64(math.Float32frombits(0x00010000)) {
 		t.Errorf("p_kw = %+v", v)
 	}
 }
@@ -563,5 +564,42 @@ func TestNewValidates(t *testing.T) {
 	}
 	if d.Name() != "b" || d.Profile() != prof || d.Health().State != Lost {
 		t.Errorf("accessors: %q %p %v", d.Name(), d.Profile(), d.Health().State)
+	}
+}
+
+// TestWriteGate: a closed write gate refuses a write on the device
+// goroutine with ErrFenced and nothing reaches the device; open, the same
+// write goes through.
+func TestWriteGate(t *testing.T) {
+	h := &svHandler{}
+	addr := freeAddr(t)
+	srv := startSV(t, addr, h)
+	defer srv.Stop()
+	var open atomic.Bool
+	d := startDevice(t, Options{Name: "gated", Address: addr, Profile: mustProfile(t, slowPCS), WriteGate: open.Load}, procimg.New())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg := d.Profile().Points[d.Profile().Point(plant.PointRun)].Address
+	if _, err := d.Write(ctx, PointValue{plant.PointRun, 7}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("write through a closed gate: %v, want ErrFenced", err)
+	}
+	h.mu.Lock()
+	got := h.holding[reg]
+	h.mu.Unlock()
+	if got != 0 {
+		t.Fatalf("the device holds %d after a fenced write", got)
+	}
+	open.Store(true)
+	if _, err := d.Write(ctx, PointValue{plant.PointRun, 7}); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	got = h.holding[reg]
+	h.mu.Unlock()
+	if got != 7 {
+		t.Fatalf("the device holds %d after an open write, want 7", got)
+	}
+	if d.Health().Writes != 1 {
+		t.Fatalf("%d writes counted, want 1", d.Health().Writes)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -27,7 +28,7 @@ points:
 	img := procimg.New()
 	d := startDevice(t, Options{Name: "lost", Address: addr, Profile: prof, Timeout: time.Second,
 		LostAfter: 300 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, img)
-	slow := prof.Point(PointEImport)
+	slow := prof.Point(plant.PointEImport)
 	waitFor(t, 5*time.Second, "online", func() bool { return d.Health().State == Online })
 	if v := img.Get(d.ID(), slow, time.Now()); !v.Good() || v.V != 100 {
 		t.Fatalf("slow point %+v, want 100, good", v)
@@ -51,6 +52,6 @@ points:
 	defer srv2.Close()
 	waitFor(t, 5*time.Second, "online again", func() bool { return d.Health().State == Online })
 	waitFor(t, 5*time.Second, "values good again", func() bool {
-		return img.Get(d.ID(), slow, time.Now()).Good() && img.Get(d.ID(), prof.Point(PointP), time.Now()).Good()
+		return img.Get(d.ID(), slow, time.Now()).Good() && img.Get(d.ID(), prof.Point(plant.PointP), time.Now()).Good()
 	})
 }

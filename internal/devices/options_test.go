@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -47,20 +48,20 @@ func TestNewOptionRanges(t *testing.T) {
 // the defaults of a good one.
 func TestNewValidatesProfileBuiltInCode(t *testing.T) {
 	img := procimg.New()
-	bad := &Profile{Name: "code", Kind: Meter, Groups: []Group{{Name: "g", Period: time.Second}},
-		Points: []Point{{Name: PointP, Table: Input, Type: "int8", Group: "g"}}}
+	bad := &Profile{Name: "code", Kind: plant.KindMeter, Groups: []Group{{Name: "g", Period: time.Second}},
+		Points: []Point{{Name: plant.PointP, Table: Input, Type: "int8", Group: "g"}}}
 	if _, err := New(Options{Name: "m", Address: "127.0.0.1:502", Profile: bad}, img, nil); err == nil ||
 		!strings.Contains(err.Error(), "device m") || !strings.Contains(err.Error(), "type") {
 		t.Errorf("New with an invalid profile: %v, want an error naming the device and the type", err)
 	}
-	good := &Profile{Name: "code", Kind: Meter, Groups: []Group{{Name: "g", Period: time.Second}},
-		Points: []Point{{Name: PointP, Table: Input, Type: Int32, Group: "g"}}}
+	good := &Profile{Name: "code", Kind: plant.KindMeter, Groups: []Group{{Name: "g", Period: time.Second}},
+		Points: []Point{{Name: plant.PointP, Table: Input, Type: Int32, Group: "g"}}}
 	if _, err := New(Options{Name: "m", Address: "127.0.0.1:502", Profile: good}, img, nil); err != nil {
 		t.Fatal(err)
 	}
-	if good.Point(PointP) != 0 || good.WordOrder != HighFirst || good.Points[0].WordOrder != HighFirst {
+	if good.Point(plant.PointP) != 0 || good.WordOrder != HighFirst || good.Points[0].WordOrder != HighFirst {
 		t.Errorf("New did not validate the profile: index %d, word orders %q %q",
-			good.Point(PointP), good.WordOrder, good.Points[0].WordOrder)
+			good.Point(plant.PointP), good.WordOrder, good.Points[0].WordOrder)
 	}
 }
 
@@ -104,16 +105,16 @@ points:
 		want  procimg.Quality
 	}{
 		// 3 × 20 ms is under MinStale.
-		{PointF, ms(95), procimg.Good},
-		{PointF, ms(105), procimg.Stale},
-		{PointF, ms(1995), procimg.Stale},
-		{PointF, ms(2005), procimg.Lost},
+		{plant.PointF, ms(95), procimg.Good},
+		{plant.PointF, ms(105), procimg.Stale},
+		{plant.PointF, ms(1995), procimg.Stale},
+		{plant.PointF, ms(2005), procimg.Lost},
 		// 3 × 50 ms.
-		{PointP, ms(145), procimg.Good},
-		{PointP, ms(155), procimg.Stale},
+		{plant.PointP, ms(145), procimg.Good},
+		{plant.PointP, ms(155), procimg.Stale},
 		// 3 × 1 s, longer than LostAfter (2 s): never stale, lost after 3 s.
-		{PointEImport, ms(2995), procimg.Good},
-		{PointEImport, ms(3005), procimg.Lost},
+		{plant.PointEImport, ms(2995), procimg.Good},
+		{plant.PointEImport, ms(3005), procimg.Lost},
 		{"limit", ms(2995), procimg.Good},
 		{"limit", ms(3005), procimg.Lost},
 	} {

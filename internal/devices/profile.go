@@ -7,68 +7,32 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
-// Kind is the class of device a profile describes.
-type Kind string
-
-// Device kinds.
-const (
-	PCS   Kind = "pcs"
-	BMS   Kind = "bms"
-	Meter Kind = "meter"
-)
-
-// Standard point names. Profiles map these to registers; the rest of the
-// daemon speaks only these names, in project units and signs (P > 0 is
-// discharge to grid).
-const (
-	// PCS points.
-	PointP         = "p_kw"
-	PointQ         = "q_kvar"
-	PointState     = "state"
-	PointFault     = "fault"
-	PointFaultWord = "fault_word"
-	PointPSet      = "p_set_kw"
-	PointQSet      = "q_set_kvar"
-	PointRun       = "run"
-	PointHeartbeat = "heartbeat"
-
-	// BMS points.
-	PointSOC          = "soc_pct"
-	PointSOH          = "soh_pct"
-	PointV            = "v_v"
-	PointI            = "i_a"
-	PointCellVMax     = "cell_v_max"
-	PointCellVMin     = "cell_v_min"
-	PointCellTMax     = "cell_t_max"
-	PointCellTMin     = "cell_t_min"
-	PointChargeMax    = "p_charge_max_kw"
-	PointDischargeMax = "p_discharge_max_kw"
-	PointAlarmLevel   = "alarm_level"
-	PointAlarmWord    = "alarm_word"
-	PointContactor    = "contactor"
-
-	// Meter points (PointP, PointQ and PointV also apply).
-	PointF       = "f_hz"
-	PointEImport = "e_import_kwh"
-	PointEExport = "e_export_kwh"
-)
-
-// required lists the points without which a device of a kind cannot be run safely.
-var required = map[Kind][]string{
-	PCS:   {PointP, PointPSet},
-	BMS:   {PointSOC, PointChargeMax, PointDischargeMax, PointAlarmLevel},
-	Meter: {PointP},
-}
+// required lists, by kind, the points without which a device of the kind
+// cannot be run safely.
+var required = func() map[plant.Kind][]string {
+	m := map[plant.Kind][]string{plant.KindPCS: nil, plant.KindBMS: nil, plant.KindMeter: nil}
+	for _, s := range plant.Standards {
+		if s.Required {
+			m[s.Kind] = append(m[s.Kind], s.Name)
+		}
+	}
+	return m
+}()
 
 // MaxReadRegs is the Modbus limit on registers in one read request.
 const MaxReadRegs = 125
@@ -81,10 +45,10 @@ type Group struct {
 
 // Profile maps a device model's registers to standard points.
 type Profile struct {
-	Name        string    `yaml:"name"`
-	Kind        Kind      `yaml:"kind"`
-	Description string    `yaml:"description,omitempty"`
-	WordOrder   WordOrder `yaml:"word_order,omitempty"`
+	Name        string     `yaml:"name"`
+	Kind        plant.Kind `yaml:"kind"`
+	Description string     `yaml:"description,omitempty"`
+	WordOrder   WordOrder  `yaml:"word_order,omitempty"`
 	// MaxGap is how many unused registers a read may span to merge two
 	// blocks into one request. 0 merges only contiguous registers.
 	MaxGap int     `yaml:"max_gap,omitempty"`
@@ -161,6 +125,81 @@ func (p *Profile) Plan(group string) []Block {
 	return out
 }
 
+var (
+	orderList = "abcd, cdab, badc, dcba (or high_first, low_first)"
+	typeList  = func() string {
+		var s []string
+		for _, t := range Types {
+			s = append(s, string(t))
+		}
+		return strings.Join(s, ", ")
+	}()
+)
+
+// checkEnum checks a point's enum map against its standard point's
+// vocabulary and resolves it.
+func (p *Profile) checkEnum(pt *Point, at string, bad func(string, ...any)) {
+	pt.enum = nil
+	if len(pt.Enum) == 0 {
+		return
+	}
+	std, ok := plant.LookupStandard(p.Kind, pt.Name)
+	if !ok || len(std.Enum) == 0 {
+		var with []string
+		for _, s := range plant.StandardsOf(p.Kind) {
+			if len(s.Enum) > 0 {
+				with = append(with, s.Name)
+			}
+		}
+		bad("%s.enum: %s is not a %s point with named values (those are: %s)", at, pt.Name, p.Kind, strings.Join(with, ", "))
+		return
+	}
+	if pt.Scale != 0 || pt.Offset != 0 || pt.ScalePoint != "" || pt.Type == Float32 || pt.Type == Float64 {
+		bad("%s.enum: an enum point takes integer codes, without scale, offset or scale_point", at)
+	}
+	pt.enum = make(map[int64]float64, len(pt.Enum))
+	names := map[string]int64{}
+	for code, name := range pt.Enum {
+		i := slices.Index(std.Enum, name)
+		if i < 0 {
+			bad("%s.enum: %#x: unknown name %q (known: %s)", at, code, name, strings.Join(std.Enum, ", "))
+			continue
+		}
+		if prev, dup := names[name]; dup && pt.Writable {
+			bad("%s.enum: %q is given two codes, %#x and %#x", at, name, min(prev, code), max(prev, code))
+		}
+		names[name] = code
+		pt.enum[code] = float64(i)
+	}
+}
+
+// checkWrite checks a writable point's table and function code.
+func (p *Profile) checkWrite(pt *Point, at string, bad func(string, ...any)) {
+	if pt.BitWidth > 0 {
+		bad("%s.writable: bit fields cannot be written", at)
+	}
+	switch pt.Table {
+	case Holding:
+		if pt.WriteFC == 0 {
+			pt.WriteFC = FC16
+		}
+		if pt.WriteFC == FC06 && pt.Words() != 1 {
+			bad("%s.write_fc: 6 writes a single register; a %s takes %d", at, pt.Type, pt.Words())
+		} else if pt.WriteFC != FC06 && pt.WriteFC != FC16 {
+			bad("%s.write_fc: %d is not 6 or 16 (a holding register)", at, pt.WriteFC)
+		}
+	case Coil:
+		if pt.WriteFC == 0 {
+			pt.WriteFC = FC05
+		}
+		if pt.WriteFC != FC05 {
+			bad("%s.write_fc: %d is not 5 (a coil)", at, pt.WriteFC)
+		}
+	default:
+		bad("%s.writable: only holding registers and coils can be written", at)
+	}
+}
+
 // Validate checks a profile for consistency and builds its index.
 func (p *Profile) Validate() error {
 	var errs []error
@@ -171,12 +210,12 @@ func (p *Profile) Validate() error {
 	if _, ok := required[p.Kind]; !ok {
 		bad("kind: %q is not one of pcs, bms, meter", p.Kind)
 	}
-	switch p.WordOrder {
-	case "":
-		p.WordOrder = HighFirst
-	case HighFirst, LowFirst:
-	default:
-		bad("word_order: %q is not high_first or low_first", p.WordOrder)
+	if p.WordOrder == "" {
+		p.WordOrder = ABCD
+	} else if o, ok := ParseWordOrder(string(p.WordOrder)); ok {
+		p.WordOrder = o
+	} else {
+		bad("word_order: %q is not one of %s", p.WordOrder, orderList)
 	}
 	if p.MaxGap < 0 || p.MaxGap > MaxReadRegs {
 		bad("max_gap: %d is outside 0..%d", p.MaxGap, MaxReadRegs)
@@ -203,30 +242,50 @@ func (p *Profile) Validate() error {
 		p.index[pt.Name] = i
 		if pt.WordOrder == "" {
 			pt.WordOrder = p.WordOrder
+		} else if o, ok := ParseWordOrder(string(pt.WordOrder)); ok {
+			pt.WordOrder = o
+		} else {
+			bad("%s.word_order: %q is not one of %s", at, pt.WordOrder, orderList)
 		}
-		if pt.WordOrder != HighFirst && pt.WordOrder != LowFirst {
-			bad("%s.word_order: %q is not high_first or low_first", at, pt.WordOrder)
-		}
-		if pt.Table != Holding && pt.Table != Input {
-			bad("%s.table: %q is not holding or input", at, pt.Table)
+		switch pt.Table {
+		case Holding, Input:
+			if pt.Type == Bool {
+				bad("%s.type: bool is for coil and discrete points", at)
+			}
+		case Coil, Discrete:
+			if pt.Type == "" {
+				pt.Type = Bool
+			}
+			if pt.Type != Bool {
+				bad("%s.type: a %s point is a bool", at, pt.Table)
+			}
+		default:
+			bad("%s.table: %q is not holding, input, coil or discrete", at, pt.Table)
 		}
 		if pt.Type.Words() == 0 {
-			bad("%s.type: %q is not one of int16, uint16, int32, uint32, float32, int64, uint64", at, pt.Type)
+			bad("%s.type: %q is not one of %s", at, pt.Type, typeList)
 		}
 		if pt.End() > 1<<16 {
 			bad("%s.address: runs past register 65535", at)
 		}
-		if pt.BitWidth > 0 && (pt.Type == Float32 || int(pt.BitOffset)+int(pt.BitWidth) > 16*pt.Words()) {
+		if pt.BitWidth > 0 && (pt.Type == Float32 || pt.Type == Float64 || pt.Type == Bool || int(pt.BitOffset)+int(pt.BitWidth) > 16*pt.Words()) {
 			bad("%s.bit_offset/bit_width: field does not fit an unsigned %s", at, pt.Type)
 		}
+		p.checkEnum(pt, at, bad)
+		if pt.Min != nil && pt.Max != nil && !(*pt.Min < *pt.Max) {
+			bad("%s.min/max: min %g is not below max %g", at, *pt.Min, *pt.Max)
+		}
+		for _, x := range []*float64{pt.Min, pt.Max} {
+			if x != nil && (math.IsNaN(*x) || math.IsInf(*x, 0)) {
+				bad("%s.min/max: must be finite numbers", at)
+			}
+		}
 		if pt.Writable {
-			if pt.Table != Holding {
-				bad("%s.writable: only holding registers can be written", at)
-			}
-			if pt.BitWidth > 0 {
-				bad("%s.writable: bit fields cannot be written", at)
-			}
-		} else if pt.Group == "" {
+			p.checkWrite(pt, at, bad)
+		} else if pt.WriteFC != 0 {
+			bad("%s.write_fc: only a writable point has one", at)
+		}
+		if !pt.Writable && pt.Group == "" {
 			bad("%s.group: a readable point needs a read group", at)
 		}
 		if pt.Group != "" && !groups[pt.Group] {
@@ -307,8 +366,18 @@ func loadFS(out Profiles, fsys fs.FS, dir, label string) error {
 	return nil
 }
 
-// ParseProfile parses and validates one profile document. Unknown keys are errors.
+// ParseProfile parses and validates one profile document. Errors read
+// SOURCE:LINE: key: problem; an unknown key names the known ones.
 func ParseProfile(data []byte, source string) (*Profile, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	k := keyCheck{src: source, lines: map[string]int{}}
+	k.walk(&doc, reflect.TypeOf(Profile{}), "")
+	if len(k.errs) > 0 {
+		return nil, errors.Join(k.errs...)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var p Profile
@@ -317,7 +386,95 @@ func ParseProfile(data []byte, source string) (*Profile, error) {
 	}
 	p.Source = source
 	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: profile %q: %w", source, p.Name, err)
+		var out []error
+		for _, e := range unjoin(err) {
+			out = append(out, fmt.Errorf("%s:%d: %w", source, k.line(e.Error()), e))
+		}
+		return nil, fmt.Errorf("profile %q: %w", p.Name, errors.Join(out...))
 	}
 	return &p, nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// keyCheck checks a profile document's keys against the Go types it
+// decodes into and records the line of every key path.
+type keyCheck struct {
+	src   string
+	lines map[string]int
+	errs  []error
+}
+
+// errPath matches the key path a Validate error starts with, e.g.
+// "points[3] (p_kw).table" → points[3], table.
+var errPath = regexp.MustCompile(`^(\w+(?:\[\d+\])?)(?: \([^)]*\))?(?:\.(\w+))?`)
+
+// line is the line of the key an error message starts with (1 if unknown).
+func (k *keyCheck) line(msg string) int {
+	m := errPath.FindStringSubmatch(msg)
+	if m == nil {
+		return 1
+	}
+	if n, ok := k.lines[m[1]+"."+m[2]]; ok && m[2] != "" {
+		return n
+	}
+	if n, ok := k.lines[m[1]]; ok {
+		return n
+	}
+	return 1
+}
+
+func (k *keyCheck) walk(n *yaml.Node, t reflect.Type, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			k.walk(c, t, path)
+		}
+		return
+	case yaml.AliasNode:
+		k.walk(n.Alias, t, path)
+		return
+	}
+	switch {
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			k.lines[p] = c.Line
+			k.walk(c, t.Elem(), p)
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		var names []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			fields[name] = f.Type
+			names = append(names, name)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			p := key.Value
+			if path != "" {
+				p = path + "." + key.Value
+			}
+			ft, ok := fields[key.Value]
+			if !ok {
+				k.errs = append(k.errs, fmt.Errorf("%s:%d: %s: unknown key (known: %s)", k.src, key.Line, p, strings.Join(names, ", ")))
+				continue
+			}
+			k.lines[p] = key.Line
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			k.walk(val, ft, p)
+		}
+	}
 }

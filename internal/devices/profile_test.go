@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 const planDoc = `
@@ -143,7 +145,7 @@ func TestBuiltinProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, kind := range map[string]Kind{"sim-pcs": PCS, "sim-bms": BMS, "sim-meter": Meter} {
+	for name, kind := range map[string]plant.Kind{"sim-pcs": plant.KindPCS, "sim-bms": plant.KindBMS, "sim-meter": plant.KindMeter} {
 		p := ps[name]
 		if p == nil {
 			t.Errorf("builtin profile %s missing", name)
@@ -163,8 +165,8 @@ func TestBuiltinProfiles(t *testing.T) {
 			}
 		}
 	}
-	if len(ps) != 3 {
-		t.Errorf("%d builtin profiles, want 3", len(ps))
+	if len(ps) != 4 {
+		t.Errorf("%d builtin profiles, want 4", len(ps))
 	}
 	// The BMS power limits pull w_sf (register 22, beyond max_gap 8 from
 	// the block ending at 13) into the state group as a second read.
@@ -198,5 +200,33 @@ func TestUserProfiles(t *testing.T) {
 	}
 	if _, err := LoadProfiles(dir); err == nil || !strings.Contains(err.Error(), "also defined") {
 		t.Errorf("duplicate user profile: %v", err)
+	}
+}
+
+// TestProfileRequiresTheRequiredStandardPoints: the loader's required
+// points are plant.Standards' — a built-in profile without a required
+// point of its kind is refused, naming it; without any other standard
+// point it is accepted.
+func TestProfileRequiresTheRequiredStandardPoints(t *testing.T) {
+	ps, err := LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range plant.Standards {
+		base := ps["sim-"+string(s.Kind)]
+		i := base.Point(s.Name)
+		if i < 0 {
+			t.Fatalf("sim-%s lacks %s", s.Kind, s.Name)
+		}
+		p := *base
+		p.Points = slices.Delete(slices.Clone(base.Points), i, i+1)
+		err := p.Validate()
+		want := `needs point "` + s.Name + `"`
+		switch {
+		case s.Required && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s %s is required; without it: %v", s.Kind, s.Name, err)
+		case !s.Required && err != nil:
+			t.Errorf("%s %s is optional; without it: %v", s.Kind, s.Name, err)
+		}
 	}
 }

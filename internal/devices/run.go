@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
 	"github.com/goburrow/modbus"
 	"go.uber.org/zap"
+
+	"github.com/emsd/emsd/internal/procimg"
 )
 
 // Run is the device's one goroutine: it polls the read groups at their
@@ -128,6 +131,30 @@ func (d *Device) poll(g *group, start time.Time) {
 	d.store(g)
 }
 
+// exception returns the Modbus exception err carries when the device
+// answered request fc with one: a device answer, not a link fault.
+func exception(err error, fc byte) *modbus.ModbusError {
+	var me *modbus.ModbusError
+	if errors.As(err, &me) && me.FunctionCode == fc|0x80 {
+		return me
+	}
+	return nil
+}
+
+// refused records an exception answer at: counted and named in Health,
+// logged once per episode of the block; the connection stays.
+func (d *Device) refused(op Op, at time.Time, took time.Duration, err error) {
+	d.hmu.Lock()
+	d.h.Exceptions++
+	d.h.LastException = err.Error()
+	d.h.LastOK = at
+	d.hmu.Unlock()
+	d.ok(at)
+	if d.o.Observer != nil {
+		d.o.Observer.Transaction(d.o.Name, op, took, err)
+	}
+}
+
 // drainWrites serves every queued write without blocking.
 func (d *Device) drainWrites() {
 	for {
@@ -148,24 +175,48 @@ func (d *Device) read(b *block) error {
 	}
 	var res []byte
 	var err error
-	if b.fc == modbus.FuncCodeReadInputRegisters {
+	want := 2 * int(b.Count)
+	switch b.fc {
+	case modbus.FuncCodeReadInputRegisters:
 		res, err = d.client.ReadInputRegisters(b.Start, b.Count)
-	} else {
+	case modbus.FuncCodeReadCoils:
+		res, err = d.client.ReadCoils(b.Start, b.Count)
+		want = (int(b.Count) + 7) / 8
+	case modbus.FuncCodeReadDiscreteInputs:
+		res, err = d.client.ReadDiscreteInputs(b.Start, b.Count)
+		want = (int(b.Count) + 7) / 8
+	default:
 		res, err = d.client.ReadHoldingRegisters(b.Start, b.Count)
 	}
 	at := time.Now()
 	if err != nil {
 		err = checkFunction(err, b.fc)
 	}
-	if err == nil && len(res) != 2*int(b.Count) {
-		err = fmt.Errorf("modbus: reply to read of %d registers at %d carries %d bytes", b.Count, b.Start, len(res))
+	if err == nil && len(res) != want {
+		err = fmt.Errorf("modbus: reply to read of %d %s at %d carries %d bytes", b.Count, b.Table, b.Start, len(res))
 	}
 	if err != nil {
 		err = fmt.Errorf("read %s %d+%d: %w", b.Table, b.Start, b.Count, err)
+		if exception(err, b.fc) != nil {
+			if b.refused == nil {
+				d.log.Warn("device refuses a read block; its points are marked refused", zap.Strings("points", d.names(b.Points)), zap.Error(err))
+			}
+			b.refused, b.at = err, at
+			d.refused(Read, at, at.Sub(t0), err)
+			return nil
+		}
 		d.failed(Read, at, at.Sub(t0), err)
 		return err
 	}
-	BytesToRegs(res, b.regs)
+	if b.refused != nil {
+		b.refused = nil
+		d.log.Info("device answers a read block again", zap.Strings("points", d.names(b.Points)))
+	}
+	if b.Table.Bits() {
+		BitsToRegs(res, b.regs)
+	} else {
+		BytesToRegs(res, b.regs)
+	}
 	b.at = at
 	d.hmu.Lock()
 	d.h.Reads++
@@ -179,11 +230,17 @@ func (d *Device) read(b *block) error {
 }
 
 // store decodes a group's blocks into the image and signals subscribers.
+// A refused block's points are stored refused; a value that does not
+// decode, is a "not implemented" sentinel or lies outside its bounds is
+// stored invalid.
 func (d *Device) store(g *group) {
 	pts := d.prof.Points
 	// Scale factors first, so the values that use them see this read's.
 	for i := range g.blocks {
 		b := &g.blocks[i]
+		if b.refused != nil {
+			continue
+		}
 		for _, p := range b.Points {
 			if d.isSF[p] {
 				off := int(pts[p].Address) - int(b.Start)
@@ -191,10 +248,17 @@ func (d *Device) store(g *group) {
 			}
 		}
 	}
-	var bad uint64
+	var decodeErrs, invalid, noValue uint64
+	refusedChanged := false
 	for i := range g.blocks {
 		b := &g.blocks[i]
+		if b.refused != nil {
+			d.img.Mark(d.id, b.Points, nil, procimg.Refused, b.at)
+			refusedChanged = true
+			continue
+		}
 		n := 0
+		b.bad, b.badV = b.bad[:0], b.badV[:0]
 		for _, p := range b.Points {
 			pt := &pts[p]
 			var sf int16
@@ -203,8 +267,25 @@ func (d *Device) store(g *group) {
 			}
 			off := int(pt.Address) - int(b.Start)
 			v, err := pt.Decode(b.regs[off:off+pt.Words()], sf)
-			if err != nil {
-				bad++
+			switch {
+			case errors.Is(err, ErrNoValue):
+				noValue++
+				b.bad, b.badV = append(b.bad, p), append(b.badV, math.NaN())
+				continue
+			case err != nil:
+				decodeErrs++
+				d.episode(p, err.Error())
+				b.bad, b.badV = append(b.bad, p), append(b.badV, math.NaN())
+				continue
+			case v < d.lo[p] || v > d.hi[p]:
+				invalid++
+				d.episode(p, fmt.Sprintf("%s = %g is outside its plausible range %g..%g", pt.Name, v, d.lo[p], d.hi[p]))
+				b.bad, b.badV = append(b.bad, p), append(b.badV, v)
+				continue
+			}
+			if d.invalid[p] && !d.settled(p, b.at) {
+				// In range, but too soon after an invalid value to trust.
+				b.bad, b.badV = append(b.bad, p), append(b.badV, v)
 				continue
 			}
 			b.idx[n] = p
@@ -212,17 +293,92 @@ func (d *Device) store(g *group) {
 			n++
 		}
 		d.img.Update(d.id, b.idx[:n], b.vals[:n], b.at)
+		if len(b.bad) > 0 {
+			d.img.Mark(d.id, b.bad, b.badV, procimg.Invalid, b.at)
+		}
 	}
 	g.lastOK = g.blocks[len(g.blocks)-1].at
-	d.hmu.Lock()
-	d.h.DecodeErrors += bad
-	d.hmu.Unlock()
+	refusedNow := refusedChanged || d.anyRefused()
+	if decodeErrs+invalid+noValue > 0 || refusedNow || d.hadRefused {
+		d.hadRefused = refusedNow
+		d.hmu.Lock()
+		d.h.DecodeErrors += decodeErrs
+		d.h.Invalid += invalid
+		d.h.NoValue += noValue
+		d.h.Refused = d.refusedPoints(d.h.Refused[:0])
+		d.hmu.Unlock()
+	}
 	for _, c := range *g.subs.Load() {
 		select {
 		case c <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// InvalidHold is how long a point's values must stay valid before an
+// episode of invalid values ends: until then they are graded invalid too,
+// so that a misread value that happens to fall in range (a wrong word
+// order, say) does not flip the point back to good.
+const InvalidHold = 2 * time.Second
+
+// episode opens point p's episode of invalid values, or extends it; the
+// first invalid value of an episode is logged as a warning.
+func (d *Device) episode(p int, why string) {
+	d.validSince[p] = time.Time{}
+	if d.invalid[p] {
+		return
+	}
+	d.invalid[p] = true
+	d.log.Warn("invalid value: not used for control until valid for "+InvalidHold.String(), zap.String("point", d.prof.Points[p].Name), zap.String("why", why))
+}
+
+// settled reports, for a point in an episode of invalid values that read
+// a valid one at at, whether its values have been valid for InvalidHold;
+// if so the episode ends (logged as info).
+func (d *Device) settled(p int, at time.Time) bool {
+	if d.validSince[p].IsZero() {
+		d.validSince[p] = at
+	}
+	if at.Sub(d.validSince[p]) < InvalidHold {
+		return false
+	}
+	d.invalid[p] = false
+	d.log.Info("valid values again", zap.String("point", d.prof.Points[p].Name))
+	return true
+}
+
+// anyRefused reports whether a block of any group is refused now.
+func (d *Device) anyRefused() bool {
+	for _, g := range d.groups {
+		for i := range g.blocks {
+			if g.blocks[i].refused != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refusedPoints appends the names of the points of every refused block.
+func (d *Device) refusedPoints(dst []string) []string {
+	for _, g := range d.groups {
+		for i := range g.blocks {
+			if g.blocks[i].refused != nil {
+				dst = append(dst, d.names(g.blocks[i].Points)...)
+			}
+		}
+	}
+	return dst
+}
+
+// names returns the names of points.
+func (d *Device) names(points []int) []string {
+	out := make([]string, len(points))
+	for k, p := range points {
+		out[k] = d.prof.Points[p].Name
+	}
+	return out
 }
 
 // ensureConn dials when disconnected; the dial counts against the

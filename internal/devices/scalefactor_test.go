@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -38,8 +39,8 @@ func TestScaleFactorFirstPoint(t *testing.T) {
 	img := procimg.New()
 	prof := mustProfile(t, sfFirst)
 	d := startDevice(t, Options{Name: "sf", Address: srv.addr, Profile: prof, Timeout: 2 * time.Second}, img)
-	waitFor(t, 5*time.Second, "a read", func() bool { return img.Get(d.ID(), prof.Point(PointP), time.Now()).Good() })
-	if v := img.Get(d.ID(), prof.Point(PointP), time.Now()); math.Abs(v.V-(-123.45)) > 1e-9 {
+	waitFor(t, 5*time.Second, "a read", func() bool { return img.Get(d.ID(), prof.Point(plant.PointP), time.Now()).Good() })
+	if v := img.Get(d.ID(), prof.Point(plant.PointP), time.Now()); math.Abs(v.V-(-123.45)) > 1e-9 {
 		t.Errorf("p_kw = %v, want -123.45 (raw -12345 at sf -2)", v.V)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

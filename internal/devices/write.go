@@ -8,16 +8,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/goburrow/modbus"
 )
 
 // MaxWriteRegs is the Modbus limit on registers in one FC16 write.
 const MaxWriteRegs = 123
 
-// writeRun is one FC16 request: contiguous registers from start.
+// writeRun is one write request: contiguous registers from start (FC16),
+// or one register (FC06) or coil (FC05).
 type writeRun struct {
 	start, count uint16
+	fc           byte
 	off          int // byte offset of the run's data in writeReq.data
 }
 
@@ -41,6 +41,7 @@ type writeReq struct {
 type writeItem struct {
 	addr  uint16
 	words uint16
+	fc    byte
 	off   int // register offset in regs
 }
 
@@ -137,24 +138,28 @@ func (d *Device) encode(w *writeReq, vals []PointValue) error {
 		if err := pt.Encode(pv.Value, sf, w.regs[off:off+n]); err != nil {
 			return err
 		}
-		w.items = append(w.items, writeItem{addr: pt.Address, words: uint16(n), off: off})
+		w.items = append(w.items, writeItem{addr: pt.Address, words: uint16(n), fc: byte(pt.WriteFC), off: off})
 	}
 	it := w.items
 	slices.SortFunc(it, func(a, b writeItem) int { return cmp.Compare(a.addr, b.addr) })
 	for i, x := range it {
 		end := int(x.addr) + int(x.words)
-		if i+1 < len(it) && int(it[i+1].addr) < end {
+		if i+1 < len(it) && int(it[i+1].addr) < end && (it[i+1].fc == FC05) == (x.fc == FC05) {
 			return fmt.Errorf("points at registers %d and %d overlap (a point named twice?)", x.addr, it[i+1].addr)
 		}
-		if n := len(w.runs); n > 0 {
+		if n := len(w.runs); n > 0 && x.fc == FC16 {
 			r := &w.runs[n-1]
-			if int(r.start)+int(r.count) == int(x.addr) && int(r.count)+int(x.words) <= MaxWriteRegs {
+			if r.fc == FC16 && int(r.start)+int(r.count) == int(x.addr) && int(r.count)+int(x.words) <= MaxWriteRegs {
 				r.count += x.words
 				w.data = RegsToBytes(w.regs[x.off:x.off+int(x.words)], w.data)
 				continue
 			}
 		}
-		w.runs = append(w.runs, writeRun{start: x.addr, count: x.words, off: len(w.data)})
+		fc := x.fc
+		if fc == 0 {
+			fc = FC16 // a profile not validated by Validate
+		}
+		w.runs = append(w.runs, writeRun{start: x.addr, count: x.words, fc: fc, off: len(w.data)})
 		w.data = RegsToBytes(w.regs[x.off:x.off+int(x.words)], w.data)
 	}
 	return nil
@@ -175,12 +180,34 @@ func (d *Device) serveWrite(w *writeReq) {
 			w.done <- err
 			return
 		}
-		_, err := d.client.WriteMultipleRegisters(r.start, r.count, w.data[r.off:r.off+2*int(r.count)])
+		if d.o.WriteGate != nil && !d.o.WriteGate() {
+			w.done <- ErrFenced
+			return
+		}
+		data := w.data[r.off : r.off+2*int(r.count)]
+		var err error
+		switch r.fc {
+		case FC05:
+			v := uint16(0)
+			if data[0] != 0 || data[1] != 0 {
+				v = 0xFF00
+			}
+			_, err = d.client.WriteSingleCoil(r.start, v)
+		case FC06:
+			_, err = d.client.WriteSingleRegister(r.start, uint16(data[0])<<8|uint16(data[1]))
+		default:
+			_, err = d.client.WriteMultipleRegisters(r.start, r.count, data)
+		}
 		at := time.Now()
 		if err != nil {
-			err = checkFunction(err, modbus.FuncCodeWriteMultipleRegisters)
-			err = fmt.Errorf("write holding %d+%d: %w", r.start, r.count, err)
-			d.failed(Write, at, at.Sub(t0), err)
+			err = checkFunction(err, r.fc)
+			err = fmt.Errorf("write (FC%02d) %d+%d: %w", r.fc, r.start, r.count, err)
+			if exception(err, r.fc) != nil {
+				// The device answered: the link is fine.
+				d.refused(Write, at, at.Sub(t0), err)
+			} else {
+				d.failed(Write, at, at.Sub(t0), err)
+			}
 			w.done <- err
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
@@ -104,7 +105,7 @@ func TestWriteInFlightWhenRunStops(t *testing.T) {
 		go func() {
 			wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			ack, err := d.Write(wctx, PointValue{PointRun, float64(i + 1)})
+			ack, err := d.Write(wctx, PointValue{plant.PointRun, float64(i + 1)})
 			res <- result{ack, err}
 		}()
 		<-onWire
@@ -117,7 +118,7 @@ func TestWriteInFlightWhenRunStops(t *testing.T) {
 		if got := srv.holdingAt(4); got != uint16(i+1) {
 			t.Fatalf("round %d: run register %d, want %d", i, got, i+1)
 		}
-		if _, err := d.Write(context.Background(), PointValue{PointRun, 0}); !errors.Is(err, ErrStopped) {
+		if _, err := d.Write(context.Background(), PointValue{plant.PointRun, 0}); !errors.Is(err, ErrStopped) {
 			t.Fatalf("round %d: write after Run returned: %v, want ErrStopped", i, err)
 		}
 	}

@@ -32,7 +32,7 @@ func demoAGC(t *testing.T, gain, limit float64) (*Controller, *gainPlant) {
 	cfg := DefaultConfig(10000)
 	cfg.AGC.IntegralLimit = limit
 	c := mustNew(t, cfg)
-	g := &gainPlant{sim: newSim(plant(4, 2500)), gain: gain}
+	g := &gainPlant{sim: newSim(healthyUnits(4, 2500)), gain: gain}
 	g.load = -1500
 	mustApply(t, c, ManualSetpoint{P: -1500 / gain})
 	mustApply(t, c, SetMode{Mode: ModeManual})
@@ -135,7 +135,7 @@ func TestPropertyAGCSwitchNeverMovesTheWrongWay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := newSim(plant(n, rated))
+		s := newSim(healthyUnits(n, rated))
 		s.load = rapid.Float64Range(-0.3, 0.3).Draw(t, "load") * cfg.RatedP
 		p0 := rapid.Float64Range(-0.6, 0.6).Draw(t, "p0") * cfg.RatedP
 		_ = c.Apply(ManualSetpoint{P: p0}, t0)

@@ -37,7 +37,7 @@ func TestAGCStepDoesNotWindUp(t *testing.T) {
 	cfg.RampRate = 1e6
 	c := mustNew(t, cfg)
 	mustApply(t, c, SetAGCParams{AGCParams{RampRate: 1e4, DeadBand: 1, Ki: 0.2, IntegralLimit: 100}})
-	s := newSim(plant(4, 300))
+	s := newSim(healthyUnits(4, 300))
 	s.eff, s.load = 0.98, -10
 	l := &lagPlant{s: s, tau: 0.25, p: make([]float64, 4)}
 	mustApply(t, c, AGCTarget{P: 0})

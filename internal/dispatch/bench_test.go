@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // benchPlant is a running plant: AGC, PFR and FFR enabled, mixed SOC,
 // one derated and one tripped unit.
-func benchPlant(b testing.TB, n int, rated float64) (*Controller, *Input, []Setpoint) {
-	units := plant(n, rated)
+func benchPlant(b testing.TB, n int, rated float64) (*Controller, *Input, []plant.Setpoint) {
+	units := healthyUnits(n, rated)
 	for i := range units {
 		units[i].SOC = 20 + float64(i%60)
 	}
@@ -21,7 +23,7 @@ func benchPlant(b testing.TB, n int, rated float64) (*Controller, *Input, []Setp
 	mustApply(b, c, AGCTarget{P: float64(n) * rated * 0.6})
 	mustApply(b, c, SetMode{Mode: ModeAGC})
 	in := &Input{Now: t0, F: 49.95, FOK: true, POIOK: true, Units: units}
-	out := make([]Setpoint, n)
+	out := make([]plant.Setpoint, n)
 	c.Step(in, out) // grow buffers
 	return c, in, out
 }
@@ -70,7 +72,7 @@ func TestStepAllocationFree(t *testing.T) {
 }
 
 func TestStepDeterministic(t *testing.T) {
-	run := func() []Setpoint {
+	run := func() []plant.Setpoint {
 		c, in, out := benchPlant(t, 80, 2500)
 		for k := 0; k < 50; k++ {
 			in.Now = in.Now.Add(time.Second)

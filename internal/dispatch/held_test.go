@@ -11,7 +11,7 @@ func TestHeldUnitKeepsItsShareUntilReleased(t *testing.T) {
 	c := mustNew(t, cfg)
 	mustApply(t, c, ManualSetpoint{P: 600})
 	mustApply(t, c, SetMode{Mode: ModeManual})
-	s := newSim(plant(4, 300))
+	s := newSim(healthyUnits(4, 300))
 	for range 3 {
 		s.step(c, 100*time.Millisecond)
 	}
@@ -53,7 +53,7 @@ func TestHeldUnitKeepsItsShareUntilReleased(t *testing.T) {
 // delivers, not from 0: no dip and no ramp back from ~0 kW.
 func TestReconnectedUnitResumesFromItsOutput(t *testing.T) {
 	c := mustNew(t, DefaultConfig(250)) // ramp 25 kW/s
-	s := newSim(plant(1, 250))
+	s := newSim(healthyUnits(1, 250))
 	s.out[0].P = 200 // running at 200 kW when the daemon starts
 	s.step(c, 0)
 	mustApply(t, c, ManualSetpoint{P: 200})
@@ -84,5 +84,31 @@ func TestReconnectedUnitResumesFromItsOutput(t *testing.T) {
 	c.Step(&s.in, s.out)
 	if !near(s.out[0].P, 2.5, 1e-6) {
 		t.Fatalf("reconnected stopped unit ordered %v, want 2.5 (ramp from 0)", s.out[0].P)
+	}
+}
+
+// A held unit's output counts toward what the plant delivers, so a steady
+// request the available units and the held one meet together stays met:
+// the ramp limiter does not restart from the available units' capacity
+// alone. Both directions.
+func TestHeldOutputCountsTowardTheRampState(t *testing.T) {
+	for _, dir := range []float64{1, -1} {
+		c := mustNew(t, DefaultConfig(1000)) // ramp 100 kW/s
+		mustApply(t, c, SetMode{Mode: ModeManual})
+		mustApply(t, c, ManualSetpoint{P: dir * 900})
+		s := newSim(healthyUnits(4, 250))
+		for range 12 { // 900 kW reached at 100 kW/s
+			s.step(c, time.Second)
+		}
+		// u000 stops answering, held at 200 kW; the other three can give 750.
+		u := &s.in.Units[0]
+		u.PCSOK, u.Held, u.HeldP = false, true, dir*200
+		for k := range 5 {
+			r := s.step(c, time.Second)
+			if !near(r.P, dir*900, 1e-6) || s.out[0].P != dir*200 {
+				t.Fatalf("direction %v, cycle %d with u000 held: plant %v, u000 %v; want %v with u000 at its held %v",
+					dir, k, r.P, s.out[0].P, dir*900, dir*200)
+			}
+		}
 	}
 }

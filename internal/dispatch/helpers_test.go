@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -16,7 +18,7 @@ func healthy(id string, rated float64) Unit {
 		CellVMax: 3.3, CellVMin: 3.2, CellTMax: 30, CellTMin: 25}
 }
 
-func plant(n int, rated float64) []Unit {
+func healthyUnits(n int, rated float64) []Unit {
 	us := make([]Unit, n)
 	for i := range us {
 		us[i] = healthy(fmt.Sprintf("u%03d", i), rated)
@@ -40,7 +42,7 @@ func mustApply(t testing.TB, c *Controller, cmd Command) {
 	}
 }
 
-func sumP(sp []Setpoint) float64 {
+func sumP(sp []plant.Setpoint) float64 {
 	var s float64
 	for _, x := range sp {
 		s += x.P
@@ -54,14 +56,14 @@ func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 // the POI sees battery output times efficiency plus a site load.
 type sim struct {
 	in   Input
-	out  []Setpoint
+	out  []plant.Setpoint
 	eff  float64 // fraction of battery P that reaches the POI
 	load float64 // site POI power without battery, kW (> 0 export)
 }
 
 func newSim(units []Unit) *sim {
 	return &sim{in: Input{Now: t0, F: 50, FOK: true, POIOK: true, Units: units},
-		out: make([]Setpoint, len(units)), eff: 1}
+		out: make([]plant.Setpoint, len(units)), eff: 1}
 }
 
 // step advances time by dt, feeds last cycle's setpoints back as measurements

@@ -7,7 +7,7 @@ import (
 
 func TestResetOneUnitAndReplacement(t *testing.T) {
 	c := mustNew(t, fastCfg())
-	s := newSim(plant(3, 250))
+	s := newSim(healthyUnits(3, 250))
 	s.in.Units[0].PCSFault, s.in.Units[1].PCSFault = true, true
 	r := s.step(c, 0)
 	if r.Tripped != 2 || len(r.Events) != 2 {
@@ -31,7 +31,7 @@ func TestAGCRampRate(t *testing.T) {
 	cfg := DefaultConfig(10000)
 	c := mustNew(t, cfg)
 	mustApply(t, c, SetAGCParams{AGCParams{RampRate: 1.2, Ki: 0}}) // 1.2 MW/min = 20 kW/s
-	s := newSim(plant(4, 2500))
+	s := newSim(healthyUnits(4, 2500))
 	s.step(c, 0)
 	mustApply(t, c, AGCTarget{P: 5000})
 	mustApply(t, c, SetMode{Mode: ModeAGC})
@@ -52,7 +52,7 @@ func TestApplyModeWithoutStep(t *testing.T) {
 			c := mustNew(t, cfg)
 			mustApply(t, c, SetMode{Mode: ModeManual})
 			mustApply(t, c, ManualSetpoint{P: 900})
-			s := newSim(plant(4, 250))
+			s := newSim(healthyUnits(4, 250))
 			s.load = -100
 			s.step(c, 0)
 			for i := 0; i < 12; i++ {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"pgregory.net/rapid"
+
+	"github.com/emsd/emsd/internal/plant"
 )
 
 func genUnit(t *rapid.T, i int) Unit {
@@ -85,7 +87,7 @@ func genCommand(t *rapid.T, rated float64) Command {
 }
 
 // checkInvariants asserts the safety properties of one Step.
-func checkInvariants(t *rapid.T, c *Controller, cfg *Config, in *Input, out []Setpoint, r Report) {
+func checkInvariants(t *rapid.T, c *Controller, cfg *Config, in *Input, out []plant.Setpoint, r Report) {
 	const tol = 1e-6
 	var sum, sumMeas float64
 	for i := range in.Units {
@@ -161,7 +163,7 @@ func TestPropertySafety(t *testing.T) {
 		_ = c.Apply(AGCTarget{P: rapid.Float64Range(-rated, rated).Draw(t, "agc0")}, t0)
 		_ = c.Apply(SetMode{Mode: rapid.SampledFrom([]Mode{ModeManual, ModeAGC, ModePeakShaving}).Draw(t, "mode0")}, t0)
 		in := Input{Now: t0, F: 50, FOK: true, Units: units}
-		out := make([]Setpoint, n)
+		out := make([]plant.Setpoint, n)
 		steps := rapid.IntRange(2, 30).Draw(t, "steps")
 		for k := 0; k < steps; k++ {
 			for rapid.Bool().Draw(t, "more") {
@@ -219,7 +221,7 @@ func TestPropertyFeasibleRequestDelivered(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := Input{Now: t0, F: 50, FOK: true, Units: units}
-		out := make([]Setpoint, n)
+		out := make([]plant.Setpoint, n)
 		c.Step(&in, out)
 		in.Now = in.Now.Add(time.Second)
 		r := c.Step(&in, out)

@@ -17,7 +17,7 @@ func fastCfg() Config {
 
 func TestManualRampAndReport(t *testing.T) {
 	c := mustNew(t, DefaultConfig(1000)) // ramp 100 kW/s
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	s.step(c, 0)
 	mustApply(t, c, SetMode{Mode: ModeManual})
 	mustApply(t, c, ManualSetpoint{P: 400})
@@ -40,7 +40,7 @@ func TestManualRampAndReport(t *testing.T) {
 func TestModeSwitchWithoutStep(t *testing.T) {
 	cfg := DefaultConfig(1000)
 	c := mustNew(t, cfg)
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	for i := range s.in.Units { // plant already running at 400 kW when the daemon starts
 		s.out[i].P = 100
 	}
@@ -87,10 +87,12 @@ func TestSchedule(t *testing.T) {
 		{"points 12:30", ScheduleUpload{Points: pts}, 30 * time.Minute, 50, 0},
 		{"segments", ScheduleUpload{Segments: []Segment{{"00:00", "12:30", 100}, {"12:30", "24:00", -50}}}, 29 * time.Minute, 50, 100},
 		{"segments next", ScheduleUpload{Segments: []Segment{{"00:00", "12:30", 100}, {"12:30", "24:00", -50}}}, 30 * time.Minute, 50, -50},
+		{"segments 30 s into the next", ScheduleUpload{Segments: []Segment{{"00:00", "12:30", 100}, {"12:30", "24:00", -50}}}, 30*time.Minute + 30*time.Second, 50, -50},
 		{"tou valley charges", ScheduleUpload{TOU: tou}, 0, 50, -400},
 		{"tou valley tapers near target", ScheduleUpload{TOU: tou}, 0, 89, -200},
 		{"tou valley stops at target", ScheduleUpload{TOU: tou}, 0, 90, 0},
 		{"tou peak discharges", ScheduleUpload{TOU: tou}, time.Hour, 50, 600},
+		{"tou peak tapers near target", ScheduleUpload{TOU: tou}, time.Hour, 21, 300},
 		{"tou peak stops at target", ScheduleUpload{TOU: tou}, time.Hour, 20, 0},
 		{"tou flat", ScheduleUpload{TOU: tou}, 7 * time.Hour, 50, 0},
 	} {
@@ -98,7 +100,7 @@ func TestSchedule(t *testing.T) {
 			c := mustNew(t, fastCfg())
 			mustApply(t, c, tc.up)
 			mustApply(t, c, SetMode{Mode: ModeSchedule})
-			s := newSim(plant(4, 250))
+			s := newSim(healthyUnits(4, 250))
 			for i := range s.in.Units {
 				s.in.Units[i].SOC = tc.soc
 			}
@@ -134,7 +136,7 @@ func TestPeakShaving(t *testing.T) {
 			c := mustNew(t, cfg)
 			mustApply(t, c, SetPeakShaving{tc.params})
 			mustApply(t, c, SetMode{Mode: ModePeakShaving})
-			s := newSim(plant(4, 250))
+			s := newSim(healthyUnits(4, 250))
 			s.load = tc.load
 			s.in.POIOK = tc.poiOK
 			for i := range s.in.Units {
@@ -160,7 +162,7 @@ func TestAGCSteadyStateWithLosses(t *testing.T) {
 	cfg := DefaultConfig(1000)
 	c := mustNew(t, cfg)
 	mustApply(t, c, SetAGCParams{AGCParams{RampRate: 0.6, DeadBand: 5, Ki: 0.2, IntegralLimit: 300}})
-	s := newSim(plant(4, 300))
+	s := newSim(healthyUnits(4, 300))
 	s.eff, s.load = 0.96, -40 // transformer/converter losses and auxiliary load
 	s.step(c, 0)
 	mustApply(t, c, AGCTarget{P: 600})
@@ -213,7 +215,7 @@ func TestPFROverlay(t *testing.T) {
 	c := mustNew(t, fastCfg())
 	mustApply(t, c, SetMode{Mode: ModeManual})
 	mustApply(t, c, SetPFR{Enable: true, PFRParams: PFRParams{DroopPct: 2, DeadBand: 0.033, Reserve: 200}})
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	s.step(c, 0)
 	dp, on := c.DroopParams()
 	if !on || dp.RatedP != 1000 || dp.DroopPct != 2 {
@@ -261,7 +263,7 @@ func TestPFROverlay(t *testing.T) {
 func TestFFR(t *testing.T) {
 	c := mustNew(t, fastCfg())
 	mustApply(t, c, SetFFR{Enable: true, FFRParams: FFRParams{LowTrigger: 49.8, HighTrigger: 50.2, Power: 300, HoldS: 10, RecoveryP: 100}})
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	s.step(c, 0)
 	var got []float64
 	for k := 0; k < 50; k++ {
@@ -296,7 +298,7 @@ func TestProtectionInStep(t *testing.T) {
 	c := mustNew(t, fastCfg())
 	mustApply(t, c, SetMode{Mode: ModeManual})
 	mustApply(t, c, ManualSetpoint{P: 600})
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	s.step(c, 0)
 	r := s.step(c, time.Second)
 	if !near(r.P, 600, 1e-6) {
@@ -352,7 +354,7 @@ func TestEStop(t *testing.T) {
 	c := mustNew(t, DefaultConfig(1000))
 	mustApply(t, c, SetMode{Mode: ModeManual})
 	mustApply(t, c, ManualSetpoint{P: 800})
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	s.step(c, 0)
 	for i := 0; i < 10; i++ {
 		s.step(c, time.Second)
@@ -405,7 +407,7 @@ func TestResetUnknownUnit(t *testing.T) {
 	if err := c.Apply(Reset{Unit: "u001"}, time.Now()); err == nil || !strings.Contains(err.Error(), "control loop has not run") {
 		t.Errorf("unit reset before any step: %v", err)
 	}
-	s := newSim(plant(2, 500))
+	s := newSim(healthyUnits(2, 500))
 	s.step(c, 0)
 	err := c.Apply(Reset{Unit: "u99"}, time.Now())
 	if err == nil || !strings.Contains(err.Error(), `unknown unit "u99" (known: u000, u001)`) {
@@ -441,7 +443,7 @@ func TestPOILimits(t *testing.T) {
 			c := mustNew(t, cfg)
 			mustApply(t, c, SetMode{Mode: ModeManual})
 			mustApply(t, c, ManualSetpoint{P: tc.manual})
-			s := newSim(plant(4, 250))
+			s := newSim(healthyUnits(4, 250))
 			s.load = tc.load
 			s.step(c, 0)
 			r := s.step(c, time.Second)
@@ -458,7 +460,7 @@ func TestPOILimits(t *testing.T) {
 func TestBindingAndApparentPower(t *testing.T) {
 	c := mustNew(t, fastCfg())
 	mustApply(t, c, SetMode{Mode: ModeManual})
-	s := newSim(plant(4, 250))
+	s := newSim(healthyUnits(4, 250))
 	for i := range s.in.Units {
 		s.in.Units[i].SOC = 94 // charge tapered to 20 %
 	}

@@ -116,7 +116,7 @@ func TestPackEnergy(t *testing.T) {
 
 func TestDeviceName(t *testing.T) {
 	for _, c := range []struct {
-		kind string
+		kind plant.Kind
 		j    int
 		want string
 	}{{plant.KindPCS, 0, "u1.pcs"}, {plant.KindPCS, 3, "u1.pcs"}, {plant.KindBMS, 0, "u1.bms0"}, {plant.KindBMS, 12, "u1.bms12"}} {

@@ -4,15 +4,15 @@ import (
 	"math"
 	"time"
 
-	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/procimg"
 )
 
-// Setpoint is a unit's power order: kW and kvar, P > 0 discharging. It is
-// the dispatch controller's output type itself (declared there, so that
-// dispatch stays free of imports), so the runtime hands the controller's
-// setpoints to the writers without a copy.
-type Setpoint = dispatch.Setpoint
+// Setpoint is a unit's power order, the dispatch controller's output: the
+// runtime hands the controller's setpoints to the writers without a copy.
+type Setpoint struct {
+	P float64 `json:"p"` // kW, > 0 discharge
+	Q float64 `json:"q"` // kvar
+}
 
 // View is the plant as control code sees it in one cycle: typed values,
 // each with its age and quality, taken from one snapshot of the image.

@@ -6,13 +6,18 @@
 // Quality follows these rules, evaluated at snapshot time:
 //   - Lost: the point was never read, its device is marked lost, or its
 //     value is older than the point's LostAfter.
+//   - Invalid, Refused: the device's last answer for the point was a value
+//     outside its plausible bounds or one that does not decode (Invalid),
+//     or an exception reply (Refused); the verdict holds until the next
+//     answer, or until the value ages past LostAfter.
 //   - Stale: its value is older than the point's StaleAfter.
 //   - Good: otherwise.
 //
-// Stale and lost data never drive power: consumers check Value.Good.
+// Only good data drive power: consumers check Value.Good.
 package procimg
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -20,11 +25,15 @@ import (
 // Quality is the trust level of a value.
 type Quality uint8
 
-// Qualities, best first.
+// Qualities. Good is the only one that drives control.
 const (
 	Good Quality = iota
 	Stale
 	Lost
+	// Invalid: the device answered with an implausible or undecodable value.
+	Invalid
+	// Refused: the device answered the read with an exception.
+	Refused
 )
 
 func (q Quality) String() string {
@@ -33,9 +42,16 @@ func (q Quality) String() string {
 		return "good"
 	case Stale:
 		return "stale"
+	case Invalid:
+		return "invalid"
+	case Refused:
+		return "refused"
 	}
 	return "lost"
 }
+
+// verdict reports whether q is a device's answer that age does not improve.
+func (q Quality) verdict() bool { return q == Invalid || q == Refused }
 
 // Value is one point's value with its time stamp and quality.
 type Value struct {
@@ -124,10 +140,21 @@ func (im *Image) dev(id DeviceID) *device {
 // Update stores fresh values, read at the time at, for the points at idx.
 // A successful read clears the device's lost mark.
 func (im *Image) Update(id DeviceID, idx []int, vals []float64, at time.Time) {
+	im.Mark(id, idx, vals, Good, at)
+}
+
+// Mark stores values the device answered at the time at with quality q:
+// Good (as Update), Invalid or Refused. vals may be nil, which stores NaN.
+// Any answer clears the device's lost mark.
+func (im *Image) Mark(id DeviceID, idx []int, vals []float64, q Quality, at time.Time) {
 	d := im.dev(id)
 	d.mu.Lock()
 	for k, i := range idx {
-		d.vals[i] = Value{V: vals[k], At: at, Q: Good}
+		v := math.NaN()
+		if vals != nil {
+			v = vals[k]
+		}
+		d.vals[i] = Value{V: v, At: at, Q: q}
 	}
 	d.lost = false
 	d.mu.Unlock()
@@ -157,6 +184,7 @@ func grade(v Value, lost bool, lim Limits, now time.Time) Value {
 		v.Q = Lost
 	case lim.LostAfter > 0 && now.Sub(v.At) > lim.LostAfter:
 		v.Q = Lost
+	case v.Q.verdict():
 	case lim.StaleAfter > 0 && now.Sub(v.At) > lim.StaleAfter:
 		v.Q = Stale
 	default:

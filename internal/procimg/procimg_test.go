@@ -109,3 +109,56 @@ func BenchmarkSnapshot900Devices(b *testing.B) {
 		im.Snapshot(t0, &s)
 	}
 }
+
+// TestVerdictsHoldUntilTheNextAnswer: an invalid or refused value stays
+// so while fresh (it does not turn stale or good by age), turns lost past
+// LostAfter or with its device, and a good answer replaces it.
+func TestVerdictsHoldUntilTheNextAnswer(t *testing.T) {
+	im := New()
+	id := im.AddDevice("d", []string{"a", "b", "c"}, []Limits{lim, lim, lim})
+	t0 := time.Unix(1000, 0)
+	im.Update(id, []int{0, 1, 2}, []float64{1, 2, 3}, t0)
+	im.Mark(id, []int{0}, []float64{1e30}, Invalid, t0)
+	im.Mark(id, []int{1}, nil, Refused, t0)
+	for _, c := range []struct {
+		at   time.Duration
+		i    int
+		want Quality
+	}{
+		{0, 0, Invalid}, {0, 1, Refused}, {0, 2, Good},
+		{500 * time.Millisecond, 0, Invalid}, {500 * time.Millisecond, 1, Refused}, {500 * time.Millisecond, 2, Stale},
+		{time.Second + 1, 0, Lost}, {time.Second + 1, 1, Lost},
+	} {
+		if v := im.Get(id, c.i, t0.Add(c.at)); v.Q != c.want || v.Good() != (c.want == Good) {
+			t.Errorf("point %d at +%v: %v, want %v", c.i, c.at, v.Q, c.want)
+		}
+	}
+	if v := im.Get(id, 0, t0); v.V != 1e30 {
+		t.Errorf("an invalid value keeps what was read: %v", v.V)
+	}
+	if v := im.Get(id, 1, t0); !math.IsNaN(v.V) {
+		t.Errorf("a refused value is NaN, got %v", v.V)
+	}
+	var s Snapshot
+	im.Snapshot(t0, &s)
+	if s.Value(id, 0).Q != Invalid || s.Value(id, 1).Q != Refused || !s.Value(id, 2).Good() {
+		t.Errorf("snapshot qualities %v %v %v", s.Value(id, 0).Q, s.Value(id, 1).Q, s.Value(id, 2).Q)
+	}
+	im.SetLost(id)
+	if v := im.Get(id, 0, t0); v.Q != Lost {
+		t.Errorf("invalid on a lost device: %v, want lost", v.Q)
+	}
+	im.Mark(id, []int{1}, nil, Refused, t0)
+	if v := im.Get(id, 0, t0); v.Q != Invalid {
+		t.Errorf("an answer clears the lost mark: %v, want invalid", v.Q)
+	}
+	im.Update(id, []int{0}, []float64{4}, t0.Add(time.Millisecond))
+	if v := im.Get(id, 0, t0.Add(time.Millisecond)); !v.Good() || v.V != 4 {
+		t.Errorf("a good answer replaces the verdict: %+v", v)
+	}
+	for q, want := range map[Quality]string{Good: "good", Stale: "stale", Lost: "lost", Invalid: "invalid", Refused: "refused"} {
+		if q.String() != want {
+			t.Errorf("%d.String() = %q, want %q", q, q.String(), want)
+		}
+	}
+}

@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 )
 
 // Server settings.
@@ -33,7 +36,7 @@ type device struct {
 	addr   string
 	unitID uint8
 	prof   *devices.Profile
-	kind   devices.Kind
+	kind   plant.Kind
 	unit   int // index into plant.units, -1 for the meter
 	bms    int // battery index, -1 unless a BMS
 
@@ -48,10 +51,11 @@ type device struct {
 	blackhole bool
 	bhOff     chan struct{} // closed when the blackhole ends
 	held      []chan struct{}
+	writes    map[string]*ClientWrites // by client address (one per connection)
 }
 
 // addDevice registers a device served with its configured profile.
-func (p *Plant) addDevice(name, path string, cd *config.Device, kind devices.Kind, u, b int) error {
+func (p *Plant) addDevice(name, path string, cd *config.Device, kind plant.Kind, u, b int) error {
 	prof, ok := p.profiles[cd.Profile]
 	if !ok {
 		return fmt.Errorf("sim: %s (%s): unknown profile %q", name, path, cd.Profile)
@@ -228,7 +232,11 @@ func (d *device) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]
 		return nil, err
 	}
 	if req.IsWrite {
-		return nil, d.plant.write(d, req.Addr, req.Args)
+		err := d.plant.write(d, req.Addr, req.Args)
+		if err == nil {
+			d.countWrite(req.ClientAddr)
+		}
+		return nil, err
 	}
 	return d.plant.read(d, devices.Holding, req.Addr, req.Quantity), nil
 }
@@ -267,7 +275,7 @@ func (p *Plant) read(d *device, table devices.Table, addr, n uint16) []uint16 {
 			case pass == 1:
 				v := p.valueLocked(d, pt.Name, t)
 				field := uint64(math.Round(math.Max(0, (v-pt.Offset)/scaleOf(pt, 0)))) & (1<<pt.BitWidth - 1)
-				putRaw(pt, field<<pt.BitOffset, w)
+				pt.PutRaw(field<<pt.BitOffset, w)
 			default:
 				v := p.valueLocked(d, pt.Name, t)
 				sf := d.sfOf(pt)
@@ -339,19 +347,8 @@ func (p *Plant) write(d *device, addr uint16, regs []uint16) error {
 
 // applyLocked applies a written value of a standard point.
 func (p *Plant) applyLocked(d *device, name string, v float64, t time.Duration) {
-	if d.kind != devices.PCS {
-		return
-	}
-	s := &p.units[d.unit].pcs
-	switch name {
-	case devices.PointPSet:
-		s.command(t, v, s.qset)
-	case devices.PointQSet:
-		s.command(t, s.pset, v)
-	case devices.PointRun:
-		s.run = v != 0
-	case devices.PointHeartbeat:
-		s.heartbeat(t, uint16(int64(v)))
+	if apply, ok := pcsApply[name]; ok && d.kind == plant.KindPCS {
+		apply(&p.units[d.unit].pcs, t, v)
 	}
 }
 
@@ -364,7 +361,7 @@ func (p *Plant) initHolding(d *device) error {
 			continue
 		}
 		v := 0.0
-		if d.kind == devices.PCS && pt.Name == devices.PointRun {
+		if d.kind == plant.KindPCS && pt.Name == plant.PointRun {
 			v = 1
 		}
 		w := buf[:pt.Words()]
@@ -385,80 +382,68 @@ func (p *Plant) valueLocked(d *device, name string, t time.Duration) float64 {
 		return float64(sf)
 	}
 	switch d.kind {
-	case devices.Meter:
-		pk, qk := p.poiLocked(t)
-		switch name {
-		case devices.PointP:
-			return pk
-		case devices.PointQ:
-			return qk
-		case devices.PointF:
-			return p.freqLocked(t)
-		case devices.PointV:
-			return p.voltage()
-		case devices.PointEImport:
-			return p.meter.eImport
-		case devices.PointEExport:
-			return p.meter.eExport
+	case plant.KindMeter:
+		if v, ok := meterValues[name]; ok {
+			return v(p, t)
 		}
-	case devices.PCS:
-		s := &p.units[d.unit].pcs
-		switch name {
-		case devices.PointP:
-			return s.p
-		case devices.PointQ:
-			return s.q
-		case devices.PointState:
-			return float64(s.mode())
-		case devices.PointFaultWord:
-			return float64(s.faultWord())
-		case devices.PointFault:
-			return b2f(s.faultWord()&FaultGeneral != 0)
-		case devices.PointPSet:
-			return s.pset
-		case devices.PointQSet:
-			return s.qset
-		case devices.PointRun:
-			return b2f(s.run)
-		case devices.PointHeartbeat:
-			return float64(s.hb)
+	case plant.KindPCS:
+		if v, ok := pcsValues[name]; ok {
+			return v(&p.units[d.unit].pcs)
 		}
-	case devices.BMS:
-		u := p.units[d.unit]
-		b, bp := &u.bs[d.bms], &u.bp[d.bms]
-		switch name {
-		case devices.PointSOC:
-			return b.soc
-		case devices.PointSOH:
-			return sohPct
-		case devices.PointV:
-			return b.v
-		case devices.PointI:
-			return b.i
-		case devices.PointCellVMax:
-			return b.cellVMax
-		case devices.PointCellVMin:
-			return b.cellVMin
-		case devices.PointCellTMax:
-			return b.cellTMax()
-		case devices.PointCellTMin:
-			return b.cellTMin()
-		case devices.PointChargeMax:
-			c, _ := limits(bp, b)
-			return c
-		case devices.PointDischargeMax:
-			_, dis := limits(bp, b)
-			return dis
-		case devices.PointAlarmLevel:
-			return float64(b.level)
-		case devices.PointAlarmWord:
-			return float64(b.word)
-		case devices.PointContactor:
-			return b2f(b.contactor)
+	case plant.KindBMS:
+		if v, ok := bmsValues[name]; ok {
+			u := p.units[d.unit]
+			return v(&u.bs[d.bms], &u.bp[d.bms])
 		}
 	}
 	return 0
 }
+
+// The simulator's side of every standard point (plant.Standards) it
+// serves: the value of a read point now, by kind, and what a written
+// command point does.
+var (
+	meterValues = map[string]func(p *Plant, t time.Duration) float64{
+		plant.PointP:       func(p *Plant, t time.Duration) float64 { pk, _ := p.poiLocked(t); return pk },
+		plant.PointQ:       func(p *Plant, t time.Duration) float64 { _, qk := p.poiLocked(t); return qk },
+		plant.PointF:       func(p *Plant, t time.Duration) float64 { return p.freqLocked(t) },
+		plant.PointV:       func(p *Plant, t time.Duration) float64 { return p.voltageLocked(t) },
+		plant.PointEImport: func(p *Plant, _ time.Duration) float64 { return p.meter.eImport },
+		plant.PointEExport: func(p *Plant, _ time.Duration) float64 { return p.meter.eExport },
+	}
+	pcsValues = map[string]func(s *pcsState) float64{
+		plant.PointP:         func(s *pcsState) float64 { return s.p },
+		plant.PointQ:         func(s *pcsState) float64 { return s.q },
+		plant.PointState:     func(s *pcsState) float64 { return float64(s.mode()) },
+		plant.PointFaultWord: func(s *pcsState) float64 { return float64(s.faultWord()) },
+		plant.PointFault:     func(s *pcsState) float64 { return b2f(s.faultWord()&FaultGeneral != 0) },
+		plant.PointPSet:      func(s *pcsState) float64 { return s.pset },
+		plant.PointQSet:      func(s *pcsState) float64 { return s.qset },
+		plant.PointRun:       func(s *pcsState) float64 { return b2f(s.run) },
+		plant.PointHeartbeat: func(s *pcsState) float64 { return float64(s.hb) },
+	}
+	bmsValues = map[string]func(b *batState, bp *batParams) float64{
+		plant.PointSOC:          func(b *batState, _ *batParams) float64 { return b.soc },
+		plant.PointSOH:          func(*batState, *batParams) float64 { return sohPct },
+		plant.PointV:            func(b *batState, _ *batParams) float64 { return b.v },
+		plant.PointI:            func(b *batState, _ *batParams) float64 { return b.i },
+		plant.PointCellVMax:     func(b *batState, _ *batParams) float64 { return b.cellVMax },
+		plant.PointCellVMin:     func(b *batState, _ *batParams) float64 { return b.cellVMin },
+		plant.PointCellTMax:     func(b *batState, _ *batParams) float64 { return b.cellTMax() },
+		plant.PointCellTMin:     func(b *batState, _ *batParams) float64 { return b.cellTMin() },
+		plant.PointChargeMax:    func(b *batState, bp *batParams) float64 { c, _ := limits(bp, b); return c },
+		plant.PointDischargeMax: func(b *batState, bp *batParams) float64 { _, d := limits(bp, b); return d },
+		plant.PointAlarmLevel:   func(b *batState, _ *batParams) float64 { return float64(b.level) },
+		plant.PointAlarmWord:    func(b *batState, _ *batParams) float64 { return float64(b.word) },
+		plant.PointContactor:    func(b *batState, _ *batParams) float64 { return b2f(b.contactor) },
+	}
+	pcsApply = map[string]func(s *pcsState, t time.Duration, v float64){
+		plant.PointPSet:      func(s *pcsState, t time.Duration, v float64) { s.command(t, v, s.qset) },
+		plant.PointQSet:      func(s *pcsState, t time.Duration, v float64) { s.command(t, s.pset, v) },
+		plant.PointRun:       func(s *pcsState, _ time.Duration, v float64) { s.run = v != 0 },
+		plant.PointHeartbeat: func(s *pcsState, t time.Duration, v float64) { s.heartbeat(t, uint16(int64(v))) },
+	}
+)
 
 func b2f(b bool) float64 {
 	if b {
@@ -487,7 +472,7 @@ func (p *Plant) scaleFactors(d *device) map[string]int16 {
 		}
 		b := math.Abs(p.bound(d, pt.Name)) + math.Abs(pt.Offset)
 		e := int16(-3)
-		if pt.Type != devices.Float32 {
+		if pt.Type != devices.Float32 && pt.Type != devices.Float64 {
 			_, hi := rangeOf(pt.Type)
 			for e < 6 && b/scaleOf(pt, e) > hi {
 				e++
@@ -504,35 +489,35 @@ func (p *Plant) scaleFactors(d *device) map[string]int16 {
 func (p *Plant) bound(d *device, name string) float64 {
 	cells := float64(p.units[max(d.unit, 0)].bp[0].cells)
 	switch d.kind {
-	case devices.Meter:
+	case plant.KindMeter:
 		var s float64
 		for _, u := range p.units {
 			s += u.pp.ratedS
 		}
 		switch name {
-		case devices.PointP, devices.PointQ:
+		case plant.PointP, plant.PointQ:
 			return 2*s + math.Abs(p.cfg.Simulator.Grid.LoadKW)
-		case devices.PointF:
+		case plant.PointF:
 			return 100
-		case devices.PointV:
+		case plant.PointV:
 			return 1.2 * p.voltage()
 		}
 		return 1e7
-	case devices.PCS:
+	case plant.KindPCS:
 		return 1.2 * p.units[d.unit].pp.ratedS
-	case devices.BMS:
+	case plant.KindBMS:
 		u := p.units[d.unit]
 		bp := &u.bp[d.bms]
 		switch name {
-		case devices.PointV:
+		case plant.PointV:
 			return cells * 3.8
-		case devices.PointI:
+		case plant.PointI:
 			return 1.2 * u.pp.ratedS / u.pp.eff * 1000 / (cells * 2.6)
-		case devices.PointChargeMax, devices.PointDischargeMax:
+		case plant.PointChargeMax, plant.PointDischargeMax:
 			return bp.capKWh * bp.cRate
-		case devices.PointCellTMax, devices.PointCellTMin:
+		case plant.PointCellTMax, plant.PointCellTMin:
 			return 150
-		case devices.PointSOC, devices.PointSOH:
+		case plant.PointSOC, plant.PointSOH:
 			return 100
 		}
 		return 10
@@ -570,7 +555,7 @@ func rangeOf(t devices.Type) (float64, float64) {
 
 // clampTo saturates v to what the point can carry at exponent sf.
 func clampTo(pt *devices.Point, sf int16, v float64) float64 {
-	if pt.Type == devices.Float32 {
+	if pt.Type == devices.Float32 || pt.Type == devices.Float64 {
 		return v
 	}
 	lo, hi := rangeOf(pt.Type)
@@ -582,19 +567,6 @@ func clampTo(pt *devices.Point, sf int16, v float64) float64 {
 	return clamp(v, a, b)
 }
 
-// putRaw writes a raw bit pattern into a point's registers in its word order.
-func putRaw(pt *devices.Point, u uint64, dst []uint16) {
-	n := len(dst)
-	for i := 0; i < n; i++ {
-		w := uint16(u >> (16 * (n - 1 - i)))
-		if pt.WordOrder == devices.LowFirst {
-			dst[n-1-i] = w
-		} else {
-			dst[i] = w
-		}
-	}
-}
-
 // DeviceStatus is a device's address and injected faults.
 type DeviceStatus struct {
 	Name      string        `json:"name"`
@@ -603,6 +575,51 @@ type DeviceStatus struct {
 	Up        bool          `json:"up"`
 	Delay     time.Duration `json:"delay_ns"`
 	Blackhole bool          `json:"blackhole"`
+}
+
+// ClientWrites counts the accepted write requests of one client
+// connection to one device.
+type ClientWrites struct {
+	Device string    `json:"device"`
+	Client string    `json:"client"` // the connection's remote address, host:port
+	Writes uint64    `json:"writes"`
+	First  time.Time `json:"first"` // wall-clock time of the first write
+	Last   time.Time `json:"last"`  // and of the last
+}
+
+// countWrite counts one accepted write request from client.
+func (d *device) countWrite(client string) {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writes == nil {
+		d.writes = map[string]*ClientWrites{}
+	}
+	w := d.writes[client]
+	if w == nil {
+		w = &ClientWrites{Device: d.name, Client: client, First: now}
+		d.writes[client] = w
+	}
+	w.Writes++
+	w.Last = now
+}
+
+// Writes lists, for every device and client connection that wrote to it,
+// how many write requests the device accepted and when, ordered by device
+// and client. It tells apart the writers of a hot-standby pair.
+func (p *Plant) Writes() []ClientWrites {
+	var out []ClientWrites
+	for _, d := range p.devs {
+		d.mu.Lock()
+		for _, w := range d.writes {
+			out = append(out, *w)
+		}
+		d.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b ClientWrites) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Client, b.Client))
+	})
+	return out
 }
 
 // DeviceStatus lists every device with its address and injected faults.

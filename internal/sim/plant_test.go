@@ -18,6 +18,7 @@ import (
 
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
+	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -164,28 +165,28 @@ func TestModbusReadDemo(t *testing.T) {
 	snap := p.Snapshot()
 
 	m := dial(t, cfg.Site.POI.Meter.Address, prof["sim-meter"], 3*time.Second)
-	near(t, "meter f", m.point(devices.PointF), 50, 1e-6)
-	near(t, "meter P (load 1500 kW, PCS idle)", m.point(devices.PointP), -1500, 1e-3)
-	near(t, "meter Q", m.point(devices.PointQ), 0, 1e-3)
-	near(t, "meter V", m.point(devices.PointV), 10000, 1e-3)
+	near(t, "meter f", m.point(plant.PointF), 50, 1e-6)
+	near(t, "meter P (load 1500 kW, PCS idle)", m.point(plant.PointP), -1500, 1e-3)
+	near(t, "meter Q", m.point(plant.PointQ), 0, 1e-3)
+	near(t, "meter V", m.point(plant.PointV), 10000, 1e-3)
 
 	for i, u := range cfg.Units {
 		pc := dial(t, u.PCS.Address, prof["sim-pcs"], 3*time.Second)
-		near(t, u.ID+" PCS P", pc.point(devices.PointP), 0, 0)
-		near(t, u.ID+" PCS state", pc.point(devices.PointState), 1, 0) // running, waiting for a setpoint
-		near(t, u.ID+" PCS run", pc.point(devices.PointRun), 1, 0)
-		near(t, u.ID+" PCS fault", pc.point(devices.PointFault), 0, 0)
+		near(t, u.ID+" PCS P", pc.point(plant.PointP), 0, 0)
+		near(t, u.ID+" PCS state", pc.point(plant.PointState), 1, 0) // running, waiting for a setpoint
+		near(t, u.ID+" PCS run", pc.point(plant.PointRun), 1, 0)
+		near(t, u.ID+" PCS fault", pc.point(plant.PointFault), 0, 0)
 		for j, b := range u.BMS {
 			bc := dial(t, b.Address, prof["sim-bms"], 3*time.Second)
 			want := snap.Units[i].BMS[j]
-			near(t, fmt.Sprintf("%s.bms%d SOC", u.ID, j), bc.point(devices.PointSOC), want.SOCPct, 0.05)
-			near(t, "pack V", bc.point(devices.PointV), want.VV, 0.05)
-			near(t, "cell V max", bc.point(devices.PointCellVMax), want.CellVMax, 0.0005)
-			near(t, "cell T max", bc.point(devices.PointCellTMax), want.CellTMax, 0.05)
-			near(t, "discharge limit", bc.point(devices.PointDischargeMax), 2500, 0.05)
-			near(t, "charge limit", bc.point(devices.PointChargeMax), 2500, 0.05)
-			near(t, "alarm level", bc.point(devices.PointAlarmLevel), 0, 0)
-			near(t, "contactor", bc.point(devices.PointContactor), 1, 0)
+			near(t, fmt.Sprintf("%s.bms%d SOC", u.ID, j), bc.point(plant.PointSOC), want.SOCPct, 0.05)
+			near(t, "pack V", bc.point(plant.PointV), want.VV, 0.05)
+			near(t, "cell V max", bc.point(plant.PointCellVMax), want.CellVMax, 0.0005)
+			near(t, "cell T max", bc.point(plant.PointCellTMax), want.CellTMax, 0.05)
+			near(t, "discharge limit", bc.point(plant.PointDischargeMax), 2500, 0.05)
+			near(t, "charge limit", bc.point(plant.PointChargeMax), 2500, 0.05)
+			near(t, "alarm level", bc.point(plant.PointAlarmLevel), 0, 0)
+			near(t, "contactor", bc.point(plant.PointContactor), 1, 0)
 			// The profile's own scale-factor registers are served as fixed values.
 			sf, err := bc.regs(devices.Input, 20, 3)
 			if err != nil {
@@ -212,27 +213,27 @@ func TestModbusSetpointFollows(t *testing.T) {
 	p := startPlant(t, cfg)
 	prof := profiles(t)
 	pc := dial(t, cfg.Units[1].PCS.Address, prof["sim-pcs"], 3*time.Second)
-	if err := pc.set(devices.PointPSet, 1234.5); err != nil {
+	if err := pc.set(plant.PointPSet, 1234.5); err != nil {
 		t.Fatal(err)
 	}
-	if err := pc.set(devices.PointQSet, -200); err != nil {
+	if err := pc.set(plant.PointQSet, -200); err != nil {
 		t.Fatal(err)
 	}
-	near(t, "p_set read back", pc.point(devices.PointPSet), 1234.5, 1e-9)
-	testutil.WaitFor(t, 5*time.Second, "PCS P follows the setpoint", func() bool { return pc.point(devices.PointP) > 1234 })
-	near(t, "PCS P after the setpoint", pc.point(devices.PointP), 1234.5, 0.5)
-	near(t, "PCS Q", pc.point(devices.PointQ), -200, 0.5)
+	near(t, "p_set read back", pc.point(plant.PointPSet), 1234.5, 1e-9)
+	testutil.WaitFor(t, 5*time.Second, "PCS P follows the setpoint", func() bool { return pc.point(plant.PointP) > 1234 })
+	near(t, "PCS P after the setpoint", pc.point(plant.PointP), 1234.5, 0.5)
+	near(t, "PCS Q", pc.point(plant.PointQ), -200, 0.5)
 	s := p.Snapshot()
 	near(t, "truth P", s.Units[1].PCS.PKW, 1234.5, 0.5)
 	m := dial(t, cfg.Site.POI.Meter.Address, prof["sim-meter"], 3*time.Second)
-	near(t, "POI P = Σ PCS − load", m.point(devices.PointP), 1234.5-1500, 0.5)
+	near(t, "POI P = Σ PCS − load", m.point(plant.PointP), 1234.5-1500, 0.5)
 
 	// Stop: run = 0 brings it to 0.
-	if err := pc.set(devices.PointRun, 0); err != nil {
+	if err := pc.set(plant.PointRun, 0); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 5*time.Second, "P goes to 0 after stop", func() bool { return pc.point(devices.PointP) < 0.05 })
-	near(t, "state after stop", pc.point(devices.PointState), 0, 0)
+	testutil.WaitFor(t, 5*time.Second, "P goes to 0 after stop", func() bool { return pc.point(plant.PointP) < 0.05 })
+	near(t, "state after stop", pc.point(plant.PointState), 0, 0)
 
 	// Writes to read-only or unmapped registers are refused.
 	_, err := pc.c.WriteSingleRegister(10, 1)
@@ -244,7 +245,7 @@ func TestModbusSetpointFollows(t *testing.T) {
 	if !errors.As(err, &mbErr) || mbErr.ExceptionCode != gmb.ExceptionCodeIllegalDataAddress {
 		t.Errorf("write across a non-writable register: %v, want illegal data address", err)
 	}
-	near(t, "run untouched by a refused write", pc.point(devices.PointRun), 0, 0)
+	near(t, "run untouched by a refused write", pc.point(plant.PointRun), 0, 0)
 }
 
 func TestModbusHeartbeatAndFault(t *testing.T) {
@@ -253,30 +254,30 @@ func TestModbusHeartbeatAndFault(t *testing.T) {
 	cfg.Simulator.PCS.HeartbeatTimeout = &hb
 	p := startPlant(t, cfg)
 	pc := dial(t, cfg.Units[0].PCS.Address, profiles(t)["sim-pcs"], 3*time.Second)
-	if err := pc.set(devices.PointPSet, 500); err != nil {
+	if err := pc.set(plant.PointPSet, 500); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 5*time.Second, "heartbeat-lost bit", func() bool { return pc.point(devices.PointFaultWord) == FaultHeartbeatLost })
+	testutil.WaitFor(t, 5*time.Second, "heartbeat-lost bit", func() bool { return pc.point(plant.PointFaultWord) == FaultHeartbeatLost })
 	if age := p.Snapshot().Units[0].PCS.HeartbeatAge; age < hb {
 		t.Errorf("heartbeat lost at age %v, before the timeout %v", age, hb)
 	}
-	near(t, "P without heartbeat", pc.point(devices.PointP), 0, 0)
-	near(t, "state without heartbeat", pc.point(devices.PointState), 2, 0)
+	near(t, "P without heartbeat", pc.point(plant.PointP), 0, 0)
+	near(t, "state without heartbeat", pc.point(plant.PointState), 2, 0)
 	i := 0
 	testutil.WaitFor(t, 5*time.Second, "P resumes with a heartbeat", func() bool {
 		i++
-		if err := pc.set(devices.PointHeartbeat, float64(i)); err != nil {
+		if err := pc.set(plant.PointHeartbeat, float64(i)); err != nil {
 			t.Fatal(err)
 		}
-		return pc.point(devices.PointP) > 499.5
+		return pc.point(plant.PointP) > 499.5
 	})
-	near(t, "fault word with heartbeat", pc.point(devices.PointFaultWord), 0, 0)
+	near(t, "fault word with heartbeat", pc.point(plant.PointFaultWord), 0, 0)
 	if err := p.SetPCSFault("u1", true); err != nil {
 		t.Fatal(err)
 	}
-	near(t, "faulted P", pc.point(devices.PointP), 0, 0)
-	near(t, "fault bit", pc.point(devices.PointFault), 1, 0)
-	near(t, "state", pc.point(devices.PointState), 2, 0)
+	near(t, "faulted P", pc.point(plant.PointP), 0, 0)
+	near(t, "fault bit", pc.point(plant.PointFault), 1, 0)
+	near(t, "state", pc.point(plant.PointState), 2, 0)
 	if err := p.SetPCSFault("u9", true); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown unit: %v", err)
 	}
@@ -288,25 +289,25 @@ func TestModbusBMSAlarm(t *testing.T) {
 	prof := profiles(t)
 	bc := dial(t, cfg.Units[2].BMS[1].Address, prof["sim-bms"], 3*time.Second)
 	pc := dial(t, cfg.Units[2].PCS.Address, prof["sim-pcs"], 3*time.Second)
-	if err := pc.set(devices.PointHeartbeat, 7); err != nil {
+	if err := pc.set(plant.PointHeartbeat, 7); err != nil {
 		t.Fatal(err)
 	}
-	if err := pc.set(devices.PointPSet, 2000); err != nil {
+	if err := pc.set(plant.PointPSet, 2000); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 5*time.Second, "PCS at 2000 kW", func() bool { return pc.point(devices.PointP) > 1999.5 })
+	testutil.WaitFor(t, 5*time.Second, "PCS at 2000 kW", func() bool { return pc.point(plant.PointP) > 1999.5 })
 	if err := p.SetBMSAlarm("u3", 1, 3); err != nil {
 		t.Fatal(err)
 	}
-	near(t, "alarm level", bc.point(devices.PointAlarmLevel), 3, 0)
-	near(t, "contactor", bc.point(devices.PointContactor), 0, 0)
-	near(t, "discharge limit", bc.point(devices.PointDischargeMax), 0, 0)
-	testutil.WaitFor(t, 5*time.Second, "PCS limited to the closed battery's share", func() bool { return pc.point(devices.PointP) < 1250.05 })
-	near(t, "PCS P with one of two contactors open", pc.point(devices.PointP), 1250, 0.1)
+	near(t, "alarm level", bc.point(plant.PointAlarmLevel), 3, 0)
+	near(t, "contactor", bc.point(plant.PointContactor), 0, 0)
+	near(t, "discharge limit", bc.point(plant.PointDischargeMax), 0, 0)
+	testutil.WaitFor(t, 5*time.Second, "PCS limited to the closed battery's share", func() bool { return pc.point(plant.PointP) < 1250.05 })
+	near(t, "PCS P with one of two contactors open", pc.point(plant.PointP), 1250, 0.1)
 	if err := p.SetBMSAlarm("u3", 1, -1); err != nil {
 		t.Fatal(err)
 	}
-	near(t, "contactor after release", bc.point(devices.PointContactor), 1, 0)
+	near(t, "contactor after release", bc.point(plant.PointContactor), 1, 0)
 	for _, bad := range []struct {
 		u     string
 		j, lv int
@@ -322,7 +323,7 @@ func TestDropRestore(t *testing.T) {
 	p := startPlant(t, cfg)
 	addr := cfg.Units[0].BMS[0].Address
 	c := dial(t, addr, profiles(t)["sim-bms"], 3*time.Second)
-	c.point(devices.PointSOC)
+	c.point(plant.PointSOC)
 	if err := p.DropDevice("u1.bms0"); err != nil {
 		t.Fatal(err)
 	}
@@ -334,12 +335,12 @@ func TestDropRestore(t *testing.T) {
 		t.Fatal("dropped device still accepts connections")
 	}
 	// The other devices are untouched.
-	dial(t, cfg.Units[0].BMS[1].Address, profiles(t)["sim-bms"], time.Second).point(devices.PointSOC)
+	dial(t, cfg.Units[0].BMS[1].Address, profiles(t)["sim-bms"], time.Second).point(plant.PointSOC)
 	if err := p.RestoreDevice("u1.bms0"); err != nil {
 		t.Fatal(err)
 	}
 	c.h.Close()
-	c.point(devices.PointSOC)
+	c.point(plant.PointSOC)
 	if err := p.DropDevice("u1.bms7"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "u1.bms1") {
 		t.Errorf("unknown device: %v", err)
 	}
@@ -353,7 +354,7 @@ func TestDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	c.point(devices.PointF)
+	c.point(plant.PointF)
 	if d := time.Since(start); d < 500*time.Millisecond || d > 3*time.Second {
 		t.Errorf("delayed read took %v, want 500 ms", d)
 	}
@@ -361,7 +362,7 @@ func TestDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	start = time.Now()
-	c.point(devices.PointF)
+	c.point(plant.PointF)
 	if d := time.Since(start); d > 400*time.Millisecond {
 		t.Errorf("undelayed read took %v", d)
 	}
@@ -384,15 +385,15 @@ func TestBlackhole(t *testing.T) {
 	}
 	// A write is swallowed too.
 	c2 := dial(t, addr, prof, 300*time.Millisecond)
-	if err := c2.set(devices.PointPSet, 100); err == nil {
+	if err := c2.set(plant.PointPSet, 100); err == nil {
 		t.Fatal("blackholed write answered")
 	}
 	if err := p.Blackhole("u4.pcs", false); err != nil {
 		t.Fatal(err)
 	}
 	c3 := dial(t, addr, prof, 3*time.Second)
-	near(t, "P after the blackhole", c3.point(devices.PointP), 0, 0)
-	near(t, "swallowed write had no effect", c3.point(devices.PointPSet), 0, 0)
+	near(t, "P after the blackhole", c3.point(plant.PointP), 0, 0)
+	near(t, "swallowed write had no effect", c3.point(plant.PointPSet), 0, 0)
 	// The connection that had a request swallowed is closed.
 	time.Sleep(50 * time.Millisecond)
 	if _, err := c.regs(devices.Input, 0, 1); err == nil {
@@ -431,15 +432,15 @@ func TestStepFrequency(t *testing.T) {
 	cfg := demoConfig(t)
 	p := startPlant(t, cfg)
 	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 3*time.Second)
-	near(t, "f before", m.point(devices.PointF), 50, 1e-6)
+	near(t, "f before", m.point(plant.PointF), 50, 1e-6)
 	at := p.StepFrequency(49.8)
-	v := m.point(devices.PointF)
+	v := m.point(plant.PointF)
 	if time.Now().Before(at) {
 		t.Fatal("StepFrequency returned an instant in the future")
 	}
 	near(t, "f after", v, 49.8, 1e-5)
 	p.SetLoad(0)
-	near(t, "POI P with no load", m.point(devices.PointP), 0, 1e-6)
+	near(t, "POI P with no load", m.point(plant.PointP), 0, 1e-6)
 }
 
 func TestFrequencyStepsScript(t *testing.T) {
@@ -448,14 +449,14 @@ func TestFrequencyStepsScript(t *testing.T) {
 	start := time.Now()
 	p := startPlant(t, cfg)
 	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 3*time.Second)
-	if f := m.point(devices.PointF); time.Since(start) < time.Second {
+	if f := m.point(plant.PointF); time.Since(start) < time.Second {
 		near(t, "f before the scripted step", f, 50, 1e-6)
 	}
-	testutil.WaitFor(t, 5*time.Second, "scripted step", func() bool { return m.point(devices.PointF) < 49.95 })
+	testutil.WaitFor(t, 5*time.Second, "scripted step", func() bool { return m.point(plant.PointF) < 49.95 })
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("scripted step at 1 s seen after %v", d)
 	}
-	near(t, "f after the scripted step", m.point(devices.PointF), 49.9, 1e-5)
+	near(t, "f after the scripted step", m.point(plant.PointF), 49.9, 1e-5)
 	near(t, "truth", p.Snapshot().POI.FHz, 49.9, 1e-9)
 }
 
@@ -565,8 +566,8 @@ func TestTraceReplay(t *testing.T) {
 	cfg.Simulator.Grid.TraceSpeed = 10
 	p := startPlant(t, cfg)
 	m := dial(t, cfg.Site.POI.Meter.Address, profiles(t)["sim-meter"], 3*time.Second)
-	testutil.WaitFor(t, 5*time.Second, "frequency trace replayed at 10x", func() bool { return m.point(devices.PointF) < 49.99 })
-	testutil.WaitFor(t, 5*time.Second, "end of the frequency trace held", func() bool { return m.point(devices.PointF) == 49 })
+	testutil.WaitFor(t, 5*time.Second, "frequency trace replayed at 10x", func() bool { return m.point(plant.PointF) < 49.99 })
+	testutil.WaitFor(t, 5*time.Second, "end of the frequency trace held", func() bool { return m.point(plant.PointF) == 49 })
 	s := p.Snapshot()
 	if s.POI.LoadKW < 1000 || s.POI.LoadKW > 1100 {
 		t.Errorf("load from the trace after ~0.1-5 s at 10x: %v kW", s.POI.LoadKW)
@@ -625,7 +626,7 @@ func TestUserProfile(t *testing.T) {
 	if int16(sf[0]) != 0 { // 1.2 × 2750 kVA fits int16 at 10^0
 		t.Errorf("w_sf = %d, want 0", int16(sf[0]))
 	}
-	pt := &prof.Points[prof.Point(devices.PointPSet)]
+	pt := &prof.Points[prof.Point(plant.PointPSet)]
 	r := make([]uint16, 1)
 	if err := pt.Encode(-800, int16(sf[0]), r); err != nil {
 		t.Fatal(err)
@@ -633,13 +634,13 @@ func TestUserProfile(t *testing.T) {
 	if _, err := c.c.WriteSingleRegister(100, r[0]); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 5*time.Second, "P follows", func() bool { return c.point(devices.PointP) == -800 })
+	testutil.WaitFor(t, 5*time.Second, "P follows", func() bool { return c.point(plant.PointP) == -800 })
 	time.Sleep(2 * hb)
 	if s := p.Snapshot().Units[0].PCS; s.HeartbeatLost || math.Abs(s.PKW+800) > 0.5 {
 		t.Errorf("PCS without a heartbeat point: lost %v, P %v", s.HeartbeatLost, s.PKW)
 	}
-	near(t, "state bits", c.point(devices.PointState), 1, 0)
-	near(t, "fault bit", c.point(devices.PointFault), 0, 0)
+	near(t, "state bits", c.point(plant.PointState), 1, 0)
+	near(t, "fault bit", c.point(plant.PointFault), 0, 0)
 	if err := p.SetPCSFault("u1", true); err != nil {
 		t.Fatal(err)
 	}
@@ -650,7 +651,7 @@ func TestUserProfile(t *testing.T) {
 	if w[0] != 1<<3|2 || w[1] != 0 {
 		t.Errorf("status word %#x and unknown point %d, want 0xa (fault bit 3, state 2) and 0", w[0], w[1])
 	}
-	near(t, "Q as float", c.point(devices.PointQ), 0, 0)
+	near(t, "Q as float", c.point(plant.PointQ), 0, 0)
 	// The register between p_set_kw and run is not writable.
 	if _, err := c.c.WriteMultipleRegisters(100, 3, []byte{0, 0, 0, 0, 0, 0}); err == nil {
 		t.Error("a write across an unmapped holding register was accepted")

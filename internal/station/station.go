@@ -59,6 +59,7 @@ type Station struct {
 	lat     *latency
 	onCycle func(v *plant.View, k plant.CycleKind)
 	ready   atomic.Bool // the first full poll is complete
+	gate    func() bool
 
 	mu   sync.Mutex
 	view plant.View // last view, for Latest
@@ -79,19 +80,27 @@ type Options struct {
 	// view (valid only during the call) and what started the cycle. It
 	// must be quick and not block.
 	OnCycle func(v *plant.View, k plant.CycleKind)
+	// Gate, if set, is asked before every PCS write (see writer.Options):
+	// a hot-standby pair's fence, open only on the leader within its
+	// lease. The control loop runs either way, keeping the standby warm.
+	Gate func() bool
+	// OnUnitEvent, if set, receives each unit's PCS run-state events
+	// (restart, not running, running again) from its writer; it must
+	// not block.
+	OnUnitEvent func(unit string, e writer.Event)
 }
 
 // New builds a station of c. Profiles must hold every profile c names,
 // already checked against the configuration (config.CheckProfiles).
 func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Station, error) {
-	s := &Station{cfg: c, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}, onCycle: o.OnCycle}
+	s := &Station{cfg: c, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}, onCycle: o.OnCycle, gate: o.Gate}
 	if s.ctl == nil {
 		s.ctl = Standby{}
 	}
 	if s.ntf == nil {
 		s.ntf = nopNotifier{}
 	}
-	mk := func(name string, d *Device) (*devices.Device, error) {
+	mk := func(name string, d *Device, r plant.Ratings) (*devices.Device, error) {
 		dev, err := devices.New(devices.Options{
 			Name:         name,
 			Address:      d.Address,
@@ -104,6 +113,8 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			StalePeriods: c.Comms.StalePeriods,
 			LostAfter:    c.Comms.LostAfter,
 			Observer:     o.Observer,
+			WriteGate:    o.Gate,
+			Ratings:      r,
 		}, s.img, log.Named(name))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -112,19 +123,25 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 		return dev, nil
 	}
 	var err error
-	if s.meter, err = mk(plant.Meter, &c.Meter); err != nil {
+	if s.meter, err = mk(plant.Meter, &c.Meter, plant.Ratings{}); err != nil {
 		return nil, err
 	}
 	for i := range c.Units {
 		cu := &c.Units[i]
-		pcs, err := mk(plant.DeviceName(cu.ID, plant.KindPCS, 0), &cu.PCS)
+		ratings := plant.Ratings{P: cu.RatedPKW, S: cu.RatedSKVA}
+		pcs, err := mk(plant.DeviceName(cu.ID, plant.KindPCS, 0), &cu.PCS, ratings)
 		if err != nil {
 			return nil, err
 		}
+		var onEvent func(writer.Event)
+		if o.OnUnitEvent != nil {
+			id := cu.ID
+			onEvent = func(e writer.Event) { o.OnUnitEvent(id, e) }
+		}
 		u := &unit{id: cu.ID, ratedP: cu.RatedPKW, ratedS: cu.RatedSKVA, pcs: pcs,
-			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked})}
+			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked, Gate: o.Gate, OnEvent: onEvent})}
 		for j := range cu.BMS {
-			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device)
+			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device, ratings)
 			if err != nil {
 				return nil, err
 			}
@@ -212,7 +229,7 @@ func (s *Station) loop(ctx context.Context) {
 	c := &cycler{s: s, out: make([]plant.Setpoint, len(s.units))}
 	var fast <-chan struct{}
 	fc, isFast := s.ctl.(FastController)
-	fref := s.vm.meter.f
+	fref := ref(s.meter, plant.PointF)
 	if isFast && fref.idx >= 0 {
 		fast = s.meter.Subscribe(s.meter.Profile().Points[fref.idx].Group)
 	}
@@ -291,6 +308,14 @@ func (s *Station) publish(v *plant.View, k plant.CycleKind) {
 	}
 }
 
+// Kick makes every PCS writer look at its gate and its order at once:
+// for a gate that has just opened (a standby that became the leader).
+func (s *Station) Kick() {
+	for _, u := range s.units {
+		u.w.Kick()
+	}
+}
+
 // Ready reports whether the first full poll is complete and control runs.
 func (s *Station) Ready() bool { return s.ready.Load() }
 
@@ -320,7 +345,11 @@ func fmtValue(v float64, ok bool, prec int) string {
 }
 
 // waitReady tells the supervisor the daemon is ready once every readable
-// point of every device has been read successfully: the first full poll.
+// point of every device has been answered (the first full poll): read, or
+// refused with an exception, or read invalid. A point that is not good
+// then keeps only what needs it out of control: dispatch counts a unit
+// whose required PCS or BMS point is not good as unavailable. The required
+// points that are not good are named in a warning.
 func (s *Station) waitReady(ctx context.Context) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -337,6 +366,9 @@ func (s *Station) waitReady(ctx context.Context) {
 			if len(missing) == 0 {
 				s.log.Info("first full poll complete: all devices online",
 					zap.Int("devices", len(s.all)), zap.Duration("after", now.Sub(start).Round(time.Millisecond)))
+				if bad := s.requiredNotGood(&snap); len(bad) > 0 {
+					s.log.Warn("required points not good: their units are unavailable until they are", zap.Strings("points", bad))
+				}
 				s.ready.Store(true)
 				s.ntf.Ready()
 				return
@@ -349,13 +381,14 @@ func (s *Station) waitReady(ctx context.Context) {
 	}
 }
 
-// unread names the devices with a readable point that has no good value.
+// unread names the devices with a readable point the device has not
+// answered yet, or whose device is lost.
 func (s *Station) unread(snap *procimg.Snapshot) []string {
 	var out []string
 	for _, d := range s.all {
 		pts := d.Profile().Points
 		for i := range pts {
-			if pts[i].Group != "" && !snap.Value(d.ID(), i).Good() {
+			if v := snap.Value(d.ID(), i); pts[i].Group != "" && (v.At.IsZero() || v.Q == procimg.Lost) {
 				out = append(out, d.Name())
 				break
 			}
@@ -364,9 +397,36 @@ func (s *Station) unread(snap *procimg.Snapshot) []string {
 	return out
 }
 
+// requiredNotGood names, as device.point (quality), the required points
+// (plant.Standards) that are not good in snap.
+func (s *Station) requiredNotGood(snap *procimg.Snapshot) []string {
+	var out []string
+	for _, d := range s.all {
+		p := d.Profile()
+		for _, std := range plant.StandardsOf(p.Kind) {
+			i := p.Point(std.Name)
+			if !std.Required || std.Write || i < 0 {
+				continue
+			}
+			if v := snap.Value(d.ID(), i); !v.Good() {
+				out = append(out, fmt.Sprintf("%s.%s (%s)", d.Name(), std.Name, v.Q))
+			}
+		}
+	}
+	return out
+}
+
 // shutdown ramps every unit's order to 0 kW and waits, within the
 // configured bound, until each PCS has acknowledged 0.
+//
+// A station whose gate is closed (the standby of a pair, or a leader past
+// its lease) does not ramp: it may not write, and the plant is the active
+// controller's, or else its PCS watchdogs'.
 func (s *Station) shutdown() error {
+	if s.gate != nil && !s.gate() {
+		s.log.Info("shutting down without ramping: this controller may not write (standby or fenced); the plant stays with the active controller or the PCS watchdogs")
+		return nil
+	}
 	timeout := s.cfg.ShutdownTimeout
 	deadline := time.Now().Add(timeout)
 	s.log.Info("shutting down: ramping every unit to 0 kW", zap.Duration("bound", timeout))

@@ -12,7 +12,7 @@ import (
 type Event struct {
 	Time    time.Time // zero means now
 	Unit    string    // unit ID, dispatch.PlantID, or a device name (comm)
-	Kind    string    // KindProtection, KindMode, KindCommand, KindComm
+	Kind    string    // KindProtection, KindMode, KindCommand, KindComm, KindPCS
 	From    string    // from_state
 	To      string    // to_state
 	Cause   string
