@@ -9,7 +9,8 @@ import (
 )
 
 // TestDecodeErrorsCounted: a NaN float is counted as a decode error and
-// not stored, while the other points of the same read are.
+// stored invalid (never good), while the other points of the same read
+// are stored good.
 func TestDecodeErrorsCounted(t *testing.T) {
 	srv, err := newRawServer("127.0.0.1:0", func(s *rawServer, req *rawReq, out []byte) []byte {
 		if req.fc != 4 || req.addr != 0 || req.count != 3 {
@@ -40,7 +41,7 @@ points:
 	if v := img.Get(d.ID(), prof.Point(plant.PointP), time.Now()); !v.Good() || v.V != 42 {
 		t.Errorf("p_kw = %+v, want 42, good", v)
 	}
-	if v := img.Get(d.ID(), prof.Point(plant.PointF), time.Now()); v.Q != procimg.Lost {
-		t.Errorf("f_hz = %+v, want never stored (lost)", v)
+	if v := img.Get(d.ID(), prof.Point(plant.PointF), time.Now()); v.Q != procimg.Invalid || v.Good() {
+		t.Errorf("f_hz = %+v, want stored invalid", v)
 	}
 }
