@@ -376,6 +376,8 @@ func TestRangeBoundaries(t *testing.T) {
 		{small + "    rated_s_kva: 100\n", "", ""},
 		{strings.Replace(small, "  rated_p_kw: 100\n", "  rated_p_kw: 100.05\n", 1), "", ""},
 		{strings.Replace(small, "  rated_p_kw: 100\n", "  rated_p_kw: 100.2\n", 1), "site.rated_p_kw", "100.2 kW is more than the units' total of 100 kW"},
+		// Exactly 0.1 % above the units' total is still accepted.
+		{strings.Replace(strings.Replace(small, "    rated_p_kw: 100\n", "    rated_p_kw: 999\n", 1), "  rated_p_kw: 100\n", "  rated_p_kw: 1000\n", 1), "", ""},
 		{two, "", ""},
 		{strings.Replace(two, "rated_p_kw: 100, pcs", "rated_p_kw: 0, pcs", 1), "units[1].rated_p_kw", "must be greater than 0"},
 		{small + "control: {soc_min_pct: 50, soc_max_pct: 50}\n", "control.soc_min_pct", "must be below soc_max_pct"},
