@@ -284,7 +284,7 @@ func validPrefix(s string, n int) (string, bool) {
 	if len(s) <= n {
 		return s, false
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
+	for !utf8.RuneStart(s[n]) { // s[0] starts a rune: s is valid UTF-8
 		n--
 	}
 	return s[:n], true
