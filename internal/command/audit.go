@@ -120,11 +120,11 @@ func (a *FileAudit) Audit(r Record) error {
 		return errors.New("audit: sink closed")
 	}
 	day := r.Time.UTC().Format(time.DateOnly)
-	if a.f == nil || day != a.day {
+	if day != a.day { // a.day is "" exactly when no file is open
 		if a.f != nil {
 			_ = a.f.Close()
-			a.f = nil
 		}
+		a.f, a.day = nil, ""
 		f, err := os.OpenFile(filepath.Join(a.dir, "commands-"+day+".jsonl"),
 			os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {

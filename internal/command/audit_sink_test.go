@@ -142,3 +142,15 @@ func TestTruncatedPayloadStaysWithinItsLimit(t *testing.T) {
 			len(in), len(s), utf8.ValidString(s), cut, MaxAuditPayload)
 	}
 }
+
+// TestPayloadAtItsLimitIsWhole: a payload of exactly n bytes is kept whole
+// and not marked truncated; one byte more is cut to n.
+func TestPayloadAtItsLimitIsWhole(t *testing.T) {
+	in := strings.Repeat("a", MaxAuditPayload)
+	if s, cut := truncatePayload([]byte(in), MaxAuditPayload); s != in || cut {
+		t.Errorf("payload of exactly %d bytes: %d bytes, cut %v; want it whole", MaxAuditPayload, len(s), cut)
+	}
+	if s, cut := truncatePayload([]byte(in+"b"), MaxAuditPayload); s != in || !cut {
+		t.Errorf("payload of %d bytes: %d bytes, cut %v; want %d, cut", MaxAuditPayload+1, len(s), cut, MaxAuditPayload)
+	}
+}

@@ -224,7 +224,7 @@ func jsonPath(field string) string {
 	parts := strings.Split(field, ".")
 	out := parts[:0]
 	for _, p := range parts {
-		if p != "" && !(p[0] >= 'A' && p[0] <= 'Z') {
+		if p != "" && p == strings.ToLower(p) {
 			out = append(out, p)
 		}
 	}

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -122,11 +123,8 @@ func NewHandler(bus Bus, o HandlerOptions) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	switch {
-	case o.Dedup == 0:
-		h.dedup = newRecent(1024)
-	case o.Dedup > 0:
-		h.dedup = newRecent(o.Dedup)
+	if o.Dedup >= 0 {
+		h.dedup = newRecent(cmp.Or(o.Dedup, 1024))
 	}
 	return h
 }

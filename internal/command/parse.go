@@ -249,9 +249,9 @@ func peekID(payload []byte) string {
 			if depth == 0 {
 				return ""
 			}
-			if depth == 1 {
-				key = !key // a nested value just ended
-			}
+			// Tokens inside a nested value are skipped; when it ends,
+			// a key is next.
+			key = true
 			continue
 		}
 		if depth != 1 {
@@ -284,7 +284,7 @@ func validPrefix(s string, n int) (string, bool) {
 	if len(s) <= n {
 		return s, false
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
+	for !utf8.RuneStart(s[n]) { // s[0] starts a rune: s is valid UTF-8
 		n--
 	}
 	return s[:n], true

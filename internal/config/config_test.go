@@ -148,10 +148,13 @@ func TestParseErrorsNameLineAndKeyOnce(t *testing.T) {
 		{"rated_e_kwh: 215", "rated_e_kwh: -.inf", 4, "site.rated_e_kwh", "must be a finite number (got -.inf)"},
 		{"rated_e_kwh: 215", "rated_e_kwh: [1]", 4, "site.rated_e_kwh", "a list, where a single value is expected"},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, unit_id: x}", 10, "units[0].pcs.unit_id", `"x" is not a whole number in range`},
+		{small, small + "mqtt: {enabled: maybe}\n", 13, "mqtt.enabled", `"maybe" is not true or false`},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, timeout: 2}", 10, "units[0].pcs.timeout", "2 has no unit; write a duration such as 2ms or 5s"},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, timeout: soon}", 10, "units[0].pcs.timeout", `"soon" is not a duration such as 500ms or 5s`},
 		{"pcs: {address: 10.0.0.3:502}", "pcs: {address: 10.0.0.3:502, poll: {fast: 1.5}}", 10, "units[0].pcs.poll.fast", "1.5 has no unit; write a duration such as 1.5ms or 5s"},
 		{small, small + "control: {summary_period: 0, pcs_watchdog: 0}\n", 0, "", ""},
+		{small, small + "mqtt:\ncontrol: ~\n", 0, "", ""}, // empty values keep the defaults
+		{small[strings.Index(small, "units:"):], "units: []\n", 7, "units", "at least one unit"},
 		{"  name: shop\n", "  name: shop\n  name: shop\n", 3, "site.name", "set twice (first on line 2)"},
 		{"  name: shop\n", "  name: shop\n  lines: {}\n", 3, "site.lines", `unknown key "lines" in site`},
 		{"  rated_p_kw: 100\n  rated_e", "  rated_e", 1, "site.rated_p_kw", "missing (plant rated active power, kW)"},
@@ -373,6 +376,8 @@ func TestRangeBoundaries(t *testing.T) {
 		{small + "    rated_s_kva: 100\n", "", ""},
 		{strings.Replace(small, "  rated_p_kw: 100\n", "  rated_p_kw: 100.05\n", 1), "", ""},
 		{strings.Replace(small, "  rated_p_kw: 100\n", "  rated_p_kw: 100.2\n", 1), "site.rated_p_kw", "100.2 kW is more than the units' total of 100 kW"},
+		// Exactly 0.1 % above the units' total is still accepted.
+		{strings.Replace(strings.Replace(small, "    rated_p_kw: 100\n", "    rated_p_kw: 999\n", 1), "  rated_p_kw: 100\n", "  rated_p_kw: 1000\n", 1), "", ""},
 		{two, "", ""},
 		{strings.Replace(two, "rated_p_kw: 100, pcs", "rated_p_kw: 0, pcs", 1), "units[1].rated_p_kw", "must be greater than 0"},
 		{small + "control: {soc_min_pct: 50, soc_max_pct: 50}\n", "control.soc_min_pct", "must be below soc_max_pct"},

@@ -172,8 +172,8 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 	switch {
 	case n.Kind == yaml.DocumentNode:
-		if len(n.Content) > 0 {
-			w.walk(n.Content[0], t, path)
+		for _, c := range n.Content { // yaml gives a document one child
+			w.walk(c, t, path)
 		}
 		return
 	case n.Kind == yaml.AliasNode:
@@ -216,7 +216,7 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 		collectFields(t, fields)
 	}
 	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	for i := 0; i < len(n.Content); i += 2 { // key, value pairs
 		k, v := n.Content[i], n.Content[i+1]
 		p := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
@@ -258,7 +258,7 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 			w.bad(n.Line, path, "%q is not a duration such as 500ms or 5s", n.Value)
 		case t.Kind() == reflect.Float64 || t.Kind() == reflect.Float32:
 			w.bad(n.Line, path, "%q is not a number", n.Value)
-		case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		case v.Elem().CanInt() || v.Elem().CanUint():
 			w.bad(n.Line, path, "%q is not a whole number in range", n.Value)
 		case t.Kind() == reflect.Bool:
 			w.bad(n.Line, path, "%q is not true or false", n.Value)

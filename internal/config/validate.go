@@ -129,16 +129,12 @@ type checker struct {
 // nearest key the user wrote above it when path itself was not written.
 func (k *checker) bad(path, format string, a ...any) {
 	line, at := 0, path
-	for {
+	for at != "" {
 		if l, ok := k.lines[at]; ok {
 			line = l
 			break
 		}
-		i := strings.LastIndexAny(at, ".[")
-		if i < 0 {
-			break
-		}
-		at = at[:i]
+		at = at[:max(strings.LastIndexAny(at, ".["), 0)]
 	}
 	k.errs = append(k.errs, &Error{File: k.file, Line: line, Path: path, Msg: fmt.Sprintf(format, a...)})
 }
@@ -266,7 +262,7 @@ func (c *Config) validate(lines map[string]int) error {
 			k.required(bp+".capacity_kwh", u.BMS[j].CapacityKWh, "usable energy, kWh")
 		}
 	}
-	if c.Site.RatedPKW > 0 && unitsRated && sumP > 0 && sumP < c.Site.RatedPKW*0.999 {
+	if unitsRated && sumP > 0 && sumP < c.Site.RatedPKW*0.999 {
 		k.bad("site.rated_p_kw", "%v kW is more than the units' total of %v kW", c.Site.RatedPKW, sumP)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -347,14 +348,16 @@ func (p *Point) Encode(v float64, sf int16, dst []uint16) error {
 
 // code is the smallest device code the enum map gives the value v.
 func (p *Point) code(v float64) (int64, bool) {
-	var best int64
-	found := false
+	var codes []int64
 	for c, x := range p.enum {
-		if x == v && (!found || c < best) {
-			best, found = c, true
+		if x == v {
+			codes = append(codes, c)
 		}
 	}
-	return best, found
+	if len(codes) == 0 {
+		return 0, false
+	}
+	return slices.Min(codes), true
 }
 
 // rangeOf is the representable integer range of the type.

@@ -9,8 +9,8 @@ import (
 )
 
 // TestDecodeErrorsCounted: a NaN float is counted as a decode error and
-// graded invalid (never good, so it drives nothing), while the other
-// points of the same read are stored good.
+// stored invalid (never good), while the other points of the same read
+// are stored good.
 func TestDecodeErrorsCounted(t *testing.T) {
 	srv, err := newRawServer("127.0.0.1:0", func(s *rawServer, req *rawReq, out []byte) []byte {
 		if req.fc != 4 || req.addr != 0 || req.count != 3 {
@@ -42,6 +42,6 @@ points:
 		t.Errorf("p_kw = %+v, want 42, good", v)
 	}
 	if v := img.Get(d.ID(), prof.Point(plant.PointF), time.Now()); v.Q != procimg.Invalid || v.Good() {
-		t.Errorf("f_hz = %+v, want invalid", v)
+		t.Errorf("f_hz = %+v, want stored invalid", v)
 	}
 }

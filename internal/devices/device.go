@@ -209,7 +209,6 @@ type Device struct {
 	lo, hi     []float64
 	invalid    []bool
 	validSince []time.Time
-	hadRefused bool // Health.Refused is not empty
 
 	writes  chan *writeReq
 	done    chan struct{}

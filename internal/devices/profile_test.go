@@ -216,7 +216,12 @@ func TestProfileRequiresTheRequiredStandardPoints(t *testing.T) {
 		base := ps["sim-"+string(s.Kind)]
 		i := base.Point(s.Name)
 		if i < 0 {
-			t.Fatalf("sim-%s lacks %s", s.Kind, s.Name)
+			// An optional point the simulator does not serve (alive)
+			// has nothing to delete; a required one must be there.
+			if s.Required {
+				t.Fatalf("sim-%s lacks %s", s.Kind, s.Name)
+			}
+			continue
 		}
 		p := *base
 		p.Points = slices.Delete(slices.Clone(base.Points), i, i+1)

@@ -249,12 +249,10 @@ func (d *Device) store(g *group) {
 		}
 	}
 	var decodeErrs, invalid, noValue uint64
-	refusedChanged := false
 	for i := range g.blocks {
 		b := &g.blocks[i]
 		if b.refused != nil {
 			d.img.Mark(d.id, b.Points, nil, procimg.Refused, b.at)
-			refusedChanged = true
 			continue
 		}
 		n := 0
@@ -298,16 +296,12 @@ func (d *Device) store(g *group) {
 		}
 	}
 	g.lastOK = g.blocks[len(g.blocks)-1].at
-	refusedNow := refusedChanged || d.anyRefused()
-	if decodeErrs+invalid+noValue > 0 || refusedNow || d.hadRefused {
-		d.hadRefused = refusedNow
-		d.hmu.Lock()
-		d.h.DecodeErrors += decodeErrs
-		d.h.Invalid += invalid
-		d.h.NoValue += noValue
-		d.h.Refused = d.refusedPoints(d.h.Refused[:0])
-		d.hmu.Unlock()
-	}
+	d.hmu.Lock()
+	d.h.DecodeErrors += decodeErrs
+	d.h.Invalid += invalid
+	d.h.NoValue += noValue
+	d.h.Refused = d.refusedPoints(d.h.Refused[:0])
+	d.hmu.Unlock()
 	for _, c := range *g.subs.Load() {
 		select {
 		case c <- struct{}{}:
@@ -340,24 +334,12 @@ func (d *Device) settled(p int, at time.Time) bool {
 	if d.validSince[p].IsZero() {
 		d.validSince[p] = at
 	}
-	if at.Sub(d.validSince[p]) < InvalidHold {
+	if at.Before(d.validSince[p].Add(InvalidHold)) {
 		return false
 	}
 	d.invalid[p] = false
 	d.log.Info("valid values again", zap.String("point", d.prof.Points[p].Name))
 	return true
-}
-
-// anyRefused reports whether a block of any group is refused now.
-func (d *Device) anyRefused() bool {
-	for _, g := range d.groups {
-		for i := range g.blocks {
-			if g.blocks[i].refused != nil {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // refusedPoints appends the names of the points of every refused block.
