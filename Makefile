@@ -57,6 +57,9 @@ bench:
 	$(BIN)/emsbench -scenario peak-shave -speed 2880 -out $(BENCHOUT)/peak-shave
 	$(BIN)/emsbench -scenario freq-trace -speed 2880 -out $(BENCHOUT)/freq-trace
 	$(BIN)/emsbench -scenario faults -duration 16s -out $(BENCHOUT)/faults
+	$(BIN)/emsbench -scenario failover -out $(BENCHOUT)/failover
+	$(BIN)/emsbench -scenario q-step -out $(BENCHOUT)/q-step
+	$(BIN)/emsbench -scenario avc -out $(BENCHOUT)/avc
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 5m ./...
 
 ## mutate: mutation testing with gremlins over the packages that hold the

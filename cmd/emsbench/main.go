@@ -11,7 +11,7 @@
 // process; poll-scale runs the plant in a child process by default (-plant),
 // so that the CPU and memory figures are the runtime's own. Every figure
 // is a loopback simulation. Scenarios: latency, poll-scale, fr-step, agc,
-// peak-shave, freq-trace, faults (-list describes them).
+// peak-shave, freq-trace, faults, failover (-list describes them).
 package main
 
 import (
@@ -52,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", 0, "run length (default: the scenario's)")
 	fs.Float64Var(&o.Speed, "speed", 0, "play traces and battery time this many times faster (default: the scenario's)")
 	fs.IntVar(&o.Steps, "steps", 0, "latency: number of frequency steps (default 200)")
+	fs.Float64Var(&o.FixedQ, "fixed-q", 0, "run a fixed-Q reactive mode of this fraction of rated power (P first) beside the scenario, e.g. 0.3")
 	fs.StringVar(&o.Out, "out", "", "directory for series.csv, units.csv, result.json and scenario files")
 	fixed := fs.Bool("fixed-ports", false, "serve the devices on the config's ports (default: free loopback ports, as the machine is shared)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")

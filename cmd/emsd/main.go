@@ -7,6 +7,7 @@
 //	emsd check-config FILE
 //	emsd sim -config FILE
 //	emsd profiles [-dir DIR] [NAME...]
+//	emsd northbound points [-config FILE]
 //	emsd version
 //
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -77,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdCheck(args, stdout, stderr)
 	case "profiles":
 		return cmdProfiles(args, stdout, stderr)
+	case "northbound":
+		return cmdNorthbound(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "emsd", versionString())
 		return nil
@@ -92,6 +96,7 @@ const usage = `usage:
   emsd check-config FILE
   emsd sim -config FILE       run only the simulated plant
   emsd profiles [-dir DIR] [NAME...]   list device profiles, or print their register maps
+  emsd northbound points [-config FILE]   print the dispatch points table in effect as CSV
   emsd version
 `
 
@@ -175,6 +180,9 @@ func printSummary(w io.Writer, c *config.Config, p devices.Profiles) {
 			fmt.Fprintf(w, ", control API http://%s", c.Simulator.ControlAddr)
 		}
 		fmt.Fprintln(w)
+	}
+	if h := &c.HA; h.Enabled {
+		fmt.Fprintf(w, "hot standby: %q of a pair, etcd %s, lease %v, fence margin %v\n", h.Name, strings.Join(h.Etcd, ", "), h.LeaseTTL, h.FenceMargin)
 	}
 	_ = p
 }

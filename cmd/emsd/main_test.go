@@ -68,6 +68,23 @@ func writeFile(t *testing.T, name, body string) string {
 	return p
 }
 
+// TestCheckConfigHASummary: a pair's configuration is summarised with its
+// name, etcd and lease.
+func TestCheckConfigHASummary(t *testing.T) {
+	demo, err := os.ReadFile("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "pair.yaml", string(demo)+"ha: {enabled: true, name: ctl-a, etcd: [\"http://10.0.0.11:2379\"]}\n")
+	out, errOut, code := emsd(t, "check-config", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := `hot standby: "ctl-a" of a pair, etcd http://10.0.0.11:2379, lease 2s, fence margin 300ms`; !strings.Contains(out, want) {
+		t.Errorf("summary lacks %q:\n%s", want, out)
+	}
+}
+
 func TestCheckConfigDemoIsOK(t *testing.T) {
 	out, errOut, code := emsd(t, "check-config", "../../configs/demo.yaml")
 	if code != 0 {
@@ -111,6 +128,8 @@ func TestCheckConfigErrorsExit2AndNameTheKey(t *testing.T) {
 		{"no-capacity.yaml", "- {address: 127.0.0.1:15022, capacity_kwh: 5000}", "- {address: 127.0.0.1:15022}", "",
 			"units[0].bms[0].capacity_kwh: missing (usable energy, kWh)"},
 		{"negative-p.yaml", "rated_p_kw: 2500", "rated_p_kw: -5", "", "units[0].rated_p_kw: must be greater than 0 (got -5)"},
+		{"ha-url.yaml", tail, tail + "ha: {enabled: true, name: a, etcd: [\"127.0.0.1:2379\"]}\n", "ha:",
+			`ha.etcd[0]: "127.0.0.1:2379" is not an http:// or https:// URL`},
 	}
 	for _, c := range cases {
 		bad := strings.Replace(string(demo), c.from, c.to, 1)
@@ -209,7 +228,7 @@ func demoOnFreePortsMap(t *testing.T) (string, map[int]int) {
 	s := string(demo)
 	ports := map[int]int{}
 	taken := map[int]bool{}
-	for _, old := range []int{15020, 15021, 15022, 15023, 15024, 15025, 15026, 15027, 15028, 15029, 15030, 15031, 15032, 18080, 1883, 9110} {
+	for _, old := range []int{15020, 15021, 15022, 15023, 15024, 15025, 15026, 15027, 15028, 15029, 15030, 15031, 15032, 18080, 1883, 9110, 2404, 5020} {
 		if !strings.Contains(s, fmt.Sprintf("127.0.0.1:%d", old)) {
 			t.Fatalf("configs/demo.yaml no longer uses 127.0.0.1:%d; update demoOnFreePortsMap", old)
 		}
@@ -218,7 +237,8 @@ func demoOnFreePortsMap(t *testing.T) (string, map[int]int) {
 			p = freePort(t)
 		}
 		taken[p], ports[old] = true, p
-		s = strings.ReplaceAll(s, fmt.Sprintf("127.0.0.1:%d", old), fmt.Sprintf("127.0.0.1:%d", p))
+		// \b: port 5020 must not match the start of a port already put in, like 50201.
+		s = regexpReplace(s, fmt.Sprintf(`127\.0\.0\.1:%d\b`, old), fmt.Sprintf("127.0.0.1:%d", p))
 	}
 	s = strings.ReplaceAll(s, "state_dir: ./state", "state_dir: "+t.TempDir())
 	s = strings.Replace(s, "control: {pcs_watchdog: 5s}", "control: {pcs_watchdog: 5s, summary_period: 1s}", 1)

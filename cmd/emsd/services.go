@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,8 +16,10 @@ import (
 	"github.com/emsd/emsd/internal/config"
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/ha"
 	"github.com/emsd/emsd/internal/httpapi"
 	"github.com/emsd/emsd/internal/ingress/mqtt"
+	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/station"
 	"github.com/emsd/emsd/internal/station/stationcfg"
@@ -49,6 +52,16 @@ type services struct {
 	audit   *command.FileAudit
 	handler *command.Handler
 	broker  *broker.Broker
+	sinks   command.AuditSink // every audit sink, for the hand-over and takeover records
+
+	ha       *ha.Node // nil alone
+	st       *station.Station
+	haCancel context.CancelFunc
+	haWG     sync.WaitGroup
+	cycles   atomic.Uint64      // control cycles so far
+	link     *northbound.Link   // nil without a northbound server
+	energy   *northbound.Energy // energy today at the POI; nil without a northbound server
+	north    []northboundServer // the dispatch-link servers
 
 	cancel context.CancelFunc // ends what start started
 	wg     sync.WaitGroup     // the goroutines start started
@@ -63,6 +76,9 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 	if s.disp, err = newDispatcher(cfg, log, s.onEvents); err != nil {
 		return nil, nil, configErr(err)
 	}
+	if s.ha, err = newHA(cfg, log, s.onRole, s.onElected); err != nil {
+		return nil, nil, err
+	}
 	st, err := station.New(stationcfg.From(cfg), profiles, log, station.Options{
 		Notifier:    n,
 		Controller:  s.disp,
@@ -70,10 +86,15 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 		FastLatency: s.m.FastLatency,
 		OnCycle:     s.onCycle,
 		OnUnitEvent: s.onUnitEvent,
+		Gate:        gate(s.ha),
 	})
 	if err != nil {
+		if s.ha != nil {
+			_ = s.ha.Close()
+		}
 		return nil, nil, configErr(err)
 	}
+	s.st = st
 	if err := s.build(st); err != nil {
 		s.stop()
 		return nil, nil, err
@@ -83,7 +104,11 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 
 // onCycle feeds each control cycle to the metrics and the recorder.
 func (s *services) onCycle(v *plant.View, k plant.CycleKind) {
+	s.cycles.Add(1)
 	s.m.OnCycle(v, k)
+	if s.energy != nil {
+		s.energy.Observe(v.At, v.POI.P.V, v.POI.P.Good())
+	}
 	if s.rec != nil {
 		s.rec.Observe(v, s.disp.Report())
 	}
@@ -130,6 +155,11 @@ func (s *services) build(st *station.Station) error {
 	if err := s.m.Attach(st, s.disp); err != nil {
 		return err
 	}
+	if s.ha != nil {
+		if err := s.m.RegisterHA(s.ha); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("%s: state_dir: %w", cfg.File, err)
 	}
@@ -150,7 +180,11 @@ func (s *services) build(st *station.Station) error {
 		for _, d := range st.Devices() {
 			hs = append(hs, d)
 		}
-		rec, err := record.New(w, record.Options{Site: cfg.Site.Name, States: s.disp.States, Setpoints: st.Acked, Devices: hs})
+		ro := record.Options{Site: cfg.Site.Name, States: s.disp.States, Setpoints: st.Acked, Devices: hs}
+		if s.ha != nil {
+			ro.Controller, ro.Role = cfg.HA.Name, func() string { return s.ha.Role().String() }
+		}
+		rec, err := record.New(w, ro)
 		if err != nil {
 			return fmt.Errorf("influx: %w", err)
 		}
@@ -166,10 +200,27 @@ func (s *services) build(st *station.Station) error {
 	if s.rec != nil {
 		sinks = append(sinks, s.rec)
 	}
-	s.handler = command.NewHandler(bus{s.disp}, command.HandlerOptions{
+	s.sinks = sinks
+	ho := command.HandlerOptions{
 		Authority: command.NewAuthority(*cfg.MQTT.RemoteControl),
 		Audit:     sinks,
-	})
+	}
+	if s.ha != nil {
+		ho.Gate = s.commandGate
+	}
+	s.handler = command.NewHandler(bus{s.disp, s.ha, &sync.Mutex{}}, ho)
+
+	if n := &cfg.Northbound; n.IEC104.Enabled || n.Modbus.Enabled {
+		s.energy = northbound.NewEnergy(time.Local)
+	}
+	if s.link, s.north, err = buildNorthbound(cfg, st, s.disp, s.handler, s.energy, log); err != nil {
+		return err
+	}
+	if s.link != nil {
+		if err := s.m.RegisterNorthbound(s.link); err != nil {
+			return err
+		}
+	}
 
 	if a := cfg.MQTT.EmbeddedBroker; a != "" {
 		b, err := broker.Start(a)
@@ -191,7 +242,7 @@ func (s *services) build(st *station.Station) error {
 			Username: cfg.MQTT.Username, Password: pw, ClientID: cfg.MQTT.ClientID,
 			KeepAlive: cfg.MQTT.KeepAlive, MaxReconnectInterval: cfg.MQTT.ReconnectMax, Prefix: cfg.MQTT.Prefix, Site: cfg.Site.Name,
 			StateInterval: cfg.MQTT.StatePeriod,
-			State:         func() (any, map[string]any) { return mqttState(httpapi.Snapshot(st, s.disp, time.Now())) },
+			State:         func() (any, map[string]any) { return s.mqttState(httpapi.Snapshot(st, s.disp, time.Now())) },
 			Log:           log.Named("mqtt"),
 		}, s.handler)
 		if err != nil {
@@ -204,8 +255,12 @@ func (s *services) build(st *station.Station) error {
 	}
 
 	if addr := cfg.HTTPAddr(); addr != "" {
-		srv, err := httpapi.New(addr, httpapi.Options{Plant: st, Dispatch: s.disp, Gatherer: s.m.Registry(),
-			Period: cfg.Control.Period, LastCycle: s.m.LastCycle, Log: log.Named("http")})
+		o := httpapi.Options{Plant: st, Dispatch: s.disp, Gatherer: s.m.Registry(),
+			Period: cfg.Control.Period, LastCycle: s.m.LastCycle, Log: log.Named("http")}
+		if s.ha != nil {
+			o.Role, o.Handover = s.role, s.handover
+		}
+		srv, err := httpapi.New(addr, o)
 		if err != nil {
 			return err
 		}
@@ -215,11 +270,18 @@ func (s *services) build(st *station.Station) error {
 }
 
 // mqttState splits one snapshot into the plant state and the unit states
-// of one MQTT state round, so that both come from the same cycle.
-func mqttState(snap httpapi.State) (any, map[string]any) {
+// of one MQTT state round, so that both come from the same cycle. In a
+// pair the plant state carries the role.
+func (s *services) mqttState(snap httpapi.State) (any, map[string]any) {
 	units := make(map[string]any, len(snap.Units))
 	for _, u := range snap.Units {
 		units[u.ID] = u
+	}
+	if s.ha != nil {
+		return struct {
+			httpapi.PlantState
+			HA httpapi.Role `json:"ha"`
+		}{snap.Plant, s.role()}, units
 	}
 	return snap.Plant, units
 }
@@ -229,6 +291,7 @@ func mqttState(snap httpapi.State) (any, map[string]any) {
 func (s *services) start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(ctx)
 	cfg, log := s.cfg, s.log
+	s.startHA()
 	if s.rec != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.rec.Run(ctx, cfg.Influx.Interval) }()
@@ -239,6 +302,16 @@ func (s *services) start(ctx context.Context) error {
 		s.mqtt.Start()
 		log.Info("operator commands over MQTT", zap.Strings("brokers", cfg.MQTT.Brokers), zap.String("topics", s.mqtt.Topic("")),
 			zap.Bool("remote_control", *cfg.MQTT.RemoteControl))
+	}
+	for _, n := range s.north {
+		if err := n.Start(ctx); err != nil {
+			return fmt.Errorf("%s: northbound: %s: %w", cfg.File, n.Addr(), err)
+		}
+		log.Info("dispatch link", zap.String("addr", n.Addr()), zap.Bool("remote_control", s.handler.Authority().RemoteEnabled()))
+	}
+	if s.link != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.link.Run(ctx) }()
 	}
 	if s.http != nil {
 		if err := s.http.Start(ctx); err != nil {
@@ -253,6 +326,7 @@ func (s *services) start(ctx context.Context) error {
 // opened, telemetry last so that the shutdown ramp is recorded: the
 // recorder's last flush happens before the InfluxDB writer closes.
 func (s *services) stop() {
+	s.stopHA()
 	s.cancel()
 	if s.http != nil {
 		_ = s.http.Close()
@@ -265,6 +339,9 @@ func (s *services) stop() {
 	if s.broker != nil {
 		_ = s.broker.Close()
 	}
+	for _, n := range s.north {
+		_ = n.Close()
+	}
 	s.wg.Wait()
 	if s.influx != nil {
 		if err := s.influx.Close(ctx); err != nil {
@@ -274,11 +351,4 @@ func (s *services) stop() {
 	if s.audit != nil {
 		_ = s.audit.Close()
 	}
-}
-
-// bus lets operator commands reach the dispatcher.
-type bus struct{ d *station.Dispatcher }
-
-func (b bus) Submit(ctx context.Context, cmd dispatch.Command, _ command.Source) (time.Time, error) {
-	return b.d.Submit(ctx, cmd)
 }

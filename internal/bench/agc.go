@@ -42,7 +42,31 @@ var agcSteps = []float64{0.3, -0.3, 0.1, -0.5, 0, 0.5, -0.2, 0}
 
 const agcStepHold = 8 * time.Second
 
+// agcLink carries AGC targets from the scenario to the station.
+type agcLink interface {
+	// Target sends one AGC target, kW at the POI.
+	Target(ctx context.Context, kw float64) error
+	// Report adds the link's own figures to res.
+	Report(res *Result)
+	Close()
+}
+
+// directLink submits targets to the dispatcher in process.
+type directLink struct{ r *Rig }
+
+func (d directLink) Target(_ context.Context, kw float64) error {
+	return d.r.Submit(dispatch.AGCTarget{P: kw})
+}
+func (directLink) Report(*Result) {}
+func (directLink) Close()         {}
+
 func runAGC(ctx context.Context, e *env, res *Result) error {
+	return runAGCVia(ctx, e, res, func(r *Rig) (agcLink, error) { return directLink{r}, nil })
+}
+
+// runAGCVia is the agc scenario with the targets sent over the link that
+// via opens on the running rig.
+func runAGCVia(ctx context.Context, e *env, res *Result, via func(*Rig) (agcLink, error)) error {
 	path := e.o.Trace
 	if path == "" {
 		path = findShared("pjm-regulation-2017-08-01_02-2s.csv")
@@ -78,6 +102,11 @@ func runAGC(ctx context.Context, e *env, res *Result) error {
 		return err
 	}
 	waitUntil(ctx, 20*time.Second, func() bool { return math.Abs(r.Sim.Snapshot().POI.PKW-first) < 0.005*rated })
+	link, err := via(r)
+	if err != nil {
+		return err
+	}
+	defer link.Close()
 	var cmd Value
 	cmd.Set(first)
 	start := time.Now()
@@ -86,7 +115,7 @@ func runAGC(ctx context.Context, e *env, res *Result) error {
 	for k := 0.0; k <= traceS && ctx.Err() == nil; k += agcEvery {
 		time.Sleep(time.Until(start.Add(time.Duration(k / speed * float64(time.Second)))))
 		target := base + capKW*tr.At(off+k)
-		if err := r.Submit(dispatch.AGCTarget{P: target}); err != nil {
+		if err := link.Target(ctx, target); err != nil {
 			rec.Stop()
 			return err
 		}
@@ -103,7 +132,7 @@ func runAGC(ctx context.Context, e *env, res *Result) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := r.Submit(dispatch.AGCTarget{P: x * rated}); err != nil {
+		if err := link.Target(ctx, x*rated); err != nil {
 			rec.Stop()
 			return err
 		}
@@ -140,6 +169,7 @@ func runAGC(ctx context.Context, e *env, res *Result) error {
 	res.Note("PJM score on 10 s block means of the 20 ms samples; K indices per kpi.NorthChinaAGC (Pe %.0f MW), dispatch ramp caps raised to 100× rated", rated/1000)
 	res.Note("K1/K2/K3/Kp and the steady error are scored on %d step commands (%v each, wall time); on the trace's own 2 s commands most moves are within 2 × the 1 %% band, where K1 is not measurable (set to 1) and Kp cannot exceed 4", len(agcSteps), stepHold)
 	res.Note("tracking error compares each sample with the command in force; it includes the transport and PCS lag after each new command")
+	link.Report(res)
 	return e.writeSeries(rows, units)
 }
 

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Options select and shape one run.
@@ -29,6 +32,9 @@ type Options struct {
 	Speed float64
 	// Steps is the number of frequency steps of the latency scenario; 0: 200.
 	Steps int
+	// FixedQ, if not 0, runs a fixed-Q reactive mode of FixedQ × rated
+	// power (P first) beside the scenario's own modes.
+	FixedQ float64
 	// Out, if set, is a directory for series.csv, units.csv and scenario files.
 	Out string
 	// FreePorts moves every device to a free loopback port.
@@ -107,7 +113,17 @@ func (e *env) speed(def float64) float64 {
 func (e *env) rig(o RigOptions) (*Rig, error) {
 	o.Log = e.log
 	e.progress("starting the simulated plant and the station (%d units)", len(e.plant.Cfg.Units))
-	return StartRig(e.plant, o)
+	r, err := StartRig(e.plant, o)
+	if err != nil || e.o.FixedQ == 0 {
+		return r, err
+	}
+	q := e.o.FixedQ * r.RatedKW
+	if err := r.Submit(dispatch.SetReactive{Params: reactive.Params{Mode: reactive.ModeFixedQ, Q: q,
+		QMax: max(q, 0), QMin: min(q, 0)}}); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // Run runs one scenario and returns its result; with o.Out it also writes
@@ -142,6 +158,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if err := sc.run(ctx, e, res); err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Scenario, err)
+	}
+	if o.FixedQ != 0 {
+		res.Note("a fixed Q of %g × rated (%.0f kvar, P first) ran beside the scenario's modes", o.FixedQ, o.FixedQ*float64(res.RatedKW))
 	}
 	res.WallS = F(time.Since(res.Started).Seconds())
 	if o.Out != "" {

@@ -83,6 +83,11 @@ type HandlerOptions struct {
 	Dedup int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Gate, if set, is asked for each well-formed command before it is
+	// submitted or remembered for de-duplication; a non-empty answer
+	// refuses it with that reason. The standby of a hot-standby pair
+	// answers "standby; the active controller is X".
+	Gate func() string
 }
 
 // Handler ties parsing, authority, the Bus and the audit together. It is
@@ -94,6 +99,7 @@ type Handler struct {
 	max     int
 	timeout time.Duration
 	now     func() time.Time
+	gate    func() string
 	dedup   *recent
 
 	counts      [9]atomic.Uint64 // by index in results
@@ -103,7 +109,7 @@ type Handler struct {
 // NewHandler returns a Handler that submits commands to bus.
 func NewHandler(bus Bus, o HandlerOptions) *Handler {
 	h := &Handler{bus: bus, auth: o.Authority, audit: o.Audit, max: o.MaxPayload,
-		timeout: o.SubmitTimeout, now: o.Now}
+		timeout: o.SubmitTimeout, now: o.Now, gate: o.Gate}
 	if h.auth == nil {
 		h.auth = NewAuthority(true)
 	}
@@ -229,6 +235,9 @@ func (h *Handler) handle(ctx context.Context, m Message) (rep Reply) {
 		res = classify(err)
 		rep.Error, reason = err.Error(), err.Error()
 		return rep
+	}
+	if m.Refuse == "" && h.gate != nil {
+		m.Refuse = h.gate()
 	}
 	if m.Refuse != "" {
 		res, reason = ResultRefused, m.Refuse

@@ -23,9 +23,10 @@ const (
 	NameAGCTarget      = "agc_target"              // dispatch.AGCTarget
 	NameFrequencyResp  = "frequency_response"      // dispatch.SetPFR
 	NameFastFrequency  = "fast_frequency_response" // dispatch.SetFFR
+	NameReactive       = "reactive"                // dispatch.SetReactive
 	NameEStop          = "estop"                   // dispatch.EStop
 	NameReset          = "reset"                   // dispatch.Reset
-	knownCommandsShort = "mode, setpoint, peak_shaving, schedule, agc_params, agc_target, frequency_response, fast_frequency_response, estop, reset"
+	knownCommandsShort = "mode, setpoint, peak_shaving, schedule, agc_params, agc_target, frequency_response, fast_frequency_response, reactive, estop, reset"
 )
 
 // Limits on a command payload.
@@ -176,6 +177,13 @@ func decodeCommand(name string, payload []byte) (envelope, dispatch.Command, err
 		}
 		err := strictDecode(payload, &v)
 		return v.envelope, v.SetFFR, err
+	case NameReactive:
+		var v struct {
+			envelope
+			dispatch.SetReactive
+		}
+		err := strictDecode(payload, &v)
+		return v.envelope, v.SetReactive, err
 	case NameEStop:
 		var v struct {
 			envelope

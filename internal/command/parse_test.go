@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -37,6 +38,9 @@ func TestParseValid(t *testing.T) {
 		{NameFrequencyResp, `{"id":"a","enable":false}`, dispatch.SetPFR{}},
 		{NameFastFrequency, `{"id":"a","enable":true,"low_trigger":49.7,"power":1000,"hold_s":10,"recovery_p":100}`,
 			dispatch.SetFFR{Enable: true, FFRParams: dispatch.FFRParams{LowTrigger: 49.7, Power: 1000, HoldS: 10, RecoveryP: 100}}},
+		{NameReactive, `{"id":"a","mode":"voltage","v_ref":10200,"dead_band":20,"ki":5,"q_max":3000,"q_min":-3000,"priority":"q"}`,
+			dispatch.SetReactive{Params: reactive.Params{Mode: reactive.ModeVoltage, VRef: 10200, DeadBand: 20, Ki: 5, QMax: 3000, QMin: -3000, Priority: reactive.QFirst}}},
+		{NameReactive, `{"id":"a","mode":"off"}`, dispatch.SetReactive{Params: reactive.Params{Mode: reactive.ModeOff}}},
 		{NameEStop, `{"id":"a","reason":"fire alarm"}`, dispatch.EStop{Reason: "fire alarm"}},
 		{NameEStop, `{"id":"a"}`, dispatch.EStop{}},
 		{NameReset, `{"id":"a","unit":"pcs3"}`, dispatch.Reset{Unit: "pcs3"}},
@@ -55,7 +59,7 @@ func TestParseValid(t *testing.T) {
 			}
 		})
 	}
-	if len(Names()) != 10 {
+	if len(Names()) != 11 {
 		t.Errorf("Names() = %v", Names())
 	}
 }
@@ -107,6 +111,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate", NameMode, `{"id":"a","mode":"standby","mode":"manual"}`, ErrMalformed, `duplicate field "mode"`, "a"},
 		{"wrong type", NameSetpoint, `{"id":"a","p":"100","q":0}`, ErrMalformed, "p: expected a number, got string", "a"},
 		{"wrong type bool", NameFrequencyResp, `{"id":"a","enable":"yes"}`, ErrMalformed, "enable: expected true or false, got string", "a"},
+		{"reactive without its gain", NameReactive, `{"id":"a","mode":"voltage","v_ref":10000,"q_max":100,"q_min":-100}`, ErrInvalid, "ki: 0 is outside", "a"},
+		{"reactive unknown mode", NameReactive, `{"id":"a","mode":"vars"}`, ErrInvalid, `mode: unknown reactive mode "vars"`, "a"},
 		{"overflow", NameSetpoint, `{"id":"a","p":1e999,"q":0}`, ErrMalformed, "p: expected a number", "a"},
 		{"missing id", NameMode, `{"mode":"manual"}`, ErrMalformed, "id: required", ""},
 		{"empty id", NameMode, `{"id":"","mode":"manual"}`, ErrMalformed, "id: must not be empty", ""},

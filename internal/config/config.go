@@ -33,6 +33,8 @@ type Config struct {
 	Influx Influx `yaml:"influx"`
 	// HTTP serves metrics, health and state.
 	HTTP HTTP `yaml:"http"`
+	// Northbound is the grid dispatch link: IEC 104 and Modbus TCP slaves.
+	Northbound Northbound `yaml:"northbound"`
 	// ProfilesDir is a directory of extra device profile files (*.yaml).
 	// Empty: built-in profiles only.
 	ProfilesDir string `yaml:"profiles_dir"`
@@ -41,6 +43,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// Simulator runs a simulated plant in-process on the devices' addresses.
 	Simulator Simulator `yaml:"simulator"`
+	// HA makes this controller one of a hot-standby pair.
+	HA HA `yaml:"ha"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -184,6 +188,9 @@ type SimPCS struct {
 	RampPctPerS float64 `yaml:"ramp_pct_per_s"`
 	// Efficiency is the one-way conversion efficiency. Default 0.975.
 	Efficiency float64 `yaml:"efficiency"`
+	// QMaxPct is the converter's own reactive limit, % of rated S, held at
+	// any P (also at 0 kW). Default 100.
+	QMaxPct float64 `yaml:"q_max_pct"`
 	// HeartbeatTimeout drops the PCS to 0 kW when its heartbeat register
 	// has not changed for this long. Default 5s; 0 disables.
 	HeartbeatTimeout *time.Duration `yaml:"heartbeat_timeout"`
@@ -224,8 +231,27 @@ type SimGrid struct {
 	AuxLoad AuxLoad `yaml:"aux_load"`
 	// TraceSpeed plays traces faster than real time. Default 1.
 	TraceSpeed float64 `yaml:"trace_speed"`
-	// VoltageV is the POI line voltage. Default 10000.
+	// VoltageV is the grid source line voltage; it is the POI voltage when
+	// SCR is 0 (a stiff grid). Default 10000.
 	VoltageV float64 `yaml:"voltage_v"`
+	// VoltageSteps are scripted source-voltage steps and ramps, relative to
+	// simulator start.
+	VoltageSteps []VoltageStep `yaml:"voltage_steps"`
+	// VoltageTrace replays a source-voltage CSV trace. Overrides the above.
+	VoltageTrace string `yaml:"voltage_trace"`
+	// SCR is the short-circuit ratio at the POI (short-circuit power over
+	// the units' summed rated P); 0 is a stiff grid. Default 0.
+	SCR float64 `yaml:"scr"`
+	// XR is the X/R ratio of the grid impedance. Default 10.
+	XR float64 `yaml:"x_r"`
+}
+
+// VoltageStep moves the source voltage to V at a time after simulator
+// start, linearly over Ramp (0: a step).
+type VoltageStep struct {
+	At   time.Duration `yaml:"at"`
+	V    float64       `yaml:"v"`
+	Ramp time.Duration `yaml:"ramp"`
 }
 
 // AuxLoad is a slowly varying auxiliary load, KW ± SwingKW: a few

@@ -95,6 +95,8 @@ func (c *Config) applyDefaults() {
 	}
 
 	c.telemetryDefaults()
+	c.haDefaults()
+	c.northboundDefaults()
 
 	s := &c.Simulator
 	defD(&s.Step, 5*time.Millisecond)
@@ -118,6 +120,8 @@ func (c *Config) applyDefaults() {
 	def(&s.Grid.TraceSpeed, 1)
 	defD(&s.Grid.AuxLoad.Period, 10*time.Minute)
 	def(&s.Grid.VoltageV, 10000)
+	def(&s.Grid.XR, 10)
+	def(&s.PCS.QMaxPct, 100)
 }
 
 // checker collects validation errors with their paths and lines.
@@ -303,7 +307,9 @@ func (c *Config) validate(lines map[string]int) error {
 
 	c.validateDispatch(k)
 	c.validateTelemetry(k)
+	c.validateNorthbound(k)
 	c.validateListeners(k, local)
+	c.validateHA(k)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -345,10 +351,32 @@ func (c *Config) validate(lines map[string]int) error {
 		k.within("simulator.grid.aux_load.swing_kw", s.Grid.AuxLoad.SwingKW, 0, s.Grid.AuxLoad.KW)
 		k.duration("simulator.grid.aux_load.period", s.Grid.AuxLoad.Period, time.Second, 24*time.Hour)
 		k.positive("simulator.grid.voltage_v", s.Grid.VoltageV)
+		k.within("simulator.pcs.q_max_pct", s.PCS.QMaxPct, 1, 100)
+		c.validateSimVoltage(k)
 	} else if s.ControlAddr != "" {
 		k.bad("simulator.control_addr", "set, but the simulator is not enabled")
 	}
 	return errors.Join(k.errs...)
+}
+
+// validateSimVoltage checks the simulated grid's Thevenin source.
+func (c *Config) validateSimVoltage(k *checker) {
+	g := &c.Simulator.Grid
+	k.within("simulator.grid.scr", g.SCR, 0, 1e4)
+	if g.SCR > 0 && g.SCR < 1 {
+		k.bad("simulator.grid.scr", "%g: below 1 the plant cannot export its rated power (0 means a stiff grid)", g.SCR)
+	}
+	k.within("simulator.grid.x_r", g.XR, 0.1, 100)
+	var at, end time.Duration = -1, -1
+	for i, st := range g.VoltageSteps {
+		p := fmt.Sprintf("simulator.grid.voltage_steps[%d]", i)
+		k.within(p+".v", st.V, 0.8*g.VoltageV, 1.15*g.VoltageV)
+		k.duration(p+".ramp", st.Ramp, 0, time.Hour)
+		if st.At <= at || st.At < end {
+			k.bad(p+".at", "steps must be in increasing time order, none before the previous one's ramp ends")
+		}
+		at, end = st.At, st.At+st.Ramp
+	}
 }
 
 // endpoint is an address on this host: one the daemon listens on, or a
@@ -399,6 +427,12 @@ func (c *Config) validateListeners(k *checker, local []endpoint) {
 	}
 	if a := *c.HTTP.Addr; a != "" {
 		ls = append(ls, listener{"http.addr", a, 0})
+	}
+	if n := &c.Northbound; n.IEC104.Enabled {
+		ls = append(ls, listener{"northbound.iec104.listen", n.IEC104.Listen, 1})
+	}
+	if n := &c.Northbound; n.Modbus.Enabled {
+		ls = append(ls, listener{"northbound.modbus.listen", n.Modbus.Listen, 1})
 	}
 	// Defaults first, so that a clash is reported on the key the user wrote.
 	sort.SliceStable(ls, func(i, j int) bool { return !k.written(ls[i].path) && k.written(ls[j].path) })

@@ -336,11 +336,10 @@ func (p *Point) Encode(v float64, sf int16, dst []uint16) error {
 		if r < lo || r > hi {
 			return fmt.Errorf("point %s: value %v is outside the %s range after scaling", p.Name, v, p.Type)
 		}
-		if r < 0 {
-			u = uint64(int64(r))
-		} else {
-			u = uint64(r)
-		}
+		// Every range is within ±2^53, so int64 holds r exactly, and its
+		// two's complement bits are the wire pattern of signed and
+		// unsigned types alike.
+		u = uint64(int64(r))
 	}
 	p.PutRaw(u, dst)
 	return nil

@@ -31,6 +31,9 @@ var (
 	ErrOffline = errors.New("device offline")
 	// ErrStopped means the device's Run has returned.
 	ErrStopped = errors.New("device stopped")
+	// ErrFenced means Options.WriteGate refused the write when it was
+	// about to go on the wire; nothing was sent.
+	ErrFenced = errors.New("write fenced: this controller may not write now")
 )
 
 // Options configure one device.
@@ -66,6 +69,11 @@ type Options struct {
 	// Ratings are the ratings of the device's unit, from which the
 	// default plausibility bounds of its standard points derive.
 	Ratings plant.Ratings
+	// WriteGate, when set, is asked on the device goroutine right before
+	// each write request goes on the wire; false refuses the write with
+	// ErrFenced. A hot-standby pair's lease fence (package ha) is one: a
+	// write queued behind a slow read is checked again when it is sent.
+	WriteGate func() bool
 }
 
 // Op is the kind of a Modbus transaction.
@@ -252,6 +260,16 @@ func New(o Options, img *procimg.Image, log *zap.Logger) (*Device, error) {
 			return nil, fmt.Errorf("device %s: %w", o.Name, err)
 		}
 	}
+	// Negative durations are refused as given (0 means the default);
+	// ranges are checked once the defaults are in.
+	switch {
+	case o.Timeout < 0:
+		return nil, fmt.Errorf("device %s: timeout %v must be positive", o.Name, o.Timeout)
+	case o.BackoffMin < 0:
+		return nil, fmt.Errorf("device %s: backoff minimum %v must not be negative", o.Name, o.BackoffMin)
+	case o.LostAfter < 0:
+		return nil, fmt.Errorf("device %s: lost-after %v must be positive", o.Name, o.LostAfter)
+	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -268,14 +286,10 @@ func New(o Options, img *procimg.Image, log *zap.Logger) (*Device, error) {
 		o.LostAfter = DefaultLostAfter
 	}
 	switch {
-	case o.Timeout < 0:
-		return nil, fmt.Errorf("device %s: timeout %v must be positive", o.Name, o.Timeout)
-	case o.BackoffMin < 0 || o.BackoffMax < o.BackoffMin:
+	case o.BackoffMax < o.BackoffMin:
 		return nil, fmt.Errorf("device %s: backoff %v..%v is not a positive range", o.Name, o.BackoffMin, o.BackoffMax)
 	case o.StalePeriods < 1:
 		return nil, fmt.Errorf("device %s: stale periods %v must be at least 1", o.Name, o.StalePeriods)
-	case o.LostAfter < 0:
-		return nil, fmt.Errorf("device %s: lost-after %v must be positive", o.Name, o.LostAfter)
 	}
 	for name, per := range o.Periods {
 		if _, ok := p.Group(name); !ok {

@@ -566,3 +566,40 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("accessors: %q %p %v", d.Name(), d.Profile(), d.Health().State)
 	}
 }
+
+// TestWriteGate: a closed write gate refuses a write on the device
+// goroutine with ErrFenced and nothing reaches the device; open, the same
+// write goes through.
+func TestWriteGate(t *testing.T) {
+	h := &svHandler{}
+	addr := freeAddr(t)
+	srv := startSV(t, addr, h)
+	defer srv.Stop()
+	var open atomic.Bool
+	d := startDevice(t, Options{Name: "gated", Address: addr, Profile: mustProfile(t, slowPCS), WriteGate: open.Load}, procimg.New())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg := d.Profile().Points[d.Profile().Point(plant.PointRun)].Address
+	if _, err := d.Write(ctx, PointValue{plant.PointRun, 7}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("write through a closed gate: %v, want ErrFenced", err)
+	}
+	h.mu.Lock()
+	got := h.holding[reg]
+	h.mu.Unlock()
+	if got != 0 {
+		t.Fatalf("the device holds %d after a fenced write", got)
+	}
+	open.Store(true)
+	if _, err := d.Write(ctx, PointValue{plant.PointRun, 7}); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	got = h.holding[reg]
+	h.mu.Unlock()
+	if got != 7 {
+		t.Fatalf("the device holds %d after an open write, want 7", got)
+	}
+	if d.Health().Writes != 1 {
+		t.Fatalf("%d writes counted, want 1", d.Health().Writes)
+	}
+}

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -103,12 +104,9 @@ func (p *Profile) Plan(group string) []Block {
 	for i := range want {
 		idx = append(idx, i)
 	}
-	sort.Slice(idx, func(a, b int) bool {
-		pa, pb := &p.Points[idx[a]], &p.Points[idx[b]]
-		if pa.Table != pb.Table {
-			return pa.Table < pb.Table
-		}
-		return pa.Address < pb.Address
+	slices.SortFunc(idx, func(a, b int) int {
+		pa, pb := &p.Points[a], &p.Points[b]
+		return cmp.Or(cmp.Compare(pa.Table, pb.Table), cmp.Compare(pa.Address, pb.Address), cmp.Compare(a, b))
 	})
 	var out []Block
 	for _, i := range idx {
@@ -117,9 +115,7 @@ func (p *Profile) Plan(group string) []Block {
 			b := &out[n-1]
 			end := int(b.Start) + int(b.Count)
 			if b.Table == pt.Table && int(pt.Address) <= end+p.MaxGap && pt.End()-int(b.Start) <= MaxReadRegs {
-				if pt.End() > end {
-					b.Count = uint16(pt.End() - int(b.Start))
-				}
+				b.Count = uint16(max(pt.End(), end) - int(b.Start))
 				b.Points = append(b.Points, i)
 				continue
 			}

@@ -202,3 +202,31 @@ func TestUserProfiles(t *testing.T) {
 		t.Errorf("duplicate user profile: %v", err)
 	}
 }
+
+// TestProfileRequiresTheRequiredStandardPoints: the loader's required
+// points are plant.Standards' — a built-in profile without a required
+// point of its kind is refused, naming it; without any other standard
+// point it is accepted.
+func TestProfileRequiresTheRequiredStandardPoints(t *testing.T) {
+	ps, err := LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range plant.Standards {
+		base := ps["sim-"+string(s.Kind)]
+		i := base.Point(s.Name)
+		if i < 0 {
+			t.Fatalf("sim-%s lacks %s", s.Kind, s.Name)
+		}
+		p := *base
+		p.Points = slices.Delete(slices.Clone(base.Points), i, i+1)
+		err := p.Validate()
+		want := `needs point "` + s.Name + `"`
+		switch {
+		case s.Required && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s %s is required; without it: %v", s.Kind, s.Name, err)
+		case !s.Required && err != nil:
+			t.Errorf("%s %s is optional; without it: %v", s.Kind, s.Name, err)
+		}
+	}
+}

@@ -53,13 +53,18 @@ func newRawServer(addr string, h rawHandler) (*rawServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return serveRaw(ln, h), nil
+}
+
+// serveRaw serves on a listener the caller made.
+func serveRaw(ln net.Listener, h rawHandler) *rawServer {
 	s := &rawServer{ln: ln, addr: ln.Addr().String(), handle: h, open: map[net.Conn]struct{}{}, holding: map[uint16]uint16{}}
 	if s.handle == nil {
 		s.handle = answer
 	}
 	s.wg.Add(1)
 	go s.accept()
-	return s, nil
+	return s
 }
 
 func (s *rawServer) accept() {

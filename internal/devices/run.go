@@ -109,24 +109,20 @@ func (d *Device) nextGroup() *group {
 
 // poll reads every block of a group, then decodes and stores them.
 func (d *Device) poll(g *group, start time.Time) {
-	overrun := start.Sub(g.due) > g.period
-	// Next slot on the deadline grid; when more than a period behind, skip
-	// the missed slots rather than bursting to catch up.
-	g.due = g.due.Add(g.period)
-	if behind := start.Sub(g.due); behind > g.period {
-		g.due = g.due.Add(behind / g.period * g.period)
-	}
-	if overrun {
-		d.hmu.Lock()
-		d.h.Overruns++
-		d.hmu.Unlock()
-	}
+	// missed is how many whole periods the read starts late (poll runs
+	// only once due). A read a period or more late is an overrun; the next
+	// read is then due at the last grid slot already passed, so the missed
+	// slots are skipped rather than read in a burst.
+	missed := max(start.Sub(g.due), 0) / g.period
+	g.due = g.due.Add(max(missed, 1) * g.period)
+	d.hmu.Lock()
+	d.h.Overruns += uint64(min(missed, 1))
+	d.hmu.Unlock()
 	for i := range g.blocks {
-		if i > 0 {
-			d.drainWrites()
-			if !d.conn && time.Now().Before(d.retryAt) {
-				return // a write failed and closed the connection
-			}
+		// Writes jump the queue between the blocks of a group too.
+		d.drainWrites()
+		if !d.conn && time.Now().Before(d.retryAt) {
+			return // a write failed and closed the connection
 		}
 		if err := d.read(&g.blocks[i]); err != nil {
 			return
@@ -389,9 +385,7 @@ func (d *Device) names(points []int) []string {
 // transaction's timeout.
 func (d *Device) ensureConn(op Op, t0 time.Time) error {
 	if d.conn {
-		if d.handler.Timeout != d.o.Timeout {
-			d.handler.Timeout = d.o.Timeout
-		}
+		d.handler.Timeout = d.o.Timeout // after a dial's shortened one
 		return nil
 	}
 	d.handler.Timeout = d.o.Timeout
@@ -462,22 +456,16 @@ func (d *Device) failed(op Op, at time.Time, took time.Duration, err error) {
 // ok records a successful transaction.
 func (d *Device) ok(at time.Time) {
 	d.lastOK = at
-	if d.fails > 0 {
-		d.fails = 0
-		d.errLogged = false
-	}
+	d.fails = 0
+	d.errLogged = false
 }
 
 // backoff is the wait before redial attempt n (n >= 1): BackoffMin doubled
 // n-1 times, capped at BackoffMax, then jittered into [d/2, d].
 func (d *Device) backoff(n int) time.Duration {
 	b := d.o.BackoffMin
-	for i := 1; i < n && b < d.o.BackoffMax; i++ {
-		b *= 2
-	}
-	b = min(b, d.o.BackoffMax)
-	if b <= 1 {
-		return b
+	for i := 1; i < n && b != d.o.BackoffMax; i++ {
+		b = min(2*b, d.o.BackoffMax)
 	}
 	half := b / 2
 	return half + time.Duration(rand.Int64N(int64(b-half)+1))
@@ -488,16 +476,21 @@ func (d *Device) backoff(n int) time.Duration {
 func (d *Device) evalState(now time.Time) time.Time {
 	var next time.Time
 	st := Online
-	if d.lastOK.IsZero() || now.Sub(d.lastOK) > d.o.LostAfter {
+	// Lost once the last good transaction is older than LostAfter, stale
+	// once a group's last read is older than its limit; next is the
+	// earliest deadline still ahead (reached exactly, it is evaluated
+	// again at once and then passed).
+	if lostAt := d.lastOK.Add(d.o.LostAfter); d.lastOK.IsZero() || now.After(lostAt) {
 		st = Lost
 	} else {
-		next = d.lastOK.Add(d.o.LostAfter + time.Millisecond)
+		next = lostAt
 		for _, g := range d.groups {
-			if g.lastOK.IsZero() || now.Sub(g.lastOK) > g.staleAfter {
+			staleAt := g.lastOK.Add(g.staleAfter)
+			if g.lastOK.IsZero() || now.After(staleAt) {
 				st = Stale
 				continue
 			}
-			next = earliest(next, g.lastOK.Add(g.staleAfter+time.Millisecond))
+			next = earliest(next, staleAt)
 		}
 	}
 	if st == d.state {

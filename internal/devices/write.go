@@ -1,8 +1,10 @@
 package devices
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,31 +84,26 @@ func (d *Device) Write(ctx context.Context, vals ...PointValue) (time.Duration, 
 		writePool.Put(w)
 		return 0, fmt.Errorf("%s: write: %w", d.o.Name, ctx.Err())
 	}
+	var err error
 	select {
-	case err := <-w.done:
-		ack := time.Since(t0)
-		writePool.Put(w)
-		if err != nil {
-			return ack, fmt.Errorf("%s: write: %w", d.o.Name, err)
-		}
-		return ack, nil
+	case err = <-w.done:
 	case <-d.done:
 		if w.state.CompareAndSwap(wPending, wAbandoned) {
 			return 0, fmt.Errorf("%s: write: %w", d.o.Name, ErrStopped)
 		}
 		// Taken before Run returned: its result is on the way.
-		err := <-w.done
-		ack := time.Since(t0)
-		writePool.Put(w)
-		if err != nil {
-			return ack, fmt.Errorf("%s: write: %w", d.o.Name, err)
-		}
-		return ack, nil
+		err = <-w.done
 	case <-ctx.Done():
 		// The device goroutine may still hold w: never reuse it.
 		w.state.CompareAndSwap(wPending, wAbandoned)
 		return 0, fmt.Errorf("%s: write: %w", d.o.Name, ctx.Err())
 	}
+	ack := time.Since(t0)
+	writePool.Put(w)
+	if err != nil {
+		return ack, fmt.Errorf("%s: write: %w", d.o.Name, err)
+	}
+	return ack, nil
 }
 
 // encode validates and encodes vals into w's runs.
@@ -143,13 +140,8 @@ func (d *Device) encode(w *writeReq, vals []PointValue) error {
 		}
 		w.items = append(w.items, writeItem{addr: pt.Address, words: uint16(n), fc: byte(pt.WriteFC), off: off})
 	}
-	// Insertion sort by address: writes carry a handful of points.
 	it := w.items
-	for i := 1; i < len(it); i++ {
-		for j := i; j > 0 && it[j].addr < it[j-1].addr; j-- {
-			it[j], it[j-1] = it[j-1], it[j]
-		}
-	}
+	slices.SortFunc(it, func(a, b writeItem) int { return cmp.Compare(a.addr, b.addr) })
 	for i, x := range it {
 		end := int(x.addr) + int(x.words)
 		if i+1 < len(it) && int(it[i+1].addr) < end && (it[i+1].fc == FC05) == (x.fc == FC05) {
@@ -186,6 +178,10 @@ func (d *Device) serveWrite(w *writeReq) {
 		t0 := time.Now()
 		if err := d.ensureConn(Write, t0); err != nil {
 			w.done <- err
+			return
+		}
+		if d.o.WriteGate != nil && !d.o.WriteGate() {
+			w.done <- ErrFenced
 			return
 		}
 		data := w.data[r.off : r.off+2*int(r.count)]

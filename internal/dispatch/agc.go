@@ -102,10 +102,16 @@ func (a *agcState) step(p *AGCParams, poiP float64, poiOK bool, overlay, dt floa
 		a.still += dt
 	}
 	a.cut = 0
-	if poiOK && dt > 0 {
+	if poiOK {
 		e := a.ref + overlay - poiP
 		settled := a.still >= agcSettle || math.Abs(e) <= agcBand*rated
-		if settled && !(e > 0 && satHi) && !(e < 0 && satLo) {
+		if satHi { // the output is cut below the request: the trim does not grow
+			e = min(e, 0)
+		}
+		if satLo {
+			e = max(e, 0)
+		}
+		if settled {
 			want := a.integ + p.Ki*e*dt
 			a.integ = clamp(want, -p.IntegralLimit, p.IntegralLimit)
 			if want != a.integ {

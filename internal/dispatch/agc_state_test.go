@@ -117,3 +117,44 @@ func TestAGCTrimIntegratesOnlySettledError(t *testing.T) {
 		t.Errorf("overlay 30 kW: trim %v, want %v", a.integ, 30*dt)
 	}
 }
+
+// The AGC reference moves toward its target at ramp_rate MW/min whatever
+// the cycle time, and stops at the target.
+func TestAGCReferenceRampsAtRampRate(t *testing.T) {
+	p := AGCParams{RampRate: 6, Ki: 0.2, IntegralLimit: 50} // 100 kW/s
+	for _, dt := range []float64{0.05, 0.5, 2} {
+		for _, dir := range []float64{1, -1} {
+			a := agcState{target: dir * 1000, targetSet: true}
+			var elapsed float64
+			for a.ref != a.target {
+				before := a.ref
+				a.step(&p, 0, false, 0, dt, false, false, 1000)
+				elapsed += dt
+				if moved := (a.ref - before) * dir; moved < 0 || moved > 100*dt+1e-9 {
+					t.Fatalf("dt %v: reference moved %v kW toward the target in one cycle, want at most %v", dt, moved, 100*dt)
+				}
+				if elapsed > 100 {
+					t.Fatalf("dt %v: reference %v never reached %v", dt, a.ref, a.target)
+				}
+			}
+			if want := 1000.0 / 100; elapsed < want-1e-9 || elapsed > want+dt+1e-9 {
+				t.Errorf("dt %v, direction %v: reached the target after %v s, want %v s at 100 kW/s", dt, dir, elapsed, want)
+			}
+		}
+	}
+}
+
+// Lowering integral_limit holds the trim within the new limit from the
+// next cycle on, on both sides, even while the error is not settled.
+func TestAGCLoweredTrimLimitHoldsAtOnce(t *testing.T) {
+	cfg := DefaultConfig(1000)
+	for _, tc := range []struct{ trim, want float64 }{{100, 40}, {-100, -40}, {30, 30}, {-30, -30}} {
+		trim, want := tc.trim, tc.want
+		c := mustNew(t, cfg)
+		c.agc.integ = trim
+		mustApply(t, c, SetAGCParams{AGCParams{RampRate: 1, Ki: 0.2, IntegralLimit: 40}})
+		if c.agc.integ != want {
+			t.Errorf("trim %v, limit lowered to 40: trim %v, want %v", trim, c.agc.integ, want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package dispatch
 
+import "math"
+
 // Share is one unit's input to the allocator: how much it can take in each
 // direction this cycle, after every unit constraint, and its SOC.
 type Share struct {
@@ -30,21 +32,19 @@ func Allocate(total float64, units []Share, gain float64, out []float64) float64
 	if total == 0 || !finite(total) {
 		return 0
 	}
-	a := allocation{dir: 1, gain: gain}
-	if total < 0 {
-		a.dir = -1
-	}
+	a := allocation{dir: math.Copysign(1, total), gain: gain}
 	sumCap, socW := a.capacity(units)
-	if sumCap <= 0 {
+	if sumCap == 0 { // capacities are >= 0
 		return 0
 	}
-	want := total * a.dir
+	want := math.Abs(total)
 	if want >= sumCap {
-		return a.saturate(units, out)
-	}
-	a.meanSOC = socW / sumCap
-	if remaining := a.fill(want, sumCap, units, out); remaining > 0 {
-		a.spread(remaining, units, out)
+		a.saturate(units, out)
+	} else {
+		a.meanSOC = socW / sumCap
+		if remaining := a.fill(want, sumCap, units, out); remaining > 0 {
+			a.spread(remaining, units, out)
+		}
 	}
 	return a.finish(units, out)
 }
@@ -59,22 +59,22 @@ type allocation struct {
 // capOf is a unit's capacity in the allocation's direction (0 for NaN or < 0).
 func (a *allocation) capOf(u *Share) float64 {
 	c := u.DischargeMax
-	if a.dir < 0 {
+	if math.Signbit(a.dir) {
 		c = u.ChargeMax
 	}
-	if !(c > 0) { // also catches NaN
+	if math.IsNaN(c) {
 		return 0
 	}
-	return c
+	return max(c, 0)
 }
 
 // weight is a unit's SOC-tilted share weight for its capacity c.
 func (a *allocation) weight(u *Share, c float64) float64 {
 	f := 1 + a.dir*a.gain*(u.SOC-a.meanSOC)/100
-	if !(f > 0) {
+	if math.IsNaN(f) {
 		return 0
 	}
-	return c * f
+	return c * max(f, 0)
 }
 
 // capacity returns the units' total capacity and capacity-weighted SOC sum.
@@ -87,14 +87,11 @@ func (a *allocation) capacity(units []Share) (sumCap, socW float64) {
 	return sumCap, socW
 }
 
-// saturate runs every unit at its limit and returns the sum.
-func (a *allocation) saturate(units []Share, out []float64) float64 {
-	var sum float64
+// saturate runs every unit at its limit (as magnitudes, like fill).
+func (a *allocation) saturate(units []Share, out []float64) {
 	for i := range units {
-		out[i] = a.capOf(&units[i]) * a.dir
-		sum += out[i]
+		out[i] = a.capOf(&units[i])
 	}
-	return sum
 }
 
 // fill is weighted water filling: out[i] = min(cap_i, λ·w_i) with λ chosen
@@ -102,7 +99,10 @@ func (a *allocation) saturate(units []Share, out []float64) float64 {
 // until finish. It returns what is left to place.
 func (a *allocation) fill(want, sumCap float64, units []Share, out []float64) float64 {
 	remaining := want
-	for pass := 0; pass < maxPasses && remaining > 1e-9*sumCap; pass++ {
+	for range maxPasses {
+		if remaining <= 1e-9*sumCap {
+			break
+		}
 		var sw float64
 		for i := range units {
 			c := a.capOf(&units[i])
@@ -114,15 +114,9 @@ func (a *allocation) fill(want, sumCap float64, units []Share, out []float64) fl
 			break
 		}
 		k := remaining / sw
-		for i := range units {
+		for i := range units { // a full unit has no room: it adds 0
 			c := a.capOf(&units[i])
-			if out[i] >= c {
-				continue
-			}
-			add := k * a.weight(&units[i], c)
-			if room := c - out[i]; add >= room {
-				add = room
-			}
+			add := min(k*a.weight(&units[i], c), c-out[i])
 			out[i] += add
 			remaining -= add
 		}
@@ -137,14 +131,10 @@ func (a *allocation) spread(remaining float64, units []Share, out []float64) {
 	for i := range units {
 		head += a.capOf(&units[i]) - out[i]
 	}
-	if head > 0 {
-		f := remaining / head
-		if f > 1 {
-			f = 1
-		}
-		for i := range units {
-			out[i] += f * (a.capOf(&units[i]) - out[i])
-		}
+	// remaining > 0: f is 0 if rounding left no headroom, and at most 1.
+	f := clamp(remaining/head, 0, 1)
+	for i := range units {
+		out[i] += f * (a.capOf(&units[i]) - out[i])
 	}
 }
 
@@ -153,11 +143,7 @@ func (a *allocation) spread(remaining float64, units []Share, out []float64) {
 func (a *allocation) finish(units []Share, out []float64) float64 {
 	var sum float64
 	for i := range units {
-		c := a.capOf(&units[i])
-		if out[i] > c {
-			out[i] = c
-		}
-		out[i] *= a.dir
+		out[i] = math.Copysign(min(out[i], a.capOf(&units[i])), a.dir) // magnitudes are >= 0
 		sum += out[i]
 	}
 	return sum

@@ -1,6 +1,9 @@
 package dispatch
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // The SOC tilt is proportional: with gain g a unit d % above the mean SOC
 // gets a weight of 1 + g·d/100 (discharging; 1 − g·d/100 charging). The
@@ -52,5 +55,82 @@ func TestAllocateLaterPassSaturation(t *testing.T) {
 	sum := Allocate(250, units, 5, out)
 	if !near(sum, 250, 1e-9) || !near(out[0], 100, 1e-9) || !near(out[1], 100, 1e-9) || !near(out[2], 50, 1e-9) {
 		t.Errorf("%v (sum %v), want [100 100 50]", out, sum)
+	}
+}
+
+// Water filling: the units below their limit share what the full ones
+// leave in proportion to their SOC-tilted weights.
+func TestAllocateUnsaturatedShareByWeight(t *testing.T) {
+	// gain 2, mean SOC 60: weights 1.6, 0.8 and 0.6 (×1000). A fills at
+	// 1000; B and C share the other 1000 as 0.8 : 0.6.
+	units := []Share{{DischargeMax: 1000, SOC: 90}, {DischargeMax: 1000, SOC: 50}, {DischargeMax: 1000, SOC: 40}}
+	out := make([]float64, 3)
+	Allocate(2000, units, 2, out)
+	want := []float64{1000, 1000 * 0.8 / 1.4, 1000 * 0.6 / 1.4}
+	for i := range out {
+		if !near(out[i], want[i], 1e-9) {
+			t.Fatalf("%v, want %v", out, want)
+		}
+	}
+}
+
+// However many water-filling passes a request would need, it is met
+// exactly while headroom remains, no unit leaves its limits, and the SOC
+// tilt keeps its order: discharging, a unit's loading (P over its limit)
+// never falls as its SOC rises; charging, it never rises. The last plant
+// has unit sizes in geometric steps: close to its capacity, water filling
+// fills one unit per pass and runs out of passes with units half full.
+func TestAllocateManyUnitsMeetsRequestInOrder(t *testing.T) {
+	for _, n := range []int{12, 40} {
+		units := make([]Share, n)
+		var capD float64
+		for i := range units {
+			c := 50 + float64(i%7)*15
+			units[i] = Share{DischargeMax: c, ChargeMax: c, SOC: 5 + 90*float64(i)/float64(n-1)}
+			capD += c
+		}
+		for _, gain := range []float64{1, 3, 10} {
+			for _, frac := range []float64{0.3, 0.8, 0.97, 0.999} {
+				checkAllocationInOrder(t, units, gain, frac*capD)
+				checkAllocationInOrder(t, units, gain, -frac*capD)
+			}
+		}
+	}
+	caps := []float64{22, 48, 106, 234, 515, 1133, 2492, 5481, 12056, 26520, 58335, 128317}
+	units := make([]Share, len(caps))
+	var capD float64
+	for i, c := range caps {
+		units[i] = Share{DischargeMax: c, ChargeMax: c, SOC: 41.6 + 1.7*float64(i)}
+		capD += c
+	}
+	for _, short := range []float64{10, 50, 200} {
+		checkAllocationInOrder(t, units, 6.5, capD-short)
+		checkAllocationInOrder(t, units, 6.5, -(capD - short))
+	}
+}
+
+// checkAllocationInOrder allocates total over units (in rising SOC, with
+// equal charge and discharge limits) and checks the split.
+func checkAllocationInOrder(t *testing.T, units []Share, gain, total float64) {
+	t.Helper()
+	n := len(units)
+	out := make([]float64, n)
+	sum := Allocate(total, units, gain, out)
+	var s float64
+	for i, p := range out {
+		s += p
+		if p*total < 0 || math.Abs(p) > units[i].DischargeMax+1e-9 {
+			t.Fatalf("n %d gain %v total %v: unit %d at %v, limit %v", n, gain, total, i, p, units[i].DischargeMax)
+		}
+	}
+	if !near(s, total, 1e-9*math.Abs(total)) || !near(sum, s, 1e-9*math.Abs(total)) {
+		t.Fatalf("n %d gain %v: total %v placed %v (returned %v)", n, gain, total, s, sum)
+	}
+	for i := 1; i < n; i++ {
+		prev, cur := out[i-1]/units[i-1].DischargeMax, out[i]/units[i].DischargeMax
+		if cur < prev-1e-9 { // discharge: loading rises with SOC; charge: |loading| falls
+			t.Fatalf("n %d gain %v total %v: unit %d (SOC %.1f) loading %.4f below unit %d (SOC %.1f) %.4f",
+				n, gain, total, i, units[i].SOC, cur, i-1, units[i-1].SOC, prev)
+		}
 	}
 }

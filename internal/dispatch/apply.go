@@ -100,6 +100,8 @@ func (x SetAGCParams) apply(c *Controller) error {
 		return refuse("agc_params", err)
 	}
 	c.params.agc = x.AGCParams
+	// A lowered limit holds from the next cycle, whatever the error does.
+	c.agc.integ = clamp(c.agc.integ, -x.IntegralLimit, x.IntegralLimit)
 	return nil
 }
 

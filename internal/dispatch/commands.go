@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Mode is a base operating mode; exactly one is active.
@@ -188,7 +190,7 @@ func (p *FFRParams) validate(nominalF float64) error {
 	if nominalF > 0 && p.LowTrigger != 0 && p.LowTrigger >= nominalF {
 		return fieldError("low_trigger", "%g Hz is not below nominal_f (%g Hz)", p.LowTrigger, nominalF)
 	}
-	if nominalF > 0 && p.HighTrigger != 0 && p.HighTrigger <= nominalF {
+	if p.HighTrigger != 0 && p.HighTrigger <= nominalF { // a set trigger is above 50 Hz, so nominalF 0 passes
 		return fieldError("high_trigger", "%g Hz is not above nominal_f (%g Hz)", p.HighTrigger, nominalF)
 	}
 	if p.LowTrigger != 0 && p.HighTrigger != 0 && p.LowTrigger >= p.HighTrigger {
@@ -245,13 +247,14 @@ func (c *Controller) duringEStop(cmd Command) error {
 	return nil
 }
 
-// afterEStop is the state a cleared emergency stop leaves: standby, and
-// no manual setpoint to come back to.
+// afterEStop is the state a cleared emergency stop leaves: standby, no
+// manual setpoint to come back to, and the reactive mode off.
 func (c *Controller) afterEStop() {
 	if c.mode != ModeStandby {
 		c.mode, c.modeChanged = ModeStandby, true
 	}
 	c.params.manual = ManualSetpoint{}
+	c.params.reactive.Mode = reactive.ModeOff
 }
 
 // SetUnits tells the controller the ids of the units its Steps will see,
@@ -295,6 +298,8 @@ func commandName(cmd Command) string {
 		return "pfr"
 	case SetFFR:
 		return "ffr"
+	case SetReactive:
+		return "reactive"
 	}
 	return fmt.Sprintf("%T", cmd)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Controller holds all dispatch state between cycles: the active mode and
@@ -22,7 +24,8 @@ type Controller struct {
 	// c.ffr on c.params.ffr. Manual, schedule, peak shaving and PFR keep none.
 	agc  agcState
 	ffr  ffrState
-	site siteLoad // the site-load feed-forward of AGC
+	site siteLoad       // the site-load feed-forward of AGC
+	volt reactive.State // the voltage loop, on c.params.reactive
 
 	estop, estopNew bool
 	resetAll        bool
@@ -36,14 +39,14 @@ type Controller struct {
 	lastOver  float64 // overlay power (PFR+FFR) delivered last cycle, kW
 
 	// per-unit state and buffers, indexed like Input.Units
-	ids     []string
-	states  []State
-	lost    []bool // PCS data not good and not held last cycle
-	shares  []Share
-	qshares []Share
-	pbuf    []float64
-	qbuf    []float64
-	events  []Event
+	ids    []string
+	states []State
+	lost   []bool // PCS data not good and not held last cycle
+	shares []Share
+	pbuf   []float64
+	qbuf   []float64
+	hbuf   []float64 // reactive headroom, kvar
+	events []Event
 }
 
 // params are the run-time parameters of the base modes and the overlays,
@@ -57,6 +60,8 @@ type params struct {
 	pfrOn  bool
 	ffr    FFRParams
 	ffrOn  bool
+	// reactive is the Q mode; off leaves Q to the manual setpoint.
+	reactive reactive.Params
 }
 
 // New validates cfg and returns a Controller in standby with frequency
@@ -66,7 +71,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("dispatch config: %w", err)
 	}
 	c := &Controller{cfg: cfg, mode: ModeStandby,
-		params:    params{agc: cfg.AGC, pfr: cfg.PFR, peak: cfg.Peak},
+		params:    params{agc: cfg.AGC, pfr: cfg.PFR, peak: cfg.Peak, reactive: reactive.Params{Mode: reactive.ModeOff}},
 		importLim: math.Inf(1), exportLim: math.Inf(1)}
 	if cfg.POIImportLimit != nil {
 		c.importLim = *cfg.POIImportLimit
@@ -76,6 +81,13 @@ func New(cfg Config) (*Controller, error) {
 	}
 	return c, nil
 }
+
+// Rebase makes the next Step start from the plant as measured, as the
+// first Step does: the ramp limiter starts from the units' measured output
+// instead of what this controller last ordered. A standby of a hot-standby
+// pair calls it when it becomes the active controller, since its own
+// orders were never written.
+func (c *Controller) Rebase() { c.started = false }
 
 // Mode returns the active base mode.
 func (c *Controller) Mode() Mode { return c.mode }
@@ -93,6 +105,12 @@ func (c *Controller) droop() DroopParams {
 	return DroopParams{RatedP: c.cfg.RatedP, NominalF: c.cfg.NominalF, DroopPct: p.DroopPct,
 		DeadBand: p.DeadBand, Limit: p.Limit}
 }
+
+// AGCTarget returns the AGC target at the POI, kW, and whether one was set.
+func (c *Controller) AGCTarget() (float64, bool) { return c.agc.target, c.agc.targetSet }
+
+// PFR returns the primary frequency response parameters and whether it is on.
+func (c *Controller) PFR() (PFRParams, bool) { return c.params.pfr, c.params.pfrOn }
 
 // States returns the protection state of each unit as of the last Step.
 // The slice aliases an internal buffer valid until the next Step.
@@ -121,6 +139,8 @@ func deref(cmd Command) Command {
 		return derefOf(p)
 	case *Reset:
 		return derefOf(p)
+	case *SetReactive:
+		return derefOf(p)
 	}
 	return cmd
 }
@@ -143,14 +163,14 @@ func (c *Controller) grow(n int) {
 		copy(lost, c.lost)
 		c.ids, c.states, c.lost = ids, states, lost
 		c.shares = make([]Share, n)
-		c.qshares = make([]Share, n)
 		c.pbuf = make([]float64, n)
 		c.qbuf = make([]float64, n)
+		c.hbuf = make([]float64, n)
 		c.events = make([]Event, 0, 2*n+8)
 	}
 	c.ids, c.states, c.lost = c.ids[:n], c.states[:n], c.lost[:n]
-	c.shares, c.qshares = c.shares[:n], c.qshares[:n]
-	c.pbuf, c.qbuf = c.pbuf[:n], c.qbuf[:n]
+	c.shares = c.shares[:n]
+	c.pbuf, c.qbuf, c.hbuf = c.pbuf[:n], c.qbuf[:n], c.hbuf[:n]
 }
 
 func (c *Controller) resetFor(id string) bool {

@@ -19,8 +19,13 @@
 //   - the overlays (primary frequency response, fast frequency response);
 //   - the plant capacity and POI limits;
 //   - the allocator, which splits plant P across units in proportion to their
-//     available power with SOC balancing, then splits Q within each unit's
-//     apparent-power circle.
+//     available power with SOC balancing, and the reactive stage (package
+//     reactive), which asks the Q mode (SetReactive: fixed Q, power factor,
+//     Q(U), voltage setpoint; off leaves Q to the manual setpoint) for the
+//     plant Q and splits it by each unit's reactive headroom. P first (the
+//     default) gives Q what each unit's apparent power leaves after P; Q
+//     first splits Q over the units' apparent power first and leaves P the
+//     rest, the P it takes being the binding constraint ConstraintQPriority.
 //
 // Protection choices: BMS alarm level 1 derates both directions to
 // Config.DerateFactor (default 50 %); level 2 limits the stressed direction

@@ -14,17 +14,15 @@ type DroopParams struct {
 // ΔP/P_rated = -(Δf beyond the dead band / f_nominal) / droop.
 // It is zero inside the dead band, positive (discharge) for low frequency
 // and negative (charge) for high frequency, and clipped to ±Limit when set.
+// Degenerate parameters (droop or nominal frequency <= 0, a negative or NaN
+// dead band) and a non-finite f give 0.
 func Droop(f float64, p DroopParams) float64 {
-	if p.DroopPct <= 0 || p.NominalF <= 0 || !finite(f) {
+	if p.DroopPct <= 0 || p.NominalF <= 0 || !finite(f) || !(p.DeadBand >= 0) {
 		return 0
 	}
 	df := f - p.NominalF
-	switch {
-	case df > p.DeadBand:
-		df -= p.DeadBand
-	case df < -p.DeadBand:
-		df += p.DeadBand
-	default:
+	df -= clamp(df, -p.DeadBand, p.DeadBand) // what lies beyond the dead band
+	if df == 0 {
 		return 0
 	}
 	dp := -(df / p.NominalF) / (p.DroopPct / 100) * p.RatedP
@@ -52,7 +50,7 @@ func (p *PFRParams) validate(ratedP float64) error {
 	if err := checkNonNeg("limit", p.Limit); err != nil {
 		return err
 	}
-	if p.Limit > 0 && ratedP > 0 && p.Limit < 0.2*ratedP {
+	if p.Limit > 0 && p.Limit < 0.2*ratedP { // ratedP 0 (no plant): never, the limit is >= 0
 		return fieldError("limit", "%g kW is below 20 %% of rated power (%g kW)", p.Limit, 0.2*ratedP)
 	}
 	if err := checkNonNeg("reserve", p.Reserve); err != nil {
@@ -64,23 +62,8 @@ func (p *PFRParams) validate(ratedP float64) error {
 	return nil
 }
 
-func clamp(v, lo, hi float64) float64 {
-	if v < lo {
-		return lo
-	}
-	if v > hi {
-		return hi
-	}
-	return v
-}
+// clamp limits v to [lo, hi] (lo <= hi; a NaN v stays NaN).
+func clamp(v, lo, hi float64) float64 { return min(max(v, lo), hi) }
 
 // approach moves v toward target by at most step (step >= 0).
-func approach(v, target, step float64) float64 {
-	if target > v+step {
-		return v + step
-	}
-	if target < v-step {
-		return v - step
-	}
-	return target
-}
+func approach(v, target, step float64) float64 { return clamp(target, v-step, v+step) }

@@ -20,6 +20,9 @@ func TestDroopDegenerateParameters(t *testing.T) {
 		{"nominal 0", func(p *DroopParams) { p.NominalF = 0 }, 49.8},
 		{"frequency NaN", func(p *DroopParams) {}, math.NaN()},
 		{"frequency +Inf", func(p *DroopParams) {}, math.Inf(1)},
+		{"dead band negative", func(p *DroopParams) { p.DeadBand = -0.1 }, 49.8},
+		{"dead band NaN", func(p *DroopParams) { p.DeadBand = math.NaN() }, 49.8},
+		{"dead band infinite", func(p *DroopParams) { p.DeadBand = math.Inf(1) }, 45},
 	} {
 		p := base
 		tc.edit(&p)
@@ -47,5 +50,20 @@ func TestPFRLimitAtTwentyPercent(t *testing.T) {
 	res := PFRParams{DroopPct: 2, Reserve: 1000}
 	if err := res.validate(1000); err != nil {
 		t.Errorf("reserve equal to rated: %v", err)
+	}
+}
+
+// With no dead band any deviation gets its response, in its direction; at
+// the dead band's edge the response is 0 and grows from there.
+func TestDroopDeadBandEdges(t *testing.T) {
+	p := DroopParams{NominalF: 50, DroopPct: 2, RatedP: 1000} // 1000 kW per Hz
+	if lo, hi := Droop(49.99, p), Droop(50.01, p); !near(lo, 10, 1e-6) || !near(hi, -10, 1e-6) {
+		t.Errorf("no dead band: Droop(49.99) = %v, Droop(50.01) = %v; want 10 and -10", lo, hi)
+	}
+	p.DeadBand = 0.25 // exact in binary: the edges are exact
+	for _, tc := range []struct{ f, want float64 }{{50.25, 0}, {49.75, 0}, {50.375, -125}, {49.625, 125}, {50, 0}} {
+		if got := Droop(tc.f, p); got != tc.want {
+			t.Errorf("dead band 0.25 Hz: Droop(%v) = %v, want %v", tc.f, got, tc.want)
+		}
 	}
 }

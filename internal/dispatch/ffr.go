@@ -39,7 +39,7 @@ func (s *ffrState) step(on bool, p *FFRParams, f float64, fok bool, now time.Tim
 		default:
 			s.armed = true
 		}
-		if trig != 0 && (s.armed || s.phase == ffrIdle && s.dir == 0) {
+		if trig != 0 && (s.armed || s.dir == 0) { // dir 0: never triggered since enabled
 			s.phase, s.dir, s.armed = ffrHold, trig, false
 			s.until = now.Add(time.Duration(p.HoldS * float64(time.Second)))
 		}
@@ -56,14 +56,11 @@ func (s *ffrState) step(on bool, p *FFRParams, f float64, fok bool, now time.Tim
 			s.phase, s.energy = ffrIdle, 0
 			break
 		}
-		out = -p.RecoveryP
-		if s.energy < 0 {
-			out = p.RecoveryP
-		}
-		if dt > 0 { // do not overshoot the energy still owed
-			need := -s.energy * 3600 / dt
-			out = clamp(out, min(need, 0), max(need, 0))
-		}
+		out = -math.Copysign(p.RecoveryP, s.energy)
+		// Do not overshoot the energy still owed (energy is not 0 here,
+		// so dt 0 gives an infinite need, which does not bind).
+		need := -s.energy * 3600 / dt
+		out = clamp(out, min(need, 0), max(need, 0))
 	}
 	s.last = out
 	return out

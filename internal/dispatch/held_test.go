@@ -86,3 +86,29 @@ func TestReconnectedUnitResumesFromItsOutput(t *testing.T) {
 		t.Fatalf("reconnected stopped unit ordered %v, want 2.5 (ramp from 0)", s.out[0].P)
 	}
 }
+
+// A held unit's output counts toward what the plant delivers, so a steady
+// request the available units and the held one meet together stays met:
+// the ramp limiter does not restart from the available units' capacity
+// alone. Both directions.
+func TestHeldOutputCountsTowardTheRampState(t *testing.T) {
+	for _, dir := range []float64{1, -1} {
+		c := mustNew(t, DefaultConfig(1000)) // ramp 100 kW/s
+		mustApply(t, c, SetMode{Mode: ModeManual})
+		mustApply(t, c, ManualSetpoint{P: dir * 900})
+		s := newSim(healthyUnits(4, 250))
+		for range 12 { // 900 kW reached at 100 kW/s
+			s.step(c, time.Second)
+		}
+		// u000 stops answering, held at 200 kW; the other three can give 750.
+		u := &s.in.Units[0]
+		u.PCSOK, u.Held, u.HeldP = false, true, dir*200
+		for k := range 5 {
+			r := s.step(c, time.Second)
+			if !near(r.P, dir*900, 1e-6) || s.out[0].P != dir*200 {
+				t.Fatalf("direction %v, cycle %d with u000 held: plant %v, u000 %v; want %v with u000 at its held %v",
+					dir, k, r.P, s.out[0].P, dir*900, dir*200)
+			}
+		}
+	}
+}

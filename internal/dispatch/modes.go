@@ -38,12 +38,10 @@ func peakShave(p *PeakParams, poiOK bool, load, soc float64, socOK bool) float64
 	}
 	imp := -load // site import without the battery
 	aim := p.ImportLimit - p.Margin
-	var out float64
-	switch {
-	case imp > aim:
-		out = imp - aim
-	case imp < p.RechargeBelow && socOK && soc < p.RechargeSOC:
-		out = -min(p.RechargeP, p.RechargeBelow-imp)
+	out := max(imp-aim, 0) // discharge what the import exceeds the aim by
+	if out == 0 && socOK && soc < p.RechargeSOC {
+		// recharge, at most RechargeP, without lifting import above RechargeBelow
+		out = min(max(imp-p.RechargeBelow, -p.RechargeP), 0)
 	}
 	if p.ExportLimit != nil {
 		out = min(out, *p.ExportLimit+imp) // export = out - imp

@@ -26,3 +26,18 @@ func TestPeakShaveAimsBelowTheLimitByTheMargin(t *testing.T) {
 		t.Error("a negative margin must be refused")
 	}
 }
+
+// Recharging stops once the mean SOC reaches recharge_soc, and needs a
+// known SOC.
+func TestPeakRechargeStopsAtRechargeSOC(t *testing.T) {
+	p := PeakParams{ImportLimit: 300, RechargeBelow: 200, RechargeP: 50, RechargeSOC: 90}
+	for _, c := range []struct {
+		soc   float64
+		socOK bool
+		want  float64
+	}{{89.9, true, -50}, {90, true, 0}, {95, true, 0}, {50, false, 0}} {
+		if got := peakShave(&p, true, -100, c.soc, c.socOK); got != c.want {
+			t.Errorf("SOC %v (known %v): got %v, want %v", c.soc, c.socOK, got, c.want)
+		}
+	}
+}

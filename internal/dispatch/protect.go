@@ -89,7 +89,7 @@ const (
 
 // directionOf is the direction of power p: charge below 0, else discharge.
 func directionOf(p float64) direction {
-	if p < 0 {
+	if math.Signbit(p) { // -0 reads as charge: with no power, either side cuts 0
 		return charge
 	}
 	return discharge
@@ -120,10 +120,7 @@ func taperDown(x, soft, hard float64) float64 {
 	if x >= hard {
 		return 0
 	}
-	if x <= soft {
-		return 1
-	}
-	return (hard - x) / (hard - soft)
+	return min((hard-x)/(hard-soft), 1) // also 1 for soft == hard
 }
 
 // taperUp is 0 at or below hard, 1 at or above soft, linear between (hard < soft).
@@ -131,16 +128,18 @@ func taperUp(x, soft, hard float64) float64 {
 	if x <= hard {
 		return 0
 	}
-	if x >= soft {
-		return 1
-	}
-	return (x - hard) / (soft - hard)
+	return min((x-hard)/(soft-hard), 1) // also 1 for soft == hard
 }
 
+// unitFinite reports whether every rating and reading the limits use is finite.
 func unitFinite(u *Unit) bool {
-	s := u.RatedP + u.RatedS + u.SOC + u.ChargeMax + u.DischargeMax +
-		u.CellVMax + u.CellVMin + u.CellTMax + u.CellTMin
-	return !math.IsNaN(s) && !math.IsInf(s, 0)
+	for _, v := range [...]float64{u.RatedP, u.RatedS, u.SOC, u.ChargeMax, u.DischargeMax,
+		u.CellVMax, u.CellVMin, u.CellTMax, u.CellTMin} {
+		if !finite(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // available reports whether a unit may take part in the split at all.
@@ -159,8 +158,8 @@ func unitS(u *Unit) float64 {
 // computeLimits runs the unit part of the constraint stack.
 func computeLimits(u *Unit, st State, avail bool, cfg *Config, l *limits) {
 	r := 0.0
-	if u.RatedP > 0 && unitFinite(u) {
-		r = min(u.RatedP, unitS(u))
+	if unitFinite(u) {
+		r = max(min(u.RatedP, unitS(u)), 0)
 	}
 	d, c := r, r
 	l[stageRated] = capacity{discharge: d, charge: c}

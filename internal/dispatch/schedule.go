@@ -1,9 +1,10 @@
 package dispatch
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 )
 
 // PointsPerDay is the number of 15-minute points in a day-ahead plan.
@@ -93,7 +94,7 @@ func coverDay(field string, spans []span) error {
 			return fieldError(fmt.Sprintf("%s[%d]", field, i), "end must be after start")
 		}
 	}
-	sort.SliceStable(spans, func(a, b int) bool { return spans[a].start < spans[b].start })
+	slices.SortStableFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	if spans[0].start != 0 {
 		return fieldError(field, "gap: the day starts at 00:00 but the first entry starts at %s", fmtTOD(spans[0].start))
 	}
@@ -149,6 +150,9 @@ func compilePoints(points []float64) (*schedule, error) {
 			return nil, fieldError(fmt.Sprintf("points[%d]", i), "not a finite number")
 		}
 		s.spans = append(s.spans, span{start: i * 900, end: (i + 1) * 900, p: p})
+	}
+	if err := coverDay("points", s.spans); err != nil { // every plan's spans cover the day
+		return nil, err
 	}
 	return s, nil
 }

@@ -246,27 +246,28 @@ func (c *Controller) plantStage(cy *cycle, rep *Report) {
 	rep.Target = cy.p
 }
 
-// allocStage splits P across the units, then Q inside each unit's
-// apparent-power circle, and writes the setpoints.
+// allocStage splits P and Q across the units and writes the setpoints.
+// P first (the default): P is split, then Q within what each unit's
+// apparent power leaves. Q first: Q is split over the units' apparent
+// power, then P within what Q leaves; the P it takes is the q_priority cut,
+// and the target is what is left.
 func (c *Controller) allocStage(in *Input, cy *cycle, out []plant.Setpoint, rep *Report) {
+	if c.qFirst() {
+		c.reactiveStage(in, cy, c.headroom(in, true), rep)
+		c.capForQ()
+	}
 	rep.P = Allocate(cy.p-cy.held, c.shares, c.cfg.SOCBalanceGain, c.pbuf) + cy.held
 	for i := range in.Units {
-		u := &in.Units[i]
-		if isHeld(u, c.states[i], c.estop) {
-			c.pbuf[i] = u.HeldP
+		if isHeld(&in.Units[i], c.states[i], c.estop) {
+			c.pbuf[i] = in.Units[i].HeldP
 		}
-		var qc float64
-		if available(u, c.states[i], c.estop) {
-			s := unitS(u)
-			if c.states[i] == StateDerate || c.states[i] == StateLimit {
-				s *= c.cfg.DerateFactor
-			}
-			qc = math.Sqrt(max(s*s-c.pbuf[i]*c.pbuf[i], 0))
-		}
-		c.qshares[i] = Share{DischargeMax: qc, ChargeMax: qc}
 	}
-	rep.Q = Allocate(cy.q, c.qshares, 0, c.qbuf)
-	rep.Cuts[ConstraintApparent] = math.Abs(cy.q - rep.Q)
+	if c.qFirst() {
+		rep.Cuts[ConstraintQPriority] = math.Abs(cy.p - rep.P)
+		cy.p, rep.Target = rep.P, rep.P
+	} else {
+		c.reactiveStage(in, cy, c.headroom(in, false), rep)
+	}
 	for i := range in.Units {
 		out[i] = plant.Setpoint{P: c.pbuf[i], Q: c.qbuf[i]}
 	}

@@ -87,10 +87,12 @@ func TestSchedule(t *testing.T) {
 		{"points 12:30", ScheduleUpload{Points: pts}, 30 * time.Minute, 50, 0},
 		{"segments", ScheduleUpload{Segments: []Segment{{"00:00", "12:30", 100}, {"12:30", "24:00", -50}}}, 29 * time.Minute, 50, 100},
 		{"segments next", ScheduleUpload{Segments: []Segment{{"00:00", "12:30", 100}, {"12:30", "24:00", -50}}}, 30 * time.Minute, 50, -50},
+		{"segments 30 s into the next", ScheduleUpload{Segments: []Segment{{"00:00", "12:30", 100}, {"12:30", "24:00", -50}}}, 30*time.Minute + 30*time.Second, 50, -50},
 		{"tou valley charges", ScheduleUpload{TOU: tou}, 0, 50, -400},
 		{"tou valley tapers near target", ScheduleUpload{TOU: tou}, 0, 89, -200},
 		{"tou valley stops at target", ScheduleUpload{TOU: tou}, 0, 90, 0},
 		{"tou peak discharges", ScheduleUpload{TOU: tou}, time.Hour, 50, 600},
+		{"tou peak tapers near target", ScheduleUpload{TOU: tou}, time.Hour, 21, 300},
 		{"tou peak stops at target", ScheduleUpload{TOU: tou}, time.Hour, 20, 0},
 		{"tou flat", ScheduleUpload{TOU: tou}, 7 * time.Hour, 50, 0},
 	} {

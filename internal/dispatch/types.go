@@ -1,6 +1,10 @@
 package dispatch
 
-import "time"
+import (
+	"time"
+
+	"github.com/emsd/emsd/internal/reactive"
+)
 
 // Unit is one PCS with its batteries as seen in this cycle's snapshot.
 type Unit struct {
@@ -40,6 +44,8 @@ type Input struct {
 	POIP  float64   // active power at the point of interconnection, kW (> 0 export)
 	POIQ  float64   // reactive power at the POI, kvar
 	POIOK bool      // POI meter data good
+	V     float64   // POI line voltage, V (the reactive voltage modes)
+	VOK   bool      // POI voltage reading good
 	Units []Unit
 }
 
@@ -113,11 +119,12 @@ const (
 	ConstraintRamp                    // plant ramp-rate limit on the base mode
 	ConstraintReserve                 // headroom reserved for frequency response
 	ConstraintPOI                     // POI import/export limits
+	ConstraintQPriority               // P² + Q² ≤ S² with Q first: the P that Q took
 	numConstraints
 )
 
 var constraintNames = [...]string{"none", "rated", "availability", "protection", "bms_limit",
-	"soc_window", "cell_limit", "apparent_power", "agc_trim_limit", "ramp", "fr_reserve", "poi_limit"}
+	"soc_window", "cell_limit", "apparent_power", "agc_trim_limit", "ramp", "fr_reserve", "poi_limit", "q_priority"}
 
 // String returns the snake_case constraint name.
 func (c Constraint) String() string {
@@ -139,6 +146,9 @@ type Report struct {
 	FFR       float64 // fast frequency response contribution, kW
 	Target    float64 // plant P handed to the allocator after all plant constraints, kW
 	P, Q      float64 // sum of unit setpoints
+	QTarget   float64 // plant Q asked by the reactive mode (or the manual setpoint) before any limit, kvar
+	// QBinding is what limited Q this cycle.
+	QBinding reactive.Binding
 
 	AvailDischarge float64 // sum of unit discharge capacity after all unit constraints, kW
 	AvailCharge    float64 // same for charge (>= 0), kW

@@ -12,7 +12,10 @@
 //     P, Q, f, V and SOC with quality and age, the dispatch mode, overlays
 //     and last report (binding constraint and cut), per unit its
 //     measurements, limits, protection state, last acknowledged setpoint
-//     and the health of its devices, and recent protection events.
+//     and the health of its devices, and recent protection events. The
+//     meter's, each PCS's and each BMS's standard points are members of
+//     the plant's, unit's and battery's object, under their keys in
+//     plant.Standards (see Points).
 //
 // Values that are not finite (a point never read, a point the profile
 // lacks) are null or left out, never NaN.

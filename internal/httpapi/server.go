@@ -59,6 +59,21 @@ type Options struct {
 	LastCycle func() time.Time
 	// Log receives serve errors; nil logs nowhere.
 	Log *zap.Logger
+	// Role, if set, is this controller's part in a hot-standby pair
+	// (package ha). A standby is not ready: /readyz answers 503 with
+	// status "standby" while it is otherwise healthy, and /api/state
+	// carries the role.
+	Role func() Role
+	// Handover, if set, serves POST /api/handover?operator=NAME: the
+	// leader hands the active role to the standby. It returns why not.
+	Handover func(operator, client string) error
+}
+
+// Role is a controller's part in a hot-standby pair.
+type Role struct {
+	Role   string `json:"role"`             // "leader" or "standby"
+	Active string `json:"active,omitempty"` // the active controller's name, if known
+	Name   string `json:"name"`             // this controller's name
 }
 
 // Server serves the HTTP API. Create it with New, then Start.
@@ -105,6 +120,9 @@ func New(addr string, o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /api/state", s.state)
+	if o.Handover != nil {
+		s.mux.HandleFunc("POST /api/handover", s.handover)
+	}
 	s.srv = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -211,7 +229,7 @@ func (s *Server) live(now time.Time) (bool, string, time.Time) {
 
 // Health is the body of /healthz and /readyz.
 type Health struct {
-	Status string `json:"status"` // "ok", "unhealthy", "ready" or "not_ready"
+	Status string `json:"status"` // "ok", "unhealthy", "ready", "not_ready" or "standby"
 	Reason string `json:"reason,omitempty"`
 	// LastCycle is when the control loop last cycled; LastCycleAgeS is its age in seconds.
 	LastCycle     *time.Time `json:"last_cycle,omitempty"`
@@ -266,11 +284,40 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, health("not_ready", reason, last, now))
 		return
 	}
+	if s.o.Role != nil {
+		if r := s.o.Role(); r.Role != "leader" {
+			active := r.Active
+			if active == "" || active == r.Name {
+				active = "unknown (election in progress)"
+			}
+			writeJSON(w, http.StatusServiceUnavailable, health("standby", "standby, healthy; the active controller is "+active, last, now))
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, health("ready", "", last, now))
 }
 
 func (s *Server) state(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Snapshot(s.o.Plant, s.o.Dispatch, time.Now()))
+	st := Snapshot(s.o.Plant, s.o.Dispatch, time.Now())
+	if s.o.Role != nil {
+		r := s.o.Role()
+		st.HA = &r
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// handover hands the active role over, on the operator's request.
+func (s *Server) handover(w http.ResponseWriter, r *http.Request) {
+	op := r.URL.Query().Get("operator")
+	if op == "" || len(op) > 64 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "query parameter operator is missing or longer than 64 bytes: a hand-over is audited under the operator's name"})
+		return
+	}
+	if err := s.o.Handover(op, r.RemoteAddr); err != nil {
+		writeJSON(w, http.StatusConflict, map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

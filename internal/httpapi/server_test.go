@@ -121,7 +121,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 
 	// Ask for 300 kW: it shows in the report and in the setpoints the PCS
 	// acknowledged (split by SOC balance, not necessarily evenly).
-	for _, c := range []dispatch.Command{dispatch.ManualSetpoint{P: 300}, dispatch.SetMode{Mode: dispatch.ModeManual}} {
+	for _, c := range []dispatch.Command{dispatch.ManualSetpoint{P: 300, Q: 40}, dispatch.SetMode{Mode: dispatch.ModeManual}} {
 		if _, err := r.disp.Submit(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,10 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 	if st.Dispatch == nil || st.Dispatch.Mode != dispatch.ModeManual || st.Dispatch.Binding == "" || math.Abs(float64(st.Dispatch.P)-300) > 1 || st.Dispatch.Available != 2 {
 		t.Errorf("dispatch %+v", st.Dispatch)
 	}
-	if f := st.Plant.F; f == nil || f.Quality != "good" || f.Value == nil || math.Abs(float64(*f.Value)-50) > 0.5 || f.AgeS == nil || *f.AgeS > 1 {
+	if d := st.Dispatch; d == nil || d.QTarget != 40 || d.QBinding != "none" || math.Abs(float64(d.Q)-40) > 1e-6 {
+		t.Errorf("dispatch reactive: %+v, want Q target 40, binding none, Q 40", d)
+	}
+	if f := st.Plant.Points["f_hz"]; f == nil || f.Quality != "good" || f.Value == nil || math.Abs(float64(*f.Value)-50) > 0.5 || f.AgeS == nil || *f.AgeS > 1 {
 		t.Errorf("plant frequency %+v", f)
 	}
 	if s := st.Plant.SOC; s == nil || s.Value == nil || math.Abs(float64(*s.Value)-60) > 5 || st.Plant.BatteriesGood != 2 || st.Plant.Batteries != 2 {
@@ -164,7 +167,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 		if u.ChargeMax == nil || u.DischargeMax == nil || *u.DischargeMax <= 0 {
 			t.Errorf("%s: limits %v %v", u.ID, u.ChargeMax, u.DischargeMax)
 		}
-		if len(u.Batteries) != 1 || u.Batteries[0].Health == nil || u.Batteries[0].Health.State != "online" || u.Batteries[0].SOC == nil {
+		if len(u.Batteries) != 1 || u.Batteries[0].Health == nil || u.Batteries[0].Health.State != "online" || u.Batteries[0].Points["soc_pct"] == nil {
 			t.Errorf("%s: batteries %+v", u.ID, u.Batteries)
 		}
 	}
@@ -194,7 +197,7 @@ func TestServerAgainstASimulatedPlant(t *testing.T) {
 		st = State{}
 		getJSON(t, base+"/api/state", &st)
 		b := st.Units[0].Batteries[0]
-		return b.Health.State == "lost" && b.SOC.Quality != "good" && st.Units[0].ChargeMax == nil
+		return b.Health.State == "lost" && b.Points["soc_pct"].Quality != "good" && st.Units[0].ChargeMax == nil
 	})
 	if st.Units[1].Batteries[0].Health.State != "online" {
 		t.Errorf("u2's battery %+v after u1's dropped", st.Units[1].Batteries[0].Health)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"math"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Num is a float that encodes as null in JSON when it is not finite.
@@ -56,14 +58,19 @@ type State struct {
 	Units    []UnitState    `json:"units"`
 	// Events are the most recent protection events, oldest first.
 	Events []dispatch.Event `json:"events,omitempty"`
+	// HA is this controller's role in a hot-standby pair; absent alone.
+	HA *Role `json:"ha,omitempty"`
+}
+
+// MarshalJSON encodes the plant state and the POI meter's points as one object.
+func (s PlantState) MarshalJSON() ([]byte, error) {
+	return withPoints(plantFields(s), meterPts, s.Points)
 }
 
 // PlantState is the plant at the point of interconnection.
 type PlantState struct {
-	P *Value `json:"p_kw,omitempty"`
-	Q *Value `json:"q_kvar,omitempty"`
-	F *Value `json:"f_hz,omitempty"`
-	V *Value `json:"v_v,omitempty"`
+	// Points are the POI meter's standard points.
+	Points Points `json:"-"`
 	// SOC is the capacity-weighted SOC of the batteries with a good
 	// reading; its quality is the worst battery's, its age the oldest.
 	SOC *Value `json:"soc_pct,omitempty"`
@@ -86,6 +93,8 @@ type DispatchState struct {
 	Target         Num            `json:"target_kw"`    // after all plant constraints
 	P              Num            `json:"p_kw"`         // sum of unit setpoints
 	Q              Num            `json:"q_kvar"`
+	QTarget        Num            `json:"q_target_kvar"` // reactive mode (or manual) request before any limit
+	QBinding       string         `json:"q_binding"`     // what limited Q: none, q_limit, apparent_power, voltage_unknown
 	AvailDischarge Num            `json:"available_discharge_kw"`
 	AvailCharge    Num            `json:"available_charge_kw"`
 	Binding        string         `json:"binding_constraint"` // "none" when nothing cut
@@ -96,15 +105,16 @@ type DispatchState struct {
 	EStop          bool           `json:"estop"`
 }
 
+// MarshalJSON encodes the unit state and the PCS's points as one object.
+func (s UnitState) MarshalJSON() ([]byte, error) { return withPoints(unitFields(s), pcsPts, s.Points) }
+
 // UnitState is one PCS with its batteries.
 type UnitState struct {
 	ID     string `json:"id"`
 	RatedP Num    `json:"rated_p_kw"`
 	RatedS Num    `json:"rated_s_kva"`
-	P      *Value `json:"p_kw,omitempty"`
-	Q      *Value `json:"q_kvar,omitempty"`
-	State  *Value `json:"pcs_state,omitempty"`
-	Fault  *Value `json:"pcs_fault,omitempty"`
+	// Points are the PCS's standard points.
+	Points Points `json:"-"`
 	// SOC is capacity-weighted over the unit's good battery readings.
 	SOC *Value `json:"soc_pct,omitempty"`
 	// ChargeMax and DischargeMax are the unit's BMS power limits, kW, as
@@ -129,23 +139,18 @@ type Acked struct {
 	At time.Time `json:"at"`
 }
 
+// MarshalJSON encodes the battery state and the BMS's points as one object.
+func (s BatteryState) MarshalJSON() ([]byte, error) {
+	return withPoints(batteryFields(s), bmsPts, s.Points)
+}
+
 // BatteryState is one BMS.
 type BatteryState struct {
-	Device       string        `json:"device"`
-	CapacityKWh  Num           `json:"capacity_kwh"`
-	SOC          *Value        `json:"soc_pct,omitempty"`
-	SOH          *Value        `json:"soh_pct,omitempty"`
-	V            *Value        `json:"v_v,omitempty"`
-	I            *Value        `json:"i_a,omitempty"`
-	CellVMax     *Value        `json:"cell_v_max,omitempty"`
-	CellVMin     *Value        `json:"cell_v_min,omitempty"`
-	CellTMax     *Value        `json:"cell_t_max_c,omitempty"`
-	CellTMin     *Value        `json:"cell_t_min_c,omitempty"`
-	ChargeMax    *Value        `json:"charge_max_kw,omitempty"`
-	DischargeMax *Value        `json:"discharge_max_kw,omitempty"`
-	AlarmLevel   *Value        `json:"alarm_level,omitempty"`
-	Contactor    *Value        `json:"contactor,omitempty"`
-	Health       *DeviceHealth `json:"health,omitempty"`
+	Device      string `json:"device"`
+	CapacityKWh Num    `json:"capacity_kwh"`
+	// Points are the BMS's standard points.
+	Points Points        `json:"-"`
+	Health *DeviceHealth `json:"health,omitempty"`
 }
 
 // DeviceHealth is a device's communication health.
@@ -250,8 +255,8 @@ func Snapshot(p Plant, d Dispatch, now time.Time) State {
 	for i := range v.Units {
 		uv, us := &v.Units[i], &st.Units[i]
 		*us = UnitState{ID: uv.ID, RatedP: Num(uv.RatedP), RatedS: Num(uv.RatedS),
-			P: value(uv.P, now), Q: value(uv.Q, now), State: value(uv.State, now), Fault: value(uv.Fault, now),
-			PCS: deviceHealth(byName[plant.DeviceName(uv.ID, plant.KindPCS, 0)]), Batteries: make([]BatteryState, len(uv.BMS))}
+			Points: points(pcsPts, func(s *plant.Standard) *procimg.Value { return s.PCS(uv) }, now),
+			PCS:    deviceHealth(byName[plant.DeviceName(uv.ID, plant.KindPCS, 0)]), Batteries: make([]BatteryState, len(uv.BMS))}
 		if i < len(states) {
 			us.Protection = states[i].String()
 		}
@@ -265,11 +270,7 @@ func Snapshot(p Plant, d Dispatch, now time.Time) State {
 			b := &uv.BMS[j]
 			name := plant.DeviceName(uv.ID, plant.KindBMS, j)
 			us.Batteries[j] = BatteryState{Device: name, CapacityKWh: Num(b.CapacityKWh),
-				SOC: value(b.SOC, now), SOH: value(b.SOH, now), V: value(b.V, now), I: value(b.I, now),
-				CellVMax: value(b.CellVMax, now), CellVMin: value(b.CellVMin, now),
-				CellTMax: value(b.CellTMax, now), CellTMin: value(b.CellTMin, now),
-				ChargeMax: value(b.ChargeMax, now), DischargeMax: value(b.DischargeMax, now),
-				AlarmLevel: value(b.AlarmLevel, now), Contactor: value(b.Contactor, now),
+				Points: points(bmsPts, func(s *plant.Standard) *procimg.Value { return s.Battery(b) }, now),
 				Health: deviceHealth(byName[name])}
 		}
 	}
@@ -277,8 +278,8 @@ func Snapshot(p Plant, d Dispatch, now time.Time) State {
 }
 
 func plantState(v *plant.View, now time.Time) PlantState {
-	ps := PlantState{P: value(v.POI.P, now), Q: value(v.POI.Q, now), F: value(v.POI.F, now), V: value(v.POI.V, now),
-		UnitsP: Num(plant.Summarise(v).UnitP)}
+	ps := PlantState{UnitsP: Num(plant.Summarise(v).UnitP),
+		Points: points(meterPts, func(s *plant.Standard) *procimg.Value { return s.Meter(&v.POI) }, now)}
 	var all []plant.BatteryView
 	for i := range v.Units {
 		all = append(all, v.Units[i].BMS...)
@@ -330,6 +331,7 @@ func dispatchState(d Dispatch) *DispatchState {
 	ds := &DispatchState{Mode: d.Mode(), Requested: Num(r.Requested), Base: Num(r.Base), PFR: Num(r.PFR), FFR: Num(r.FFR),
 		Target: Num(r.Target), P: Num(r.P), Q: Num(r.Q), AvailDischarge: Num(r.AvailDischarge), AvailCharge: Num(r.AvailCharge),
 		Binding: r.Binding.String(), Cut: Num(r.Cut), Cuts: map[string]Num{},
+		QTarget: Num(r.QTarget), QBinding: cmp.Or(string(r.QBinding), string(reactive.BindNone)),
 		Available: r.Available, Tripped: r.Tripped, EStop: r.EStop}
 	for i, c := range r.Cuts {
 		if c != 0 {

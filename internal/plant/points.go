@@ -2,6 +2,7 @@ package plant
 
 import (
 	"math"
+	"strings"
 
 	"github.com/emsd/emsd/internal/procimg"
 )
@@ -240,6 +241,35 @@ func Viewed(kind Kind) []Standard {
 		}
 	}
 	return out
+}
+
+// StandardsMarkdown renders the table as docs/devices.md's list of
+// standard points.
+func StandardsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("Generated from `plant.Standards` (internal/plant/points.go); " +
+		"`go test ./internal/plant -run DocsStandards -update` rewrites it. " +
+		"A profile of a kind must map its required points; emsd writes the `write` points and reads the others. " +
+		"The points the plant view carries are shown in `/api/state` under their key and recorded as their telemetry field.\n\n")
+	b.WriteString("| kind | point | unit | use | description | `/api/state` key | telemetry field |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for i := range Standards {
+		s := &Standards[i]
+		use := "read"
+		if s.Write {
+			use = "write"
+		}
+		if s.Required {
+			use += ", required"
+		}
+		key, field := "—", "—"
+		if s.Viewed() {
+			key, field = "`"+s.StateKey()+"`", "`"+string(s.Kind)+"."+s.FieldName()+"`"
+		}
+		row := []string{string(s.Kind), "`" + s.Name + "`", s.Unit, use, strings.ReplaceAll(s.Doc, "|", `\|`), key, field}
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	return b.String()
 }
 
 // LookupStandard returns the standard point name of kind, if there is one.

@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +51,7 @@ type device struct {
 	blackhole bool
 	bhOff     chan struct{} // closed when the blackhole ends
 	held      []chan struct{}
+	writes    map[string]*ClientWrites // by client address (one per connection)
 }
 
 // addDevice registers a device served with its configured profile.
@@ -229,7 +232,11 @@ func (d *device) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]
 		return nil, err
 	}
 	if req.IsWrite {
-		return nil, d.plant.write(d, req.Addr, req.Args)
+		err := d.plant.write(d, req.Addr, req.Args)
+		if err == nil {
+			d.countWrite(req.ClientAddr)
+		}
+		return nil, err
 	}
 	return d.plant.read(d, devices.Holding, req.Addr, req.Quantity), nil
 }
@@ -340,19 +347,8 @@ func (p *Plant) write(d *device, addr uint16, regs []uint16) error {
 
 // applyLocked applies a written value of a standard point.
 func (p *Plant) applyLocked(d *device, name string, v float64, t time.Duration) {
-	if d.kind != plant.KindPCS {
-		return
-	}
-	s := &p.units[d.unit].pcs
-	switch name {
-	case plant.PointPSet:
-		s.command(t, v, s.qset)
-	case plant.PointQSet:
-		s.command(t, s.pset, v)
-	case plant.PointRun:
-		s.run = v != 0
-	case plant.PointHeartbeat:
-		s.heartbeat(t, uint16(int64(v)))
+	if apply, ok := pcsApply[name]; ok && d.kind == plant.KindPCS {
+		apply(&p.units[d.unit].pcs, t, v)
 	}
 }
 
@@ -387,79 +383,68 @@ func (p *Plant) valueLocked(d *device, name string, t time.Duration) float64 {
 	}
 	switch d.kind {
 	case plant.KindMeter:
-		pk, qk := p.poiLocked(t)
-		switch name {
-		case plant.PointP:
-			return pk
-		case plant.PointQ:
-			return qk
-		case plant.PointF:
-			return p.freqLocked(t)
-		case plant.PointV:
-			return p.voltage()
-		case plant.PointEImport:
-			return p.meter.eImport
-		case plant.PointEExport:
-			return p.meter.eExport
+		if v, ok := meterValues[name]; ok {
+			return v(p, t)
 		}
 	case plant.KindPCS:
-		s := &p.units[d.unit].pcs
-		switch name {
-		case plant.PointP:
-			return s.p
-		case plant.PointQ:
-			return s.q
-		case plant.PointState:
-			return float64(s.mode())
-		case plant.PointFaultWord:
-			return float64(s.faultWord())
-		case plant.PointFault:
-			return b2f(s.faultWord()&FaultGeneral != 0)
-		case plant.PointPSet:
-			return s.pset
-		case plant.PointQSet:
-			return s.qset
-		case plant.PointRun:
-			return b2f(s.run)
-		case plant.PointHeartbeat:
-			return float64(s.hb)
+		if v, ok := pcsValues[name]; ok {
+			return v(&p.units[d.unit].pcs)
 		}
 	case plant.KindBMS:
-		u := p.units[d.unit]
-		b, bp := &u.bs[d.bms], &u.bp[d.bms]
-		switch name {
-		case plant.PointSOC:
-			return b.soc
-		case plant.PointSOH:
-			return sohPct
-		case plant.PointV:
-			return b.v
-		case plant.PointI:
-			return b.i
-		case plant.PointCellVMax:
-			return b.cellVMax
-		case plant.PointCellVMin:
-			return b.cellVMin
-		case plant.PointCellTMax:
-			return b.cellTMax()
-		case plant.PointCellTMin:
-			return b.cellTMin()
-		case plant.PointChargeMax:
-			c, _ := limits(bp, b)
-			return c
-		case plant.PointDischargeMax:
-			_, dis := limits(bp, b)
-			return dis
-		case plant.PointAlarmLevel:
-			return float64(b.level)
-		case plant.PointAlarmWord:
-			return float64(b.word)
-		case plant.PointContactor:
-			return b2f(b.contactor)
+		if v, ok := bmsValues[name]; ok {
+			u := p.units[d.unit]
+			return v(&u.bs[d.bms], &u.bp[d.bms])
 		}
 	}
 	return 0
 }
+
+// The simulator's side of every standard point (plant.Standards) it
+// serves: the value of a read point now, by kind, and what a written
+// command point does.
+var (
+	meterValues = map[string]func(p *Plant, t time.Duration) float64{
+		plant.PointP:       func(p *Plant, t time.Duration) float64 { pk, _ := p.poiLocked(t); return pk },
+		plant.PointQ:       func(p *Plant, t time.Duration) float64 { _, qk := p.poiLocked(t); return qk },
+		plant.PointF:       func(p *Plant, t time.Duration) float64 { return p.freqLocked(t) },
+		plant.PointV:       func(p *Plant, t time.Duration) float64 { return p.voltageLocked(t) },
+		plant.PointEImport: func(p *Plant, _ time.Duration) float64 { return p.meter.eImport },
+		plant.PointEExport: func(p *Plant, _ time.Duration) float64 { return p.meter.eExport },
+	}
+	pcsValues = map[string]func(s *pcsState) float64{
+		plant.PointP:         func(s *pcsState) float64 { return s.p },
+		plant.PointQ:         func(s *pcsState) float64 { return s.q },
+		plant.PointState:     func(s *pcsState) float64 { return float64(s.mode()) },
+		plant.PointFaultWord: func(s *pcsState) float64 { return float64(s.faultWord()) },
+		plant.PointFault:     func(s *pcsState) float64 { return b2f(s.faultWord()&FaultGeneral != 0) },
+		plant.PointPSet:      func(s *pcsState) float64 { return s.pset },
+		plant.PointQSet:      func(s *pcsState) float64 { return s.qset },
+		plant.PointRun:       func(s *pcsState) float64 { return b2f(s.run) },
+		plant.PointHeartbeat: func(s *pcsState) float64 { return float64(s.hb) },
+		plant.PointAlive:     func(s *pcsState) float64 { return float64(s.alive) },
+	}
+	bmsValues = map[string]func(b *batState, bp *batParams) float64{
+		plant.PointSOC:          func(b *batState, _ *batParams) float64 { return b.soc },
+		plant.PointSOH:          func(*batState, *batParams) float64 { return sohPct },
+		plant.PointV:            func(b *batState, _ *batParams) float64 { return b.v },
+		plant.PointI:            func(b *batState, _ *batParams) float64 { return b.i },
+		plant.PointCellVMax:     func(b *batState, _ *batParams) float64 { return b.cellVMax },
+		plant.PointCellVMin:     func(b *batState, _ *batParams) float64 { return b.cellVMin },
+		plant.PointCellTMax:     func(b *batState, _ *batParams) float64 { return b.cellTMax() },
+		plant.PointCellTMin:     func(b *batState, _ *batParams) float64 { return b.cellTMin() },
+		plant.PointChargeMax:    func(b *batState, bp *batParams) float64 { c, _ := limits(bp, b); return c },
+		plant.PointDischargeMax: func(b *batState, bp *batParams) float64 { _, d := limits(bp, b); return d },
+		plant.PointAlarmLevel:   func(b *batState, _ *batParams) float64 { return float64(b.level) },
+		plant.PointAlarmWord:    func(b *batState, _ *batParams) float64 { return float64(b.word) },
+		plant.PointContactor:    func(b *batState, _ *batParams) float64 { return b2f(b.contactor) },
+	}
+	pcsApply = map[string]func(s *pcsState, t time.Duration, v float64){
+		plant.PointPSet:      func(s *pcsState, t time.Duration, v float64) { s.command(t, v, s.qset) },
+		plant.PointQSet:      func(s *pcsState, t time.Duration, v float64) { s.command(t, s.pset, v) },
+		plant.PointRun:       func(s *pcsState, _ time.Duration, v float64) { s.run = v != 0 },
+		plant.PointHeartbeat: func(s *pcsState, t time.Duration, v float64) { s.heartbeat(t, uint16(int64(v))) },
+	}
+)
 
 func b2f(b bool) float64 {
 	if b {
@@ -591,6 +576,51 @@ type DeviceStatus struct {
 	Up        bool          `json:"up"`
 	Delay     time.Duration `json:"delay_ns"`
 	Blackhole bool          `json:"blackhole"`
+}
+
+// ClientWrites counts the accepted write requests of one client
+// connection to one device.
+type ClientWrites struct {
+	Device string    `json:"device"`
+	Client string    `json:"client"` // the connection's remote address, host:port
+	Writes uint64    `json:"writes"`
+	First  time.Time `json:"first"` // wall-clock time of the first write
+	Last   time.Time `json:"last"`  // and of the last
+}
+
+// countWrite counts one accepted write request from client.
+func (d *device) countWrite(client string) {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writes == nil {
+		d.writes = map[string]*ClientWrites{}
+	}
+	w := d.writes[client]
+	if w == nil {
+		w = &ClientWrites{Device: d.name, Client: client, First: now}
+		d.writes[client] = w
+	}
+	w.Writes++
+	w.Last = now
+}
+
+// Writes lists, for every device and client connection that wrote to it,
+// how many write requests the device accepted and when, ordered by device
+// and client. It tells apart the writers of a hot-standby pair.
+func (p *Plant) Writes() []ClientWrites {
+	var out []ClientWrites
+	for _, d := range p.devs {
+		d.mu.Lock()
+		for _, w := range d.writes {
+			out = append(out, *w)
+		}
+		d.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b ClientWrites) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Client, b.Client))
+	})
+	return out
 }
 
 // DeviceStatus lists every device with its address and injected faults.

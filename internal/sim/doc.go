@@ -6,7 +6,7 @@
 //
 // One server per device: "poi" (site.poi.meter), "<unit>.pcs"
 // (units[i].pcs) and "<unit>.bms<j>" (units[i].bms[j], j from 0). Each
-// serves its configured profile: the standard points (devices.Point*) are
+// serves its configured profile: the standard points (plant.Standards) are
 // encoded on every read request from the current physics state through
 // the profile's codec, and writes to writable points (p_set_kw,
 // q_set_kvar, run, heartbeat) are decoded the same way, so a user profile
@@ -102,6 +102,7 @@
 //
 //	GET  /state                               Snapshot (State)
 //	GET  /devices                             names, addresses, injected faults
+//	GET  /writes                              accepted writes per device and client connection
 //	POST /devices/{name}/drop
 //	POST /devices/{name}/restore
 //	POST /devices/{name}/delay?ms=N           0 ≤ N ≤ 3600000; 0 removes it

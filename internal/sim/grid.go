@@ -164,3 +164,74 @@ func (m *meterState) integrate(p, dt float64) {
 		m.eImport -= p * dt / 3600
 	}
 }
+
+// ramps holds base until the first step, then moves linearly to each
+// step's value over its ramp (0: at once) and holds it.
+type ramps struct {
+	base  float64
+	steps []config.VoltageStep // increasing At, ramps not overlapping
+}
+
+func (s ramps) at(t time.Duration) float64 {
+	v := s.base
+	for _, st := range s.steps {
+		if st.At > t {
+			break
+		}
+		if d := t - st.At; d < st.Ramp {
+			return v + (st.V-v)*float64(d)/float64(st.Ramp)
+		}
+		v = st.V
+	}
+	return v
+}
+
+// voltageSource builds the configured source-voltage signal: a trace
+// replay, else scripted steps and ramps, else the constant voltage_v.
+func voltageSource(g *config.SimGrid) (signal, error) {
+	base := orDefaultF(g.VoltageV, 10000)
+	switch {
+	case g.VoltageTrace != "":
+		return loadTrace(g.VoltageTrace, trace.VoltageV, speedOf(g))
+	case len(g.VoltageSteps) > 0:
+		return ramps{base: base, steps: g.VoltageSteps}, nil
+	}
+	return constant(base), nil
+}
+
+// thevenin is the grid seen from the POI: a source voltage behind a
+// per-phase impedance R + jX. The zero value is a stiff grid.
+type thevenin struct {
+	r, x float64 // Ω per phase
+}
+
+// newThevenin sizes the impedance for a short-circuit ratio scr on a plant
+// of ratedKW (short-circuit power scr·ratedKW at nominal line voltage vn)
+// and an X/R ratio xr. scr 0 is a stiff grid.
+func newThevenin(scr, xr, ratedKW, vn float64) thevenin {
+	if !(scr > 0) || !(ratedKW > 0) {
+		return thevenin{}
+	}
+	z := vn * vn / (scr * ratedKW * 1000)
+	r := z / math.Sqrt(1+xr*xr)
+	return thevenin{r: r, x: r * xr}
+}
+
+// poi is the POI line voltage for source line voltage e and the plant's
+// three-phase export p (kW, > 0 into the grid) and q (kvar, > 0 capacitive,
+// into the grid). With the POI voltage V as reference, E = V − Z·(P − jQ)/V;
+// with a = R·P + X·Q and b = X·P − R·Q that is E²V² = (V² − a)² + b², whose
+// higher root is the operating point: V ≈ E + a/E for a small impedance.
+// Past the nose of the curve (no real root) it returns the voltage at the
+// nose, and never less than a tenth of E (a collapsed grid, not NaN).
+func (g thevenin) poi(e, p, q float64) float64 {
+	if g.r == 0 && g.x == 0 {
+		return e
+	}
+	pw, qw := p*1000, q*1000
+	a := g.r*pw + g.x*qw
+	b := g.x*pw - g.r*qw
+	h := 2*a + e*e
+	disc := max(h*h-4*(a*a+b*b), 0)
+	return max(math.Sqrt(max((h+math.Sqrt(disc))/2, 0)), 0.1*e)
+}

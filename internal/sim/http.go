@@ -22,6 +22,9 @@ func (p *Plant) Handler() http.Handler {
 	m.HandleFunc("GET /devices", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, p.DeviceStatus())
 	})
+	m.HandleFunc("GET /writes", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusOK, p.Writes())
+	})
 	m.HandleFunc("POST /devices/{name}/drop", func(w http.ResponseWriter, r *http.Request) {
 		done(w, p.DropDevice(r.PathValue("name")), nil)
 	})
@@ -78,6 +81,23 @@ func (p *Plant) Handler() http.Handler {
 		at := p.StepFrequency(hz)
 		done(w, nil, map[string]any{"f_hz": hz, "at": at})
 	})
+	m.HandleFunc("POST /grid/voltage", func(w http.ResponseWriter, r *http.Request) {
+		vn := p.voltage()
+		v, err := number(r, "v", 0.8*vn, 1.15*vn)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		rs := 0.0
+		if r.URL.Query().Has("ramp_s") {
+			if rs, err = number(r, "ramp_s", 0, 3600); err != nil {
+				fail(w, http.StatusBadRequest, err)
+				return
+			}
+		}
+		p.SetVoltage(v, time.Duration(rs*float64(time.Second)))
+		done(w, nil, map[string]any{"source_v": v, "ramp_s": rs})
+	})
 	m.HandleFunc("POST /grid/load", func(w http.ResponseWriter, r *http.Request) {
 		kw, err := number(r, "kw", -1e7, 1e7)
 		if err != nil {
@@ -103,7 +123,7 @@ func (p *Plant) Handler() http.Handler {
 				return
 			}
 		}
-		fail(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s (see GET /state, GET /devices, POST /devices/{name}/drop|restore|delay|blackhole, /pcs/{unit}/fault, /bms/{unit}/{j}/alarm, /grid/frequency, /grid/load)", r.Method, r.URL.Path))
+		fail(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s (see GET /state, GET /devices, GET /writes, POST /devices/{name}/drop|restore|delay|blackhole, /pcs/{unit}/fault, /bms/{unit}/{j}/alarm, /grid/frequency, /grid/voltage, /grid/load)", r.Method, r.URL.Path))
 	})
 }
 

@@ -16,6 +16,7 @@ const (
 type pcsParams struct {
 	ratedP     float64       // kW
 	ratedS     float64       // kVA
+	qMax       float64       // own reactive limit at any P, kvar
 	tau        time.Duration // first-order lag
 	delay      time.Duration // transport delay, setpoint to response
 	rampKWPerS float64       // slope limit of P and Q
@@ -41,6 +42,7 @@ type pcsState struct {
 	p, q       float64   // AC output
 	pdc        float64   // DC power, + out of the batteries
 	hist       []command // setpoints not yet effective, oldest first; hist[0] is effective
+	alive      uint16    // the converter's alive counter: +1 every 100 ms
 }
 
 func newPCSState() pcsState {
@@ -108,11 +110,11 @@ type dcLimits struct {
 }
 
 // limitPQ applies the converter's ratings: |P| ≤ min(rated P, S), then Q
-// gets what is left of S (P priority).
-func limitPQ(p, q, ratedP, ratedS float64) (float64, float64) {
-	pm := math.Min(ratedP, ratedS)
+// gets what is left of S (P priority), within its own limit |Q| ≤ qMax.
+func limitPQ(p, q float64, pp *pcsParams) (float64, float64) {
+	pm := math.Min(pp.ratedP, pp.ratedS)
 	p = clamp(p, -pm, pm)
-	qm := math.Sqrt(math.Max(0, ratedS*ratedS-p*p))
+	qm := math.Min(math.Sqrt(math.Max(0, pp.ratedS*pp.ratedS-p*p)), pp.qMax)
 	return p, clamp(q, -qm, qm)
 }
 
@@ -122,6 +124,7 @@ func limitPQ(p, q, ratedP, ratedS float64) (float64, float64) {
 // forced fault, a lost heartbeat or open DC contactors trip it to 0 at
 // once; stop brings it to 0 through the normal response.
 func stepPCS(pp *pcsParams, s *pcsState, now, dt time.Duration, dc dcLimits) {
+	s.alive = uint16(now / (100 * time.Millisecond))
 	cp, cq := s.effective(now - dt - pp.delay) // held over the step
 	s.hbLost = pp.hbTimeout > 0 && now-s.hbChanged >= pp.hbTimeout
 	s.dcLost = !dc.closed
@@ -131,7 +134,7 @@ func stepPCS(pp *pcsParams, s *pcsState, now, dt time.Duration, dc dcLimits) {
 	}
 	var tp, tq float64
 	if s.run {
-		tp, tq = limitPQ(cp, cq, pp.ratedP, pp.ratedS)
+		tp, tq = limitPQ(cp, cq, pp)
 		tp = clamp(tp, -dc.chargeKW, dc.dischargeKW)
 	}
 	a := 1.0
@@ -142,7 +145,7 @@ func stepPCS(pp *pcsParams, s *pcsState, now, dt time.Duration, dc dcLimits) {
 	s.p += clamp((tp-s.p)*a, -r, r)
 	s.q += clamp((tq-s.q)*a, -r, r)
 	s.p = clamp(s.p, -dc.chargeKW, dc.dischargeKW)
-	s.p, s.q = limitPQ(s.p, s.q, pp.ratedP, pp.ratedS)
+	s.p, s.q = limitPQ(s.p, s.q, pp)
 	s.pdc = acToDC(s.p, pp.eff)
 }
 

@@ -8,7 +8,7 @@ import (
 
 func testPCS() pcsParams {
 	return pcsParams{ratedP: 2500, ratedS: 2750, tau: 50 * time.Millisecond, delay: 10 * time.Millisecond,
-		rampKWPerS: 1e9, eff: 0.975}
+		rampKWPerS: 1e9, eff: 0.975, qMax: 2750}
 }
 
 var open = dcLimits{dischargeKW: 1e9, chargeKW: 1e9, closed: true}
@@ -53,17 +53,25 @@ func TestPCSRampLimit(t *testing.T) {
 }
 
 func TestLimitPQ(t *testing.T) {
-	p, q := limitPQ(3000, 2000, 2500, 2750)
+	pp := testPCS()
+	p, q := limitPQ(3000, 2000, &pp)
 	near(t, "P", p, 2500, 1e-9)
 	near(t, "Q", q, math.Sqrt(2750*2750-2500*2500), 1e-9)
-	p, q = limitPQ(-1000, -500, 2500, 2750)
+	p, q = limitPQ(-1000, -500, &pp)
 	near(t, "P within rating", p, -1000, 1e-9)
 	near(t, "Q within rating", q, -500, 1e-9)
-	p, q = limitPQ(0, 5000, 2500, 2750)
+	p, q = limitPQ(0, 5000, &pp)
 	near(t, "P for pure Q", p, 0, 1e-9)
 	near(t, "Q alone is limited to S", q, 2750, 1e-9)
+	pq := pp
+	pq.qMax = 1500
+	p, q = limitPQ(0, -5000, &pq)
+	near(t, "P for pure Q under a Q limit", p, 0, 1e-9)
+	near(t, "Q at zero P is limited to the converter's own limit", q, -1500, 1e-9)
+	p, q = limitPQ(2500, 5000, &pq)
+	near(t, "P at rated P under a Q limit", p, 2500, 1e-9)
+	near(t, "Q at rated P: the smaller of S headroom and own limit", q, math.Min(1500, math.Sqrt(2750*2750-2500*2500)), 1e-9)
 
-	pp := testPCS()
 	s := newPCSState()
 	s.command(0, 2600, 2000)
 	runPCS(&pp, &s, 0, time.Second, open)

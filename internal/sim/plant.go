@@ -44,8 +44,11 @@ type Plant struct {
 	meter    meterState
 	freq     signal
 	load     signal
+	volt     signal // grid source line voltage, V
+	grid     thevenin
 	freqOver *float64
 	loadOver *float64
+	voltOver signal // the control API's source voltage, from its call on
 
 	devs   []*device
 	byName map[string]*device
@@ -89,6 +92,9 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 	if p.load, err = loadSource(&sc.Grid); err != nil {
 		return nil, fmt.Errorf("sim: simulator.grid.load_trace: %w", err)
 	}
+	if p.volt, err = voltageSource(&sc.Grid); err != nil {
+		return nil, fmt.Errorf("sim: simulator.grid.voltage_trace: %w", err)
+	}
 
 	hb := 5 * time.Second
 	if sc.PCS.HeartbeatTimeout != nil {
@@ -99,6 +105,7 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 		nBat += len(u.BMS)
 	}
 	k := 0
+	var ratedKW float64
 	cells := sc.Battery.Cells
 	if cells <= 0 {
 		cells = 240
@@ -127,6 +134,7 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 				delay:      sc.PCS.Delay,
 				rampKWPerS: orDefaultF(sc.PCS.RampPctPerS, 1000) / 100 * cu.RatedPKW,
 				eff:        orDefaultF(sc.PCS.Efficiency, 0.975),
+				qMax:       orDefaultF(sc.PCS.QMaxPct, 100) / 100 * ratedS,
 				hbTimeout:  hb,
 			},
 			pcs: newPCSState(),
@@ -148,7 +156,9 @@ func New(cfg *config.Config, profiles devices.Profiles, log *zap.Logger) (*Plant
 			u.bs = append(u.bs, newBatState(&bp, soc))
 		}
 		p.units = append(p.units, u)
+		ratedKW += cu.RatedPKW
 	}
+	p.grid = newThevenin(sc.Grid.SCR, orDefaultF(sc.Grid.XR, 10), ratedKW, p.voltage())
 
 	if err := p.addDevice(plant.Meter, "site.poi.meter", &cfg.Site.POI.Meter, plant.KindMeter, -1, -1); err != nil {
 		return nil, err
@@ -346,6 +356,21 @@ func (p *Plant) loadLocked(t time.Duration) float64 {
 	return p.load.at(t)
 }
 
+// sourceLocked is the grid source voltage at simulated time t.
+func (p *Plant) sourceLocked(t time.Duration) float64 {
+	if p.voltOver != nil {
+		return p.voltOver.at(t)
+	}
+	return p.volt.at(t)
+}
+
+// voltageLocked is the POI line voltage at simulated time t: the source
+// voltage moved by the plant's P and Q through the grid impedance.
+func (p *Plant) voltageLocked(t time.Duration) float64 {
+	pk, qk := p.poiLocked(t)
+	return p.grid.poi(p.sourceLocked(t), pk, qk)
+}
+
 // poiLocked is the POI power balance at simulated time t.
 func (p *Plant) poiLocked(t time.Duration) (pkw, qkvar float64) {
 	for _, u := range p.units {
@@ -488,6 +513,15 @@ func (p *Plant) StepFrequency(hz float64) time.Time {
 	return time.Now()
 }
 
+// SetVoltage moves the grid source voltage to v (V) linearly over ramp
+// (0: a step), from now on, overriding the configured source.
+func (p *Plant) SetVoltage(v float64, ramp time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.nowLocked()
+	p.voltOver = ramps{base: p.sourceLocked(t), steps: []config.VoltageStep{{At: t, V: v, Ramp: ramp}}}
+}
+
 // SetLoad sets the site load behind the POI, kW, overriding the configured source.
 func (p *Plant) SetLoad(kw float64) {
 	p.mu.Lock()
@@ -503,7 +537,7 @@ func (p *Plant) Snapshot() State {
 	st := State{At: time.Now(), Units: make([]UnitState, len(p.units))}
 	pk, qk := p.poiLocked(t)
 	st.POI = MeterState{
-		PKW: pk, QKVar: qk, FHz: p.freqLocked(t), VV: p.voltage(), LoadKW: p.loadLocked(t),
+		PKW: pk, QKVar: qk, FHz: p.freqLocked(t), VV: p.voltageLocked(t), LoadKW: p.loadLocked(t),
 		EImportKWh: p.meter.eImport, EExportKWh: p.meter.eExport,
 	}
 	for i, u := range p.units {
@@ -528,6 +562,7 @@ func (p *Plant) Snapshot() State {
 	return st
 }
 
+// voltage is the nominal line voltage.
 func (p *Plant) voltage() float64 { return orDefaultF(p.cfg.Simulator.Grid.VoltageV, 10000) }
 
 // parseBool accepts the forms the control API documents.

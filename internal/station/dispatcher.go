@@ -25,6 +25,7 @@ type Dispatcher struct {
 	report   dispatch.Report
 	events   []dispatch.Event // recent events, newest last, bounded
 	lastPFR  float64
+	pending  bool // a command was applied since the last cycle
 	onEvents func([]dispatch.Event)
 	hold     time.Duration
 }
@@ -64,7 +65,16 @@ func (d *Dispatcher) Submit(ctx context.Context, cmd dispatch.Command) (time.Tim
 	if err := d.ctl.Apply(cmd, now); err != nil {
 		return time.Time{}, err
 	}
+	d.pending = true
 	return now, nil
+}
+
+// Rebase makes the next cycle start from the plant as measured (see
+// dispatch.Controller.Rebase): for a standby that becomes the leader.
+func (d *Dispatcher) Rebase() {
+	d.mu.Lock()
+	d.ctl.Rebase()
+	d.mu.Unlock()
 }
 
 // Report returns the last cycle's report (its Events are not included).
@@ -83,6 +93,20 @@ func (d *Dispatcher) Mode() dispatch.Mode {
 	return d.ctl.Mode()
 }
 
+// AGCTarget returns the AGC target at the POI, kW, and whether one was set.
+func (d *Dispatcher) AGCTarget() (float64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.AGCTarget()
+}
+
+// PFR returns the primary frequency response parameters and whether it is on.
+func (d *Dispatcher) PFR() (dispatch.PFRParams, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.PFR()
+}
+
 // States returns each unit's protection state.
 func (d *Dispatcher) States() []dispatch.State {
 	d.mu.Lock()
@@ -97,15 +121,18 @@ func (d *Dispatcher) Events() []dispatch.Event {
 	return append([]dispatch.Event(nil), d.events...)
 }
 
-// FastTrigger reports whether a new frequency reading changes the primary
-// frequency response enough to run a control cycle at once, without
-// waiting for the next tick.
+// FastTrigger reports whether a control cycle should run at once, without
+// waiting for the next tick: a command was applied since the last cycle,
+// or a new frequency reading changes the primary frequency response enough.
 func (d *Dispatcher) FastTrigger(f procimg.Value) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending {
+		return true
+	}
 	if !f.Good() {
 		return false
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	p, on := d.ctl.DroopParams()
 	if !on {
 		return false
@@ -122,7 +149,7 @@ func (d *Dispatcher) Step(v *plant.View, out []plant.Setpoint) {
 	defer d.mu.Unlock()
 	toInput(v, &d.in, d.hold)
 	d.report = d.ctl.Step(&d.in, out)
-	d.lastPFR = d.report.PFR
+	d.lastPFR, d.pending = d.report.PFR, false
 	if len(d.report.Events) == 0 {
 		return
 	}
@@ -155,6 +182,7 @@ func toInput(v *plant.View, in *dispatch.Input, hold time.Duration) {
 	in.F, in.FOK = v.POI.F.V, v.POI.F.Good()
 	in.POIP, in.POIQ = v.POI.P.V, v.POI.Q.V
 	in.POIOK = v.POI.P.Good()
+	in.V, in.VOK = v.POI.V.V, v.POI.V.Good()
 	if len(in.Units) != len(v.Units) {
 		in.Units = make([]dispatch.Unit, len(v.Units))
 	}

@@ -59,6 +59,7 @@ type Station struct {
 	lat     *latency
 	onCycle func(v *plant.View, k plant.CycleKind)
 	ready   atomic.Bool // the first full poll is complete
+	gate    func() bool
 
 	mu   sync.Mutex
 	view plant.View // last view, for Latest
@@ -83,12 +84,16 @@ type Options struct {
 	// (restart, not running, running again) from its writer; it must
 	// not block.
 	OnUnitEvent func(unit string, e writer.Event)
+	// Gate, if set, is asked before every PCS write (see writer.Options):
+	// a hot-standby pair's fence, open only on the leader within its
+	// lease. The control loop runs either way, keeping the standby warm.
+	Gate func() bool
 }
 
 // New builds a station of c. Profiles must hold every profile c names,
 // already checked against the configuration (config.CheckProfiles).
 func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Station, error) {
-	s := &Station{cfg: c, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}, onCycle: o.OnCycle}
+	s := &Station{cfg: c, log: log, img: procimg.New(), ctl: o.Controller, ntf: o.Notifier, lat: &latency{report: o.FastLatency}, onCycle: o.OnCycle, gate: o.Gate}
 	if s.ctl == nil {
 		s.ctl = Standby{}
 	}
@@ -109,6 +114,7 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			LostAfter:    c.Comms.LostAfter,
 			Observer:     o.Observer,
 			Ratings:      r,
+			WriteGate:    o.Gate,
 		}, s.img, log.Named(name))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -133,7 +139,7 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			onEvent = func(e writer.Event) { o.OnUnitEvent(id, e) }
 		}
 		u := &unit{id: cu.ID, ratedP: cu.RatedPKW, ratedS: cu.RatedSKVA, pcs: pcs,
-			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked, OnEvent: onEvent})}
+			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked, OnEvent: onEvent, Gate: o.Gate})}
 		for j := range cu.BMS {
 			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device, ratings)
 			if err != nil {
@@ -302,6 +308,14 @@ func (s *Station) publish(v *plant.View, k plant.CycleKind) {
 	}
 }
 
+// Kick makes every PCS writer look at its gate and its order at once:
+// for a gate that has just opened (a standby that became the leader).
+func (s *Station) Kick() {
+	for _, u := range s.units {
+		u.w.Kick()
+	}
+}
+
 // Ready reports whether the first full poll is complete and control runs.
 func (s *Station) Ready() bool { return s.ready.Load() }
 
@@ -404,7 +418,15 @@ func (s *Station) requiredNotGood(snap *procimg.Snapshot) []string {
 
 // shutdown ramps every unit's order to 0 kW and waits, within the
 // configured bound, until each PCS has acknowledged 0.
+//
+// A station whose gate is closed (the standby of a pair, or a leader past
+// its lease) does not ramp: it may not write, and the plant is the active
+// controller's, or else its PCS watchdogs'.
 func (s *Station) shutdown() error {
+	if s.gate != nil && !s.gate() {
+		s.log.Info("shutting down without ramping: this controller may not write (standby or fenced); the plant stays with the active controller or the PCS watchdogs")
+		return nil
+	}
 	timeout := s.cfg.ShutdownTimeout
 	deadline := time.Now().Add(timeout)
 	s.log.Info("shutting down: ramping every unit to 0 kW", zap.Duration("bound", timeout))

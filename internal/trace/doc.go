@@ -22,6 +22,7 @@
 //	f_hz     grid frequency in Hz                 -> Kind FrequencyHz
 //	df_mhz   deviation from 50 Hz in mHz          -> Kind FrequencyHz, V = 50 + df/1000
 //	load_kw  site load in kW                      -> Kind LoadKW
+//	v_v      grid line voltage in V               -> Kind VoltageV
 //	reg      regulation signal, -1..+1            -> Kind Regulation
 //
 // PJM regulation signal (as published by PJM and copied in

@@ -166,6 +166,8 @@ func genericColumn(name string) *column {
 		return &column{FrequencyHz, mHzToHz}
 	case "load_kw":
 		return &column{LoadKW, nil}
+	case "v_v":
+		return &column{VoltageV, nil}
 	case "reg":
 		return &column{Regulation, nil}
 	}

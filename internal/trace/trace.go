@@ -16,6 +16,8 @@ const (
 	FrequencyHz
 	// LoadKW is site load in kW.
 	LoadKW
+	// VoltageV is grid line voltage in V.
+	VoltageV
 )
 
 // String returns the kind's name.
@@ -27,6 +29,8 @@ func (k Kind) String() string {
 		return "FrequencyHz"
 	case LoadKW:
 		return "LoadKW"
+	case VoltageV:
+		return "VoltageV"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

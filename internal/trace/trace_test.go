@@ -119,7 +119,7 @@ func TestLoadGenericKinds(t *testing.T) {
 	for _, c := range []struct {
 		col  string
 		kind Kind
-	}{{"load_kw", LoadKW}, {"reg", Regulation}} {
+	}{{"load_kw", LoadKW}, {"v_v", VoltageV}, {"reg", Regulation}} {
 		p := filepath.Join(dir, c.col+".csv")
 		writeFile(t, p, "t_s,"+c.col+"\n5,0.5\n6,-0.25\n")
 		s, err := Load(p)

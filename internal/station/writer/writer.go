@@ -41,7 +41,16 @@ type Options struct {
 	// OnEvent, if set, is called from the writer's goroutine with each
 	// event about the PCS's run state (it must not block).
 	OnEvent func(Event)
+	// Gate, if set, is asked immediately before every write (order, run
+	// command, heartbeat); while it says no, nothing is written, not even
+	// the heartbeat, so the PCS's own watchdog takes over. A hot-standby
+	// pair's lease fence is one (package ha).
+	Gate func() bool
 }
+
+// gatePoll is how often a writer held by its gate looks again; Kick
+// makes it look at once.
+const gatePoll = 100 * time.Millisecond
 
 // EventKind classifies writer events.
 type EventKind string
@@ -79,6 +88,7 @@ type Writer struct {
 	log       *zap.Logger
 	onAck     func(cycle uint64, at time.Time)
 	onEvent   func(Event)
+	gate      func() bool
 
 	hasQ, hasRun, hasHB bool
 	stateIdx, faultIdx  int // -1 when the profile lacks the point
@@ -104,7 +114,7 @@ type Writer struct {
 func New(o Options) *Writer {
 	p := o.PCS.Profile()
 	return &Writer{
-		pcs: o.PCS, heartbeat: o.Heartbeat, log: o.Log, onAck: o.OnAck, onEvent: o.OnEvent,
+		pcs: o.PCS, heartbeat: o.Heartbeat, log: o.Log, onAck: o.OnAck, onEvent: o.OnEvent, gate: o.Gate,
 		hasQ:     p.Point(plant.PointQSet) >= 0,
 		hasRun:   p.Point(plant.PointRun) >= 0,
 		hasHB:    p.Point(plant.PointHeartbeat) >= 0,
@@ -225,6 +235,15 @@ func (w *Writer) Set(sp plant.Setpoint, cycle uint64) bool {
 	return true
 }
 
+// Kick makes the writer look at its gate and its order at once, e.g.
+// when the gate has just opened.
+func (w *Writer) Kick() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Ordered returns the latest order.
 func (w *Writer) Ordered() plant.Setpoint {
 	w.mu.Lock()
@@ -280,20 +299,19 @@ func (w *Writer) Run(ctx context.Context) {
 	var counter uint16
 	vals := make([]devices.PointValue, 0, 4)
 	lastErrLog := time.Time{}
+	var held <-chan time.Time // while the gate holds an order back
 	for {
 		beat := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
+		case <-held:
 		case <-hb.C:
 			beat = true
 		}
+		held = nil
 		w.settle(time.Now())
-		start := false
-		if beat {
-			start = w.watch(time.Now())
-		}
 		w.mu.Lock()
 		sp, seq, cycle := w.want, w.seq, w.cycle
 		pending := w.ackedSeq != w.seq
@@ -301,6 +319,14 @@ func (w *Writer) Run(ctx context.Context) {
 		if !beat && !pending {
 			continue
 		}
+		if !w.open() {
+			if pending {
+				held = time.After(gatePoll)
+			}
+			continue
+		}
+		// Start attempts are counted only when they can be written.
+		start := beat && w.watch(time.Now())
 		if seq == 0 {
 			// Nothing ordered yet: keep the heartbeat alive, and start a
 			// stopped PCS, without touching power.
@@ -413,6 +439,9 @@ func (w *Writer) ack(a accepted) {
 		w.onAck(a.cycle, a.at)
 	}
 }
+
+// open reports whether the gate lets a write through now.
+func (w *Writer) open() bool { return w.gate == nil || w.gate() }
 
 func (w *Writer) noteErr(err error, last *time.Time) {
 	w.mu.Lock()

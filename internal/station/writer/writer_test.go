@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,14 +22,20 @@ import (
 // rig is one writer on the PCS of a simulated one-unit plant, over
 // loopback Modbus, recording the cycles whose orders were acknowledged.
 type rig struct {
-	w     *writer.Writer
-	delay func(time.Duration) // delays every reply of the PCS
+	w      *writer.Writer
+	delay  func(time.Duration) // delays every reply of the PCS
+	writes func() uint64       // write requests the PCS accepted
 
 	mu   sync.Mutex
 	acks []uint64
 }
 
 func startRig(t *testing.T, heartbeat time.Duration) *rig {
+	t.Helper()
+	return startGatedRig(t, heartbeat, nil)
+}
+
+func startGatedRig(t *testing.T, heartbeat time.Duration, gate func() bool) *rig {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	cfg := planttest.Config(t, planttest.Spec{Name: "writer", Units: 1, RatedKW: 100, CapKWh: 200})
@@ -47,8 +54,16 @@ func startRig(t *testing.T, heartbeat time.Duration) *rig {
 		if err := sim.DelayDevice(name, v); err != nil {
 			t.Fatal(err)
 		}
+	}, writes: func() uint64 {
+		var n uint64
+		for _, w := range sim.Writes() {
+			if w.Device == name {
+				n += w.Writes
+			}
+		}
+		return n
 	}}
-	r.w = writer.New(writer.Options{PCS: pcs, Heartbeat: heartbeat, Log: log, OnAck: func(cycle uint64, _ time.Time) {
+	r.w = writer.New(writer.Options{PCS: pcs, Heartbeat: heartbeat, Log: log, Gate: gate, OnAck: func(cycle uint64, _ time.Time) {
 		r.mu.Lock()
 		r.acks = append(r.acks, cycle)
 		r.mu.Unlock()
@@ -114,5 +129,37 @@ func TestLatestWins(t *testing.T) {
 	}
 	if got := r.acked(); !slices.Equal(got, []uint64{1, 3}) {
 		t.Fatalf("acknowledged cycles %v, want [1 3] (the second order overtaken)", got)
+	}
+}
+
+// While its gate is closed a writer writes nothing at all, not even the
+// heartbeat (so the PCS watchdog takes over), however many orders come;
+// once it opens, the latest order goes out without waiting for a beat.
+func TestGateHoldsEveryWrite(t *testing.T) {
+	var open atomic.Bool
+	r := startGatedRig(t, 50*time.Millisecond, open.Load)
+	for i := range 20 {
+		r.w.Set(plant.Setpoint{P: float64(i + 1)}, uint64(i+1))
+		time.Sleep(25 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // several heartbeat periods
+	if n := r.writes(); n != 0 {
+		t.Fatalf("the PCS accepted %d writes through a closed gate", n)
+	}
+	if _, _, alive := r.w.AckState(); !alive.IsZero() || r.w.Confirmed() {
+		t.Fatal("a closed gate's writer reports an acknowledgement")
+	}
+	open.Store(true)
+	testutil.WaitFor(t, 5*time.Second, "the held order written once the gate opens", r.w.Confirmed)
+	if sp, _ := r.w.Acked(); sp.P != 20 {
+		t.Fatalf("acked P %v, want the latest order 20", sp.P)
+	}
+	open.Store(false)
+	time.Sleep(100 * time.Millisecond) // a write in flight at the close lands
+	n := r.writes()
+	r.w.Set(plant.Setpoint{P: 5}, 99)
+	time.Sleep(200 * time.Millisecond)
+	if m := r.writes(); m != n {
+		t.Fatalf("%d writes after the gate closed again", m-n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Plant is what the scrape-time collector reads from the station;
@@ -27,6 +28,9 @@ type Dispatch interface {
 	Mode() dispatch.Mode
 	States() []dispatch.State
 }
+
+// qBindings are the values of the binding label of emsd_dispatch_q_binding.
+var qBindings = []reactive.Binding{reactive.BindNone, reactive.BindLimit, reactive.BindApparent, reactive.BindVoltage}
 
 // Modes are the values of the mode label of emsd_mode.
 var Modes = []dispatch.Mode{dispatch.ModeStandby, dispatch.ModeManual, dispatch.ModeSchedule,
@@ -101,6 +105,8 @@ var (
 	dTarget     = desc("emsd_dispatch_target_kw", "Plant power handed to the allocator after all plant constraints, kW.")
 	dSetP       = desc("emsd_dispatch_setpoint_p_kw", "Sum of the unit active power setpoints, kW.")
 	dSetQ       = desc("emsd_dispatch_setpoint_q_kvar", "Sum of the unit reactive power setpoints, kvar.")
+	dQTarget    = desc("emsd_dispatch_q_target_kvar", "Plant reactive power asked by the reactive mode (or the manual setpoint) before any limit, kvar.")
+	dQBinding   = desc("emsd_dispatch_q_binding", "1 for what limited reactive power in the last cycle (none if nothing did), 0 for the others.", "binding")
 	dAvailDis   = desc("emsd_dispatch_available_discharge_kw", "Discharge capacity after all unit constraints, kW.")
 	dAvailChg   = desc("emsd_dispatch_available_charge_kw", "Charge capacity after all unit constraints, kW (>= 0).")
 	dBinding    = desc("emsd_dispatch_binding_constraint", "1 for the constraint that cut the most active power in the last cycle (none if none did), 0 for the others.", "constraint")
@@ -127,7 +133,7 @@ func (c *plantCollector) Describe(ch chan<- *prometheus.Desc) {
 	if c.d == nil {
 		return
 	}
-	for _, d := range []*prometheus.Desc{dMode, dRequested, dBase, dPFR, dFFR, dTarget, dSetP, dSetQ, dAvailDis, dAvailChg,
+	for _, d := range []*prometheus.Desc{dMode, dRequested, dBase, dPFR, dFFR, dTarget, dSetP, dSetQ, dQTarget, dQBinding, dAvailDis, dAvailChg,
 		dBinding, dCut, dStageCut, dAvailUnits, dTripUnits, dEStop, dUnitProt, dUnitsProt} {
 		ch <- d
 	}
@@ -247,6 +253,10 @@ func (c *plantCollector) collectDispatch(ch chan<- prometheus.Metric, v *plant.V
 	gauge(ch, dTarget, r.Target)
 	gauge(ch, dSetP, r.P)
 	gauge(ch, dSetQ, r.Q)
+	gauge(ch, dQTarget, r.QTarget)
+	for _, b := range qBindings {
+		gauge(ch, dQBinding, b2f(b == r.QBinding || (b == reactive.BindNone && r.QBinding == "")), string(b))
+	}
 	gauge(ch, dAvailDis, r.AvailDischarge)
 	gauge(ch, dAvailChg, r.AvailCharge)
 	for _, k := range constraints {

@@ -80,6 +80,7 @@ const (
 	plAvailD
 	plAvailC
 	plCut
+	plQTarget
 	nPlant
 )
 
@@ -88,51 +89,33 @@ var plantSrc = map[string]int{
 	"energy_kwh": plEnergy, "capacity_kwh": plCap, "requested_kw": plRequested, "base_kw": plBase,
 	"pfr_kw": plPFR, "ffr_kw": plFFR, "target_kw": plTarget, "setpoint_p_kw": plSetP,
 	"setpoint_q_kvar": plSetQ, "avail_discharge_kw": plAvailD, "avail_charge_kw": plAvailC, "cut_kw": plCut,
+	"q_target_kvar": plQTarget,
 }
 
-const (
-	mtP = iota
-	mtQ
-	mtF
-	mtV
-	nMeter
+// The standard points the view carries, by kind (plant.Viewed): the k-th
+// accumulator of a meter, PCS or BMS frame is of the k-th of these, and
+// their fields (schema's points) name it as their slot.
+var (
+	meterPts = plant.Viewed(plant.KindMeter)
+	pcsPts   = plant.Viewed(plant.KindPCS)
+	bmsPts   = plant.Viewed(plant.KindBMS)
 )
 
-var meterSrc = map[string]int{
-	"p_kw": mtP, "p_kw_mean": mtP, "p_kw_min": mtP, "p_kw_max": mtP, "q_kvar": mtQ,
-	"f_hz": mtF, "f_hz_mean": mtF, "f_hz_min": mtF, "f_hz_max": mtF, "v_v": mtV,
-}
-
-const (
-	pcP = iota
-	pcQ
-	pcState
-	pcFault
-	nPCS
+var (
+	meterSrc = pointSrc(meterPts)
+	pcsSrc   = pointSrc(pcsPts)
+	bmsSrc   = pointSrc(bmsPts)
 )
 
-var pcsSrc = map[string]int{"p_kw": pcP, "q_kvar": pcQ, "state": pcState, "fault": pcFault}
-
-const (
-	bmSOC = iota
-	bmSOH
-	bmV
-	bmI
-	bmCVMax
-	bmCVMin
-	bmCTMax
-	bmCTMin
-	bmChg
-	bmDis
-	bmAlarm
-	bmCont
-	nBMS
-)
-
-var bmsSrc = map[string]int{
-	"soc_pct": bmSOC, "soh_pct": bmSOH, "v_v": bmV, "i_a": bmI,
-	"cell_v_max_v": bmCVMax, "cell_v_min_v": bmCVMin, "cell_t_max_c": bmCTMax, "cell_t_min_c": bmCTMin,
-	"charge_max_kw": bmChg, "discharge_max_kw": bmDis, "alarm_level": bmAlarm, "contactor": bmCont,
+// pointSrc maps each field of the points pts to its point's slot.
+func pointSrc(pts []plant.Standard) map[string]int {
+	src := map[string]int{}
+	for k := range pts {
+		for _, fd := range pointFields(&pts[k]) {
+			src[fd.Name] = k
+		}
+	}
+	return src
 }
 
 // frame is one interval's accumulators. Observe fills one frame while
@@ -140,13 +123,14 @@ var bmsSrc = map[string]int{
 type frame struct {
 	cycles int
 	plant  [nPlant]acc
-	meter  [nMeter]acc
+	meter  []acc
 	meterQ procimg.Quality
 
 	// the last cycle's report; valid when haveReport
 	haveReport         bool
 	mode               dispatch.Mode
 	binding            dispatch.Constraint
+	qBinding           string
 	available, tripped int
 	estop              bool
 
@@ -155,13 +139,13 @@ type frame struct {
 
 type unitFrame struct {
 	id  string
-	v   [nPCS]acc
+	v   []acc
 	q   procimg.Quality
 	bms []bmsFrame
 }
 
 type bmsFrame struct {
-	v [nBMS]acc
+	v []acc
 	q procimg.Quality
 }
 
@@ -170,14 +154,12 @@ type bmsFrame struct {
 func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 	f.cycles++
 	m := &v.POI
-	f.meter[mtP].add(&m.P)
-	f.meter[mtQ].add(&m.Q)
-	f.meter[mtF].add(&m.F)
-	f.meter[mtV].add(&m.V)
-	worse(&f.meterQ, &m.P)
-	worse(&f.meterQ, &m.Q)
-	worse(&f.meterQ, &m.F)
-	worse(&f.meterQ, &m.V)
+	f.meter = sized(f.meter, len(meterPts))
+	for k := range meterPts {
+		x := meterPts[k].Meter(m)
+		f.meter[k].add(x)
+		worse(&f.meterQ, x)
+	}
 	f.plant[plP].add(&m.P)
 	f.plant[plQ].add(&m.Q)
 	f.plant[plF].add(&m.F)
@@ -190,14 +172,12 @@ func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 	for i := range v.Units {
 		uv, uf := &v.Units[i], &f.units[i]
 		uf.id = uv.ID
-		uf.v[pcP].add(&uv.P)
-		uf.v[pcQ].add(&uv.Q)
-		uf.v[pcState].add(&uv.State)
-		uf.v[pcFault].add(&uv.Fault)
-		worse(&uf.q, &uv.P)
-		worse(&uf.q, &uv.Q)
-		worse(&uf.q, &uv.State)
-		worse(&uf.q, &uv.Fault)
+		uf.v = sized(uf.v, len(pcsPts))
+		for k := range pcsPts {
+			x := pcsPts[k].PCS(uv)
+			uf.v[k].add(x)
+			worse(&uf.q, x)
+		}
 		if uv.P.Good() {
 			unitsP += uv.P.V
 			nP++
@@ -207,11 +187,11 @@ func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 		}
 		for j := range uv.BMS {
 			b, bf := &uv.BMS[j], &uf.bms[j]
-			vals := [nBMS]*procimg.Value{&b.SOC, &b.SOH, &b.V, &b.I, &b.CellVMax, &b.CellVMin,
-				&b.CellTMax, &b.CellTMin, &b.ChargeMax, &b.DischargeMax, &b.AlarmLevel, &b.Contactor}
-			for k, p := range vals {
-				bf.v[k].add(p)
-				worse(&bf.q, p)
+			bf.v = sized(bf.v, len(bmsPts))
+			for k := range bmsPts {
+				x := bmsPts[k].Battery(b)
+				bf.v[k].add(x)
+				worse(&bf.q, x)
 			}
 		}
 		p := plant.Condense(uv.BMS, v.At)
@@ -231,7 +211,7 @@ func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 		return
 	}
 	f.haveReport = true
-	f.mode, f.binding = rep.Mode, rep.Binding
+	f.mode, f.binding, f.qBinding = rep.Mode, rep.Binding, string(rep.QBinding)
 	f.available, f.tripped, f.estop = rep.Available, rep.Tripped, rep.EStop
 	f.plant[plRequested].addf(rep.Requested)
 	f.plant[plBase].addf(rep.Base)
@@ -243,18 +223,30 @@ func (f *frame) observe(v *plant.View, rep *dispatch.Report) {
 	f.plant[plAvailD].addf(rep.AvailDischarge)
 	f.plant[plAvailC].addf(rep.AvailCharge)
 	f.plant[plCut].addf(rep.Cut)
+	f.plant[plQTarget].addf(rep.QTarget)
 }
 
 // reset empties the frame, keeping its storage.
 func (f *frame) reset() {
-	units := f.units
+	units, meter := f.units, f.meter
+	clear(meter)
 	for i := range units {
 		u := &units[i]
 		bms := u.bms
 		for j := range bms {
-			bms[j] = bmsFrame{}
+			clear(bms[j].v)
+			bms[j] = bmsFrame{v: bms[j].v}
 		}
-		*u = unitFrame{id: u.id, bms: bms}
+		clear(u.v)
+		*u = unitFrame{id: u.id, v: u.v, bms: bms}
 	}
-	*f = frame{units: units}
+	*f = frame{units: units, meter: meter}
+}
+
+// sized returns accs if it has n accumulators, else n new ones.
+func sized(accs []acc, n int) []acc {
+	if len(accs) != n {
+		return make([]acc, n)
+	}
+	return accs
 }

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,11 @@ type Options struct {
 	// Devices, if set, are written to the device measurement at each
 	// flush, and their communication state changes as comm events.
 	Devices []HealthSource
+	// Controller, if set, is this controller's name in a hot-standby pair
+	// (ha.name): every point then also carries the tags controller and
+	// role, the latter from Role (leader or standby) when it is written.
+	Controller string
+	Role       func() string
 }
 
 // binding ties a declared field to its accumulator slot.
@@ -207,8 +213,11 @@ func (r *Recorder) write(p influx.Point) int {
 }
 
 func (r *Recorder) tags(kv ...string) map[string]string {
-	t := make(map[string]string, 1+len(kv)/2)
+	t := make(map[string]string, 3+len(kv)/2)
 	t["site"] = r.site
+	if r.o.Controller != "" && r.o.Role != nil {
+		t["controller"], t["role"] = r.o.Controller, r.o.Role()
+	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		t[kv[i]] = kv[i+1]
 	}
@@ -256,6 +265,7 @@ func (r *Recorder) emit(f *frame, now time.Time) int {
 		if f.haveReport {
 			pf["mode"] = string(f.mode)
 			pf["binding"] = f.binding.String()
+			pf["q_binding"] = cmp.Or(f.qBinding, "none")
 			pf["available_units"] = int64(f.available)
 			pf["tripped_units"] = int64(f.tripped)
 			pf["estop"] = f.estop

@@ -318,3 +318,34 @@ var _ Sink = (*influx.Writer)(nil)
 var _ command.AuditSink = (*Recorder)(nil)
 var _ devices.Observer = (*Recorder)(nil)
 var _ HealthSource = (*devices.Device)(nil)
+
+// TestPairTagsEveryPoint: in a hot-standby pair every point carries the
+// controller's name and its role at the time it was written.
+func TestPairTagsEveryPoint(t *testing.T) {
+	sink := &memSink{}
+	role := "standby"
+	r, err := New(sink, Options{Site: "s1", Controller: "ctl-b", Role: func() string { return role }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Observe(testView(2, 2), report())
+	r.Flush(t0.Add(time.Second))
+	role = "leader"
+	_ = r.Audit(command.Record{Time: t0, Transport: "ha", Name: "role_leader", Result: command.ResultOK})
+	r.Observe(testView(2, 2), report())
+	r.Flush(t0.Add(2 * time.Second))
+	pts := sink.take()
+	if len(pts) < 4 {
+		t.Fatalf("%d points", len(pts))
+	}
+	roles := map[string]int{}
+	for _, p := range pts {
+		if p.Tags["controller"] != "ctl-b" {
+			t.Fatalf("%s point without the controller tag: %v", p.Measurement, p.Tags)
+		}
+		roles[p.Tags["role"]]++
+	}
+	if roles["standby"] == 0 || roles["leader"] == 0 || len(roles) != 2 {
+		t.Fatalf("roles tagged %v, want standby before the change and leader after", roles)
+	}
+}

@@ -1,6 +1,11 @@
 package record
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emsd/emsd/internal/plant"
+)
 
 // Type is an InfluxDB field type. A field keeps one type for ever: InfluxDB
 // refuses points whose field type conflicts with the stored one.
@@ -159,8 +164,10 @@ var Default = Schema{
 			f("setpoint_q_kvar", Float, "kvar", Last, "sum of unit Q setpoints"),
 			f("avail_discharge_kw", Float, "kW", Last, "discharge capacity after all unit constraints"),
 			f("avail_charge_kw", Float, "kW", Last, "charge capacity after all unit constraints, >= 0"),
-			f("binding", String, "", Sampled, "constraint that cut the most active power in the last cycle (none, rated, availability, protection, bms_limit, soc_window, cell_limit, apparent_power, agc_trim_limit, ramp, fr_reserve, poi_limit)"),
+			f("binding", String, "", Sampled, "constraint that cut the most active power in the last cycle (none, rated, availability, protection, bms_limit, soc_window, cell_limit, apparent_power, agc_trim_limit, ramp, fr_reserve, poi_limit, q_priority)"),
 			f("cut_kw", Float, "kW", Last, "active power cut by the binding constraint"),
+			f("q_target_kvar", Float, "kvar", Last, "plant Q asked by the reactive mode (or the manual setpoint) before any limit"),
+			f("q_binding", String, "", Sampled, "what limited Q in the last cycle (none, q_limit, apparent_power, voltage_unknown)"),
 			f("available_units", Integer, "", Sampled, "units available to dispatch (last cycle)"),
 			f("tripped_units", Integer, "", Sampled, "units in protection trip (last cycle)"),
 			f("estop", Boolean, "", Sampled, "plant emergency stop latched (last cycle)"),
@@ -171,50 +178,24 @@ var Default = Schema{
 	},
 	{
 		Name: MMeter, Desc: "the POI meter, one point per interval", Tags: []string{"site", "device"},
-		Fields: []Field{
-			f("p_kw", Float, "kW", Last, "active power, > 0 export"),
-			fixed("p_kw_mean", "kW", Mean, "mean active power over the interval"),
-			fixed("p_kw_min", "kW", Min, "lowest active power in the interval"),
-			fixed("p_kw_max", "kW", Max, "highest active power in the interval"),
-			f("q_kvar", Float, "kvar", Last, "reactive power"),
-			f("f_hz", Float, "Hz", Last, "frequency"),
-			fixed("f_hz_mean", "Hz", Mean, "mean frequency over the interval"),
-			fixed("f_hz_min", "Hz", Min, "lowest frequency in the interval"),
-			fixed("f_hz_max", "Hz", Max, "highest frequency in the interval"),
-			f("v_v", Float, "V", Last, "voltage"),
+		Fields: append(points(plant.KindMeter),
 			f("quality", String, "", Sampled, "worst quality of the meter's readings in the interval: good, stale, lost, invalid, refused"),
-		},
+		),
 	},
 	{
 		Name: MPCS, Desc: "one point per unit (PCS) per interval", Tags: []string{"site", "unit"},
-		Fields: []Field{
-			f("p_kw", Float, "kW", Last, "measured active power, > 0 discharge"),
-			f("q_kvar", Float, "kvar", Last, "measured reactive power"),
-			{Name: "state", Type: Integer, Agg: Last, Fixed: true, Desc: "PCS run state: 0 stopped, 1 running, 2 fault, 3 starting, 4 local"},
-			{Name: "fault", Type: Integer, Agg: Max, Fixed: true, Desc: "PCS fault code, 0 none (highest in the interval)"},
+		Fields: append(points(plant.KindPCS),
 			f("setpoint_p_kw", Float, "kW", Sampled, "last active power setpoint the PCS acknowledged"),
 			f("setpoint_q_kvar", Float, "kvar", Sampled, "last reactive power setpoint the PCS acknowledged"),
 			f("protection", String, "", Sampled, "protection state: normal, derate, limit, trip"),
 			f("quality", String, "", Sampled, "worst quality of the PCS's readings in the interval: good, stale, lost, invalid, refused"),
-		},
+		),
 	},
 	{
 		Name: MBMS, Desc: "one point per battery (BMS) per interval; bms is the battery's index within its unit", Tags: []string{"site", "unit", "bms"},
-		Fields: []Field{
-			f("soc_pct", Float, "%", Last, "state of charge"),
-			f("soh_pct", Float, "%", Last, "state of health"),
-			f("v_v", Float, "V", Last, "DC voltage"),
-			f("i_a", Float, "A", Last, "DC current, > 0 discharge"),
-			f("cell_v_max_v", Float, "V", Last, "highest cell voltage"),
-			f("cell_v_min_v", Float, "V", Last, "lowest cell voltage"),
-			f("cell_t_max_c", Float, "°C", Last, "highest cell temperature"),
-			f("cell_t_min_c", Float, "°C", Last, "lowest cell temperature"),
-			f("charge_max_kw", Float, "kW", Last, "dynamic charge power limit"),
-			f("discharge_max_kw", Float, "kW", Last, "dynamic discharge power limit"),
-			{Name: "alarm_level", Type: Integer, Agg: Max, Fixed: true, Desc: "highest BMS alarm level in the interval: 0 none, 1 warning, 2 alarm, 3 protection"},
-			{Name: "contactor", Type: Integer, Agg: Min, Fixed: true, Desc: "DC contactor: 1 closed, 0 open (0 if it opened at any time in the interval)"},
+		Fields: append(points(plant.KindBMS),
 			f("quality", String, "", Sampled, "worst quality of the BMS's readings in the interval: good, stale, lost, invalid, refused"),
-		},
+		),
 	},
 	{
 		Name: MDevice, Desc: "communication health of every device, one point per interval (when device health is wired)", Tags: []string{"site", "device"},
@@ -241,4 +222,40 @@ var Default = Schema{
 			f("source", String, "", Sampled, "who caused it: command transport and client"),
 		},
 	},
+}
+
+// points are the fields of the standard points of kind the view carries,
+// in the order of plant.Standards.
+func points(kind plant.Kind) []Field {
+	var out []Field
+	for _, s := range plant.Viewed(kind) {
+		out = append(out, pointFields(&s)...)
+	}
+	return out
+}
+
+// pointFields are the fields of one standard point: a float by default,
+// its decimation configurable; a fixed integer for a code or level, its
+// highest or lowest reading where the point says which way is worse; and
+// for a point with Stats, its mean, min and max besides.
+func pointFields(s *plant.Standard) []Field {
+	name := s.FieldName()
+	if s.Int {
+		agg := Last
+		if s.Worst > 0 {
+			agg = Max
+		} else if s.Worst < 0 {
+			agg = Min
+		}
+		return []Field{{Name: name, Type: Integer, Unit: s.Unit, Agg: agg, Fixed: true, Desc: s.Doc}}
+	}
+	out := []Field{f(name, Float, s.Unit, Last, s.Doc)}
+	if s.Stats {
+		what, _, _ := strings.Cut(s.Doc, ",")
+		out = append(out,
+			fixed(name+"_mean", s.Unit, Mean, "mean "+what+" over the interval"),
+			fixed(name+"_min", s.Unit, Min, "lowest "+what+" in the interval"),
+			fixed(name+"_max", s.Unit, Max, "highest "+what+" in the interval"))
+	}
+	return out
 }
