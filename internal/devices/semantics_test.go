@@ -381,3 +381,31 @@ points:
 		t.Errorf("write requests %v, heartbeat %d, p_set %#x; want one each of FC05, FC06, FC16, 7, 0xfffb", fcs, hb, ps)
 	}
 }
+
+// TestRefusedWriteKeepsConnection: a write answered with an exception (a
+// device that takes FC06 only, written with FC16) fails with the
+// exception named, but is not a link fault: no redial, reads go on.
+func TestRefusedWriteKeepsConnection(t *testing.T) {
+	srv, err := newRawServer("127.0.0.1:0", func(s *rawServer, req *rawReq, out []byte) []byte {
+		if req.fc == 16 {
+			return adu(out, req, req.fc|0x80, 1) // illegal function
+		}
+		return answer(s, req, out)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	img := procimg.New()
+	d := startDevice(t, Options{Name: "w", Address: srv.addr, Profile: mustProfile(t, plausDoc+"  - {name: lvl, table: holding, address: 40, type: uint16, writable: true}\n")}, img)
+	waitFor(t, 5*time.Second, "a read", func() bool { return d.Health().Reads > 0 })
+	_, err = d.Write(context.Background(), PointValue{Point: "lvl", Value: 1})
+	if err == nil || !strings.Contains(err.Error(), "illegal function") {
+		t.Fatalf("write refused by the device: %v, want the exception named", err)
+	}
+	reads := d.Health().Reads
+	waitFor(t, 5*time.Second, "reads going on", func() bool { return d.Health().Reads > reads+3 })
+	if h := d.Health(); h.Errors != 0 || h.Reconnects != 0 || h.Exceptions != 1 || srv.conns.Load() != 1 {
+		t.Errorf("errors %d, reconnects %d, exceptions %d, connections %d; want 0, 0, 1, 1", h.Errors, h.Reconnects, h.Exceptions, srv.conns.Load())
+	}
+}
