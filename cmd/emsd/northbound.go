@@ -42,7 +42,8 @@ func buildNorthbound(cfg *config.Config, st *station.Station, d *station.Dispatc
 		config.FallbackSchedule: northbound.Schedule}[n.Fallback]
 	link := northbound.NewLink(northbound.LinkConfig{Fallback: fallback, SetpointTimeout: n.SetpointTimeout},
 		h, log.Named("northbound"))
-	disp := northbound.NewDispatch(h, link).WithPFR(func() dispatch.PFRParams { p, _ := d.PFR(); return p })
+	disp := northbound.NewDispatch(h, link).WithPFR(func() dispatch.PFRParams { p, _ := d.PFR(); return p }).
+		WithReactive(d.Reactive)
 	src := func() northbound.Values {
 		vals := plantValues(httpapi.Snapshot(st, d, time.Now()), d, h.Authority(), time.Now(), staleAfter(cfg))
 		in, out, good := e.Today()

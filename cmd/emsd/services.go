@@ -85,8 +85,8 @@ func newServices(cfg *config.Config, profiles devices.Profiles, log *zap.Logger,
 		Observer:    s,
 		FastLatency: s.m.FastLatency,
 		OnCycle:     s.onCycle,
-		OnUnitEvent: s.onUnitEvent,
 		Gate:        gate(s.ha),
+		OnUnitEvent: s.onUnitEvent,
 	})
 	if err != nil {
 		if s.ha != nil {

@@ -66,14 +66,14 @@ type Options struct {
 	LostAfter time.Duration
 	// Observer, when set, is told about every transaction.
 	Observer Observer
-	// Ratings are the ratings of the device's unit, from which the
-	// default plausibility bounds of its standard points derive.
-	Ratings plant.Ratings
 	// WriteGate, when set, is asked on the device goroutine right before
 	// each write request goes on the wire; false refuses the write with
 	// ErrFenced. A hot-standby pair's lease fence (package ha) is one: a
 	// write queued behind a slow read is checked again when it is sent.
 	WriteGate func() bool
+	// Ratings are the ratings of the device's unit, from which the
+	// default plausibility bounds of its standard points derive.
+	Ratings plant.Ratings
 }
 
 // Op is the kind of a Modbus transaction.

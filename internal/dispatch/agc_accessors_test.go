@@ -3,6 +3,8 @@ package dispatch
 import (
 	"testing"
 	"time"
+
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // TestAGCTargetReportsTheAcceptedTarget: the accessor the northbound
@@ -47,5 +49,24 @@ func TestPFRReportsTheParametersInForce(t *testing.T) {
 	}
 	if p, on := c.PFR(); on || p != q {
 		t.Fatalf("PFR after on then off = %+v, %v; want %+v, off", p, on, q)
+	}
+}
+
+// TestReactiveReportsTheParametersInForce: the accessor the AVC setpoints
+// start from follows SetReactive.
+func TestReactiveReportsTheParametersInForce(t *testing.T) {
+	c, err := New(DefaultConfig(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Reactive(); p.Mode != reactive.ModeOff {
+		t.Fatalf("reactive at start %+v, want off", p)
+	}
+	want := reactive.Params{Mode: reactive.ModeFixedQ, Q: 100, QMax: 300, QMin: -300}
+	if err := c.Apply(SetReactive{Params: want}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Reactive(); p != want {
+		t.Fatalf("reactive %+v, want %+v", p, want)
 	}
 }

@@ -112,6 +112,9 @@ func (c *Controller) AGCTarget() (float64, bool) { return c.agc.target, c.agc.ta
 // PFR returns the primary frequency response parameters and whether it is on.
 func (c *Controller) PFR() (PFRParams, bool) { return c.params.pfr, c.params.pfrOn }
 
+// Reactive returns the reactive-power parameters in force.
+func (c *Controller) Reactive() reactive.Params { return c.params.reactive }
+
 // States returns the protection state of each unit as of the last Step.
 // The slice aliases an internal buffer valid until the next Step.
 func (c *Controller) States() []State { return c.states }

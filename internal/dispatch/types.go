@@ -114,7 +114,7 @@ const (
 	ConstraintBMS                     // BMS dynamic charge/discharge limits
 	ConstraintSOC                     // SOC window taper
 	ConstraintCell                    // cell voltage and temperature limits
-	ConstraintApparent                // P² + Q² ≤ S² (cuts Q; P has priority)
+	ConstraintApparent                // P² + Q² ≤ S² with P first: the Q it cut (kvar)
 	ConstraintAGCTrim                 // AGC integral trim at its limit: the POI error it could not remove
 	ConstraintRamp                    // plant ramp-rate limit on the base mode
 	ConstraintReserve                 // headroom reserved for frequency response

@@ -13,6 +13,7 @@ import (
 	"github.com/emsd/emsd/internal/command"
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Commander takes commands by name and JSON payload, as MQTT hands them
@@ -29,6 +30,7 @@ type Dispatch struct {
 	cmd   Commander
 	link  *Link
 	pfr   func() dispatch.PFRParams // the parameters pfr_enable turns on with
+	react func() reactive.Params    // the reactive parameters the AVC setpoints start from
 	epoch string                    // distinguishes this run's command ids from earlier runs'
 	seq   atomic.Uint64
 }
@@ -44,6 +46,14 @@ func NewDispatch(cmd Commander, link *Link) *Dispatch {
 // pfr_enable on is refused. It returns d.
 func (d *Dispatch) WithPFR(params func() dispatch.PFRParams) *Dispatch {
 	d.pfr = params
+	return d
+}
+
+// WithReactive gives the reactive-power parameters in force, which the
+// AVC setpoints keep (limits, priority, gains) while setting the mode and
+// its target; without them the AVC setpoints are refused. It returns d.
+func (d *Dispatch) WithReactive(params func() reactive.Params) *Dispatch {
+	d.react = params
 	return d
 }
 
@@ -76,6 +86,25 @@ func (d *Dispatch) Set(ctx context.Context, p points.Point, wire float64, o Orig
 			return nil
 		}
 		return err
+	case points.QAVCQTarget, points.QAVCVTarget:
+		if d.react == nil {
+			return fmt.Errorf("ioa %d: no reactive parameters to set %s with", p.IOA, p.Quantity)
+		}
+		// The target sets the mode and its value; limits, gains and
+		// priority stay. The value goes in as written (so that a NaN is
+		// refused as malformed and audited): Q and VRef are zeroed, which
+		// omits them from the marshalled parameters.
+		r := d.react()
+		r.Q, r.VRef, r.Mode = 0, 0, reactive.ModeVoltage
+		key := "v_ref"
+		if p.Quantity == points.QAVCQTarget {
+			r.Mode, key = reactive.ModeFixedQ, "q"
+		}
+		b, err := json.Marshal(dispatch.SetReactive{Params: r})
+		if err != nil {
+			return err
+		}
+		return d.submit(ctx, command.NameReactive, string(b[1:len(b)-1])+`,"`+key+`":`+v, p, o)
 	}
 	return fmt.Errorf("ioa %d: setpoint quantity %q has no command", p.IOA, p.Quantity)
 }

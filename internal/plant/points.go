@@ -243,6 +243,16 @@ func Viewed(kind Kind) []Standard {
 	return out
 }
 
+// LookupStandard returns the standard point name of kind, if there is one.
+func LookupStandard(kind Kind, name string) (Standard, bool) {
+	for _, s := range Standards {
+		if s.Kind == kind && s.Name == name {
+			return s, true
+		}
+	}
+	return Standard{}, false
+}
+
 // StandardsMarkdown renders the table as docs/devices.md's list of
 // standard points.
 func StandardsMarkdown() string {
@@ -270,14 +280,4 @@ func StandardsMarkdown() string {
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}
 	return b.String()
-}
-
-// LookupStandard returns the standard point name of kind, if there is one.
-func LookupStandard(kind Kind, name string) (Standard, bool) {
-	for _, s := range Standards {
-		if s.Kind == kind && s.Name == name {
-			return s, true
-		}
-	}
-	return Standard{}, false
 }

@@ -73,8 +73,12 @@
 // at level ≤ 1. A forced level replaces the reported alarm_level;
 // alarm_word keeps showing the physics alarms.
 //
-// POI meter: P = Σ PCS P − site load (+ export), Q = Σ PCS Q, V =
-// simulator.grid.voltage_v, import/export kWh integrated. Frequency is, in
+// POI meter: P = Σ PCS P − site load (+ export), Q = Σ PCS Q, V the POI
+// voltage of a Thevenin grid: a source voltage behind an impedance sized
+// from simulator.grid.scr and x_r (scr 0: a stiff grid, V = the source), so
+// that V answers to the plant's P and Q, V ≈ E + (R·P + X·Q)/E. The source
+// is SetVoltage (a step or a ramp), else voltage_trace, else voltage_steps,
+// else voltage_v. Import/export kWh are integrated. Frequency is, in
 // order of precedence: SetFrequency/StepFrequency, a replayed trace
 // (frequency_trace at trace_speed, from its first sample, holding the last
 // value), scripted frequency_steps (relative to Start), frequency_hz.
@@ -110,6 +114,7 @@
 //	POST /pcs/{unit}/fault?on=true|false
 //	POST /bms/{unit}/{j}/alarm?level=N        -1..3; -1 = physics
 //	POST /grid/frequency?hz=F                 40..70; reply has "at", when readable
+//	POST /grid/voltage?v=V&ramp_s=S           source voltage, 0.8..1.15 × voltage_v
 //	POST /grid/load?kw=P
 //
 // Example: curl -X POST '127.0.0.1:18080/grid/frequency?hz=49.8'

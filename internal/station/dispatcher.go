@@ -10,6 +10,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
+	"github.com/emsd/emsd/internal/reactive"
 )
 
 // Dispatcher runs the dispatch controller as the station's controller and
@@ -105,6 +106,13 @@ func (d *Dispatcher) PFR() (dispatch.PFRParams, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.ctl.PFR()
+}
+
+// Reactive returns the reactive-power parameters in force.
+func (d *Dispatcher) Reactive() reactive.Params {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctl.Reactive()
 }
 
 // States returns each unit's protection state.

@@ -80,14 +80,14 @@ type Options struct {
 	// view (valid only during the call) and what started the cycle. It
 	// must be quick and not block.
 	OnCycle func(v *plant.View, k plant.CycleKind)
-	// OnUnitEvent, if set, receives each unit's PCS run-state events
-	// (restart, not running, running again) from its writer; it must
-	// not block.
-	OnUnitEvent func(unit string, e writer.Event)
 	// Gate, if set, is asked before every PCS write (see writer.Options):
 	// a hot-standby pair's fence, open only on the leader within its
 	// lease. The control loop runs either way, keeping the standby warm.
 	Gate func() bool
+	// OnUnitEvent, if set, receives each unit's PCS run-state events
+	// (restart, not running, running again) from its writer; it must
+	// not block.
+	OnUnitEvent func(unit string, e writer.Event)
 }
 
 // New builds a station of c. Profiles must hold every profile c names,
@@ -113,8 +113,8 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			StalePeriods: c.Comms.StalePeriods,
 			LostAfter:    c.Comms.LostAfter,
 			Observer:     o.Observer,
-			Ratings:      r,
 			WriteGate:    o.Gate,
+			Ratings:      r,
 		}, s.img, log.Named(name))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -139,7 +139,7 @@ func New(c Config, profiles devices.Profiles, log *zap.Logger, o Options) (*Stat
 			onEvent = func(e writer.Event) { o.OnUnitEvent(id, e) }
 		}
 		u := &unit{id: cu.ID, ratedP: cu.RatedPKW, ratedS: cu.RatedSKVA, pcs: pcs,
-			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked, OnEvent: onEvent, Gate: o.Gate})}
+			w: writer.New(writer.Options{PCS: pcs, Heartbeat: c.HeartbeatPeriod, Log: log.Named(cu.ID), OnAck: s.lat.acked, Gate: o.Gate, OnEvent: onEvent})}
 		for j := range cu.BMS {
 			b, err := mk(plant.DeviceName(cu.ID, plant.KindBMS, j), &cu.BMS[j].Device, ratings)
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/reactive"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -120,6 +121,10 @@ func newRig(t *testing.T, mod func(*Config, *northbound.LinkConfig)) *rig {
 		defer p.mu.Unlock()
 		params, _ := p.ctl.PFR()
 		return params
+	}).WithReactive(func() reactive.Params {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.ctl.Reactive()
 	})
 	srv, err := New(cfg, p.source, disp, link, log)
 	if err != nil {

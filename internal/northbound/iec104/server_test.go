@@ -1,6 +1,7 @@
 package iec104
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/emsd/emsd/internal/dispatch"
 	"github.com/emsd/emsd/internal/northbound"
 	"github.com/emsd/emsd/internal/northbound/points"
+	"github.com/emsd/emsd/internal/reactive"
 	"github.com/emsd/emsd/internal/testutil"
 )
 
@@ -272,5 +274,42 @@ func TestClosingTheServerIsNoLossOfDispatch(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "masters disconnected", func() bool { return r.srv.Connections() == 0 })
 	if n := r.link.Fallbacks(); n != 0 {
 		t.Errorf("the server's own shutdown applied the fallback %d times", n)
+	}
+}
+
+func TestAVCSetpointsKeepTheLimitsInForce(t *testing.T) {
+	r := newRig(t, nil)
+	m := dial(t, r.addr)
+	q, v := ioaOf(points.QAVCQTarget), ioaOf(points.QAVCVTarget)
+	// No reactive limits yet (q_max = q_min = 0): a Q target is refused.
+	m.setpoint(t, ca, q, 1.5)
+	if x := m.confirmation(t, asdu.C_SE_NC_1, q); !x.Neg {
+		t.Fatalf("Q target without reactive limits confirmed: %v", x)
+	}
+	limits := reactive.Params{Mode: reactive.ModeOff, QMax: 3000, QMin: -3000, Ki: 0.5, DeadBand: 50}
+	if _, err := r.plant.Submit(context.Background(), dispatch.SetReactive{Params: limits}, command.Source{}); err != nil {
+		t.Fatal(err)
+	}
+	m.reset()
+	m.setpoint(t, ca, q, 1.5) // Mvar
+	if x := m.confirmation(t, asdu.C_SE_NC_1, q); x.Neg {
+		t.Fatalf("Q target within limits refused: %v", x)
+	}
+	m.reset()
+	m.setpoint(t, ca, q, 4) // beyond q_max
+	if x := m.confirmation(t, asdu.C_SE_NC_1, q); !x.Neg {
+		t.Fatalf("Q target beyond q_max confirmed: %v", x)
+	}
+	m.reset()
+	m.setpoint(t, ca, v, 10.25) // kV, exact in float32
+	if x := m.confirmation(t, asdu.C_SE_NC_1, v); x.Neg {
+		t.Fatalf("voltage target refused: %v", x)
+	}
+	wantQ, wantV := limits, limits
+	wantQ.Mode, wantQ.Q = reactive.ModeFixedQ, 1500
+	wantV.Mode, wantV.VRef = reactive.ModeVoltage, 10250
+	cmds := r.plant.appliedCmds()
+	if len(cmds) != 3 || cmds[1] != (dispatch.SetReactive{Params: wantQ}) || cmds[2] != (dispatch.SetReactive{Params: wantV}) {
+		t.Fatalf("control loop got %+v, want the limits, then %+v, then %+v", cmds, wantQ, wantV)
 	}
 }

@@ -173,6 +173,12 @@ func TestMbpollWritesTheAGCTarget(t *testing.T) {
 
 func TestMbpollRefusedWritesGetExceptions(t *testing.T) {
 	r := newRig(t, nil)
+	pastHR := 0
+	for _, e := range Map(points.DefaultPoints()) {
+		if e.Table == HoldingRegisters {
+			pastHR = int(e.Addr) + 2
+		}
+	}
 	cases := []struct {
 		what string
 		args []string
@@ -180,7 +186,7 @@ func TestMbpollRefusedWritesGetExceptions(t *testing.T) {
 	}{
 		{"above rating", []string{"-a", "1", "-t", "4:float", "-B", "-r", "1", "127.0.0.1", "12"}, "Illegal data value"},
 		{"half a float", []string{"-a", "1", "-t", "4", "-r", "2", "127.0.0.1", "7"}, "Illegal data address"},
-		{"past the map", []string{"-a", "1", "-t", "4:float", "-B", "-r", "3", "127.0.0.1", "1"}, "Illegal data address"},
+		{"past the map", []string{"-a", "1", "-t", "4:float", "-B", "-r", strconv.Itoa(pastHR + 1), "127.0.0.1", "1"}, "Illegal data address"},
 		{"another unit id", []string{"-a", "2", "-t", "4:float", "-B", "-r", "1", "127.0.0.1", "1"}, "Target device failed to respond"},
 	}
 	for _, c := range cases {

@@ -29,7 +29,7 @@ const (
 var quantities = map[Kind][]string{
 	Measurand: {QP, QQ, QU, QF, QSOC, QAvailCharge, QAvailDischarge, QAGCTargetKW, QChargedToday, QDischargedToday},
 	Single:    {QRemote, QRunning, QFault, QAGCOn, QEStop, QPFROn},
-	Setpoint:  {QAGCTarget},
+	Setpoint:  {QAGCTarget, QAVCQTarget, QAVCVTarget},
 	Command:   {QAGCEnable, QPlantRun, QPFREnable},
 }
 
@@ -74,6 +74,8 @@ const (
 	QEStop           = "estop"                  // emergency stop latched
 	QPFROn           = "pfr_on"                 // primary frequency response on
 	QAGCTarget       = "agc_target"             // setpoint: AGC target at the POI, kW
+	QAVCQTarget      = "avc_q_target"           // setpoint: reactive power at the POI, kvar (reactive mode fixed_q)
+	QAVCVTarget      = "avc_v_target"           // setpoint: POI voltage, V (reactive mode voltage)
 	QAGCEnable       = "agc_enable"             // command: on = AGC mode, off = standby
 	QPlantRun        = "plant_run"              // command: on = reset latched trips and estop, off = standby
 	QPFREnable       = "pfr_enable"             // command: primary frequency response on (its parameters in force) or off
@@ -123,6 +125,8 @@ func DefaultPoints() []Point {
 		{IOA: 24578, Type: Command, Quantity: QPlantRun, Scale: 1},
 		{IOA: 24579, Type: Command, Quantity: QPFREnable, Scale: 1},
 		{IOA: 25089, Type: Setpoint, Quantity: QAGCTarget, Unit: "MW", Scale: 0.001},
+		{IOA: 25090, Type: Setpoint, Quantity: QAVCQTarget, Unit: "Mvar", Scale: 0.001},
+		{IOA: 25091, Type: Setpoint, Quantity: QAVCVTarget, Unit: "kV", Scale: 0.001},
 	}
 }
 

@@ -15,7 +15,7 @@ func TestDefaultTableIsValid(t *testing.T) {
 	for _, p := range DefaultPoints() {
 		kinds[p.Type]++
 	}
-	if kinds[Measurand] != 10 || kinds[Single] != 6 || kinds[Setpoint] != 1 || kinds[Command] != 3 {
+	if kinds[Measurand] != 10 || kinds[Single] != 6 || kinds[Setpoint] != 3 || kinds[Command] != 3 {
 		t.Errorf("default table kinds %v", kinds)
 	}
 }
@@ -45,7 +45,7 @@ func TestCheckNamesEachBadEntry(t *testing.T) {
 		got = append(got, err.Error())
 	}
 	want := []string{"[0].ioa: 0 is not", "[1].ioa: 16777216 is not", "[3].ioa: 7 is also entry [2]", `[4].type: "analog"`,
-		`[5].quantity: "p_kw" is not a setpoint quantity (known: agc_target)`, "[6].scale:", "[7].scale:", "[8].deadband: -1 is negative",
+		`[5].quantity: "p_kw" is not a setpoint quantity (known: agc_target, avc_q_target, avc_v_target)`, "[6].scale:", "[7].scale:", "[8].deadband: -1 is negative",
 		`[9].quantity: "unit_trip:" is not a per-unit single`, `[10].quantity: "unit_trip:u1" is not a per-unit measurand`}
 	if len(got) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))

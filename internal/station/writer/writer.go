@@ -36,16 +36,17 @@ type Options struct {
 	// Log receives write failures, at most one every 5 s.
 	Log *zap.Logger
 	// OnAck, if set, is called from the writer's goroutine when the PCS
-	// acknowledges an order that was set with a non-zero cycle.
+	// first acknowledges an order that was set with a non-zero cycle (not
+	// again when a heartbeat rewrites it).
 	OnAck func(cycle uint64, at time.Time)
-	// OnEvent, if set, is called from the writer's goroutine with each
-	// event about the PCS's run state (it must not block).
-	OnEvent func(Event)
 	// Gate, if set, is asked immediately before every write (order, run
 	// command, heartbeat); while it says no, nothing is written, not even
 	// the heartbeat, so the PCS's own watchdog takes over. A hot-standby
 	// pair's lease fence is one (package ha).
 	Gate func() bool
+	// OnEvent, if set, is called from the writer's goroutine with each
+	// event about the PCS's run state (it must not block).
+	OnEvent func(Event)
 }
 
 // gatePoll is how often a writer held by its gate looks again; Kick
@@ -87,8 +88,8 @@ type Writer struct {
 	heartbeat time.Duration
 	log       *zap.Logger
 	onAck     func(cycle uint64, at time.Time)
-	onEvent   func(Event)
 	gate      func() bool
+	onEvent   func(Event)
 
 	hasQ, hasRun, hasHB bool
 	stateIdx, faultIdx  int // -1 when the profile lacks the point
@@ -312,6 +313,12 @@ func (w *Writer) Run(ctx context.Context) {
 		}
 		held = nil
 		w.settle(time.Now())
+		start := false
+		if beat && w.open() {
+			// A fenced writer (the standby of a pair) neither starts the
+			// PCS nor judges it: that is the active controller's.
+			start = w.watch(time.Now())
+		}
 		w.mu.Lock()
 		sp, seq, cycle := w.want, w.seq, w.cycle
 		pending := w.ackedSeq != w.seq
@@ -325,8 +332,6 @@ func (w *Writer) Run(ctx context.Context) {
 			}
 			continue
 		}
-		// Start attempts are counted only when they can be written.
-		start := beat && w.watch(time.Now())
 		if seq == 0 {
 			// Nothing ordered yet: keep the heartbeat alive, and start a
 			// stopped PCS, without touching power.
