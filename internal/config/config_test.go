@@ -494,3 +494,25 @@ func TestFileSizeIsCappedOnAPipe(t *testing.T) {
 		t.Fatalf("got %v, want %s", err, want)
 	}
 }
+
+// TestProfilesDirIsRelativeToTheFileAndMustExist: profiles_dir resolves
+// against the configuration file's directory; a missing one is an error
+// naming the file, line and key.
+func TestProfilesDirIsRelativeToTheFileAndMustExist(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "profiles"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := "profiles_dir: profiles\n" + small
+	c, err := Parse([]byte(body), filepath.Join(dir, "emsd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "profiles"); c.ProfilesDir != want {
+		t.Errorf("profiles_dir = %q, want %q", c.ProfilesDir, want)
+	}
+	_, err = Parse([]byte("profiles_dir: nowhere\n"+small), filepath.Join(dir, "emsd.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "emsd.yaml:1: profiles_dir:") || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing profiles_dir: %v", err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -86,6 +88,10 @@ func (c *Config) applyDefaults() {
 	}
 	if c.StateDir == "" {
 		c.StateDir = "/var/lib/emsd"
+	}
+	// profiles_dir is relative to the configuration file.
+	if d := c.ProfilesDir; d != "" && !filepath.IsAbs(d) && c.File != "" {
+		c.ProfilesDir = filepath.Join(filepath.Dir(c.File), d)
 	}
 
 	c.telemetryDefaults()
@@ -182,6 +188,13 @@ func (k *checker) duration(path string, v, lo, hi time.Duration) {
 // validate checks every value against its range and the plant for consistency.
 func (c *Config) validate(lines map[string]int) error {
 	k := &checker{file: c.File, lines: lines}
+	if d := c.ProfilesDir; d != "" {
+		if fi, err := os.Stat(d); err != nil {
+			k.bad("profiles_dir", "%v", err)
+		} else if !fi.IsDir() {
+			k.bad("profiles_dir", "%s is not a directory", d)
+		}
+	}
 	if c.Site.Name == "" {
 		k.bad("site.name", "missing")
 	}

@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -41,7 +42,8 @@ points:
 	if v := img.Get(d.ID(), prof.Point(plant.PointP), time.Now()); !v.Good() || v.V != 42 {
 		t.Errorf("p_kw = %+v, want 42, good", v)
 	}
-	if v := img.Get(d.ID(), prof.Point(plant.PointF), time.Now()); v.Q != procimg.Invalid || v.Good() {
-		t.Errorf("f_hz = %+v, want stored invalid", v)
+	// A value that does not decode is stored invalid, without a number.
+	if v := img.Get(d.ID(), prof.Point(plant.PointF), time.Now()); v.Q != procimg.Invalid || !math.IsNaN(v.V) {
+		t.Errorf("f_hz = %+v, want invalid, NaN", v)
 	}
 }

@@ -319,8 +319,9 @@ var builtin embed.FS
 type Profiles map[string]*Profile
 
 // LoadProfiles loads the built-in profiles, then every *.yaml file in dir
-// (when dir is not empty). A user profile replaces a built-in one of the
-// same name. Errors name the file and the problem.
+// (when dir is not empty; a missing dir is an error). A user profile
+// replaces a built-in one of the same name. Errors name the file and the
+// problem.
 func LoadProfiles(dir string) (Profiles, error) {
 	out := Profiles{}
 	if err := loadFS(out, builtin, "profiles", "builtin:"); err != nil {
@@ -328,6 +329,11 @@ func LoadProfiles(dir string) (Profiles, error) {
 	}
 	if dir == "" {
 		return out, nil
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, err
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
 	user := Profiles{}
 	if err := loadFS(user, os.DirFS(dir), ".", dir+string(filepath.Separator)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,5 +295,117 @@ func TestProfileErrorsNameFileAndLine(t *testing.T) {
 	_, err = ParseProfile([]byte("name: t\nkind: meter\nword_order: middle\n"), "q.yaml")
 	if err == nil || !strings.Contains(err.Error(), `q.yaml:3: word_order: "middle" is not one of abcd`) {
 		t.Errorf("bad word order: %v", err)
+	}
+}
+
+// coils serves coils and discrete inputs: coil a holds what FC05 wrote
+// there, discrete input a is 1 when a is odd; FC06 writes holding
+// registers like FC16. Other requests get the default answer.
+func coils(state map[uint16]bool, mu *sync.Mutex) rawHandler {
+	return func(s *rawServer, req *rawReq, out []byte) []byte {
+		switch req.fc {
+		case 1, 2:
+			bits := make([]byte, (int(req.count)+7)/8)
+			mu.Lock()
+			for i := range req.count {
+				a := req.addr + i
+				if (req.fc == 1 && state[a]) || (req.fc == 2 && a%2 == 1) {
+					bits[i/8] |= 1 << (i % 8)
+				}
+			}
+			mu.Unlock()
+			return adu(out, req, append([]byte{req.fc, byte(len(bits))}, bits...)...)
+		case 5:
+			mu.Lock()
+			state[req.addr] = req.count == 0xFF00
+			mu.Unlock()
+			return adu(out, req, 5, byte(req.addr>>8), byte(req.addr), byte(req.count>>8), byte(req.count))
+		case 6:
+			s.mu.Lock()
+			s.holding[req.addr] = req.count
+			s.mu.Unlock()
+			return adu(out, req, 6, byte(req.addr>>8), byte(req.addr), byte(req.count>>8), byte(req.count))
+		}
+		return answer(s, req, out)
+	}
+}
+
+// TestCoilsAndSingleWrites: coils and discrete inputs are read bit by bit;
+// a coil is written with FC05, a single register with FC06 and never
+// FC16, each in a request of its own.
+func TestCoilsAndSingleWrites(t *testing.T) {
+	var mu sync.Mutex
+	state := map[uint16]bool{}
+	srv, err := newRawServer("127.0.0.1:0", coils(state, &mu))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.logging = true
+	doc := `
+name: t-coils
+kind: pcs
+groups: [{name: g, period: 20ms}]
+points:
+  - {name: p_kw, table: input, address: 0, type: int16, group: g}
+  - {name: p_set_kw, table: holding, address: 10, type: int16, writable: true}
+  - {name: heartbeat, table: holding, address: 11, type: uint16, writable: true, write_fc: 6}
+  - {name: run, table: coil, address: 3, writable: true}
+  - {name: on, table: coil, address: 3, group: g}
+  - {name: d8, table: discrete, address: 8, group: g}
+  - {name: d9, table: discrete, address: 9, group: g}
+`
+	img := procimg.New()
+	d := startDevice(t, Options{Name: "c", Address: srv.addr, Profile: mustProfile(t, doc)}, img)
+	p := d.Profile()
+	get := func(name string) procimg.Value { return img.Get(d.ID(), p.Point(name), time.Now()) }
+	waitFor(t, 5*time.Second, "the discrete inputs read", func() bool { return get("d9").Good() })
+	if get("d8").V != 0 || get("d9").V != 1 || get("on").V != 0 {
+		t.Errorf("d8 %v, d9 %v, on %v; want 0, 1, 0", get("d8").V, get("d9").V, get("on").V)
+	}
+	if _, err := d.Write(context.Background(), PointValue{Point: "p_set_kw", Value: -5}, PointValue{Point: "heartbeat", Value: 7}, PointValue{Point: plant.PointRun, Value: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the coil read back on", func() bool { return get("on").V == 1 })
+	srv.mu.Lock()
+	var fcs []byte
+	for _, r := range srv.log {
+		if r.fc == 5 || r.fc == 6 || r.fc == 16 {
+			fcs = append(fcs, r.fc)
+		}
+	}
+	hb, ps := srv.holding[11], srv.holding[10]
+	srv.mu.Unlock()
+	slices.Sort(fcs)
+	if !slices.Equal(fcs, []byte{5, 6, 16}) || hb != 7 || ps != 0xFFFB {
+		t.Errorf("write requests %v, heartbeat %d, p_set %#x; want one each of FC05, FC06, FC16, 7, 0xfffb", fcs, hb, ps)
+	}
+}
+
+// TestRefusedWriteKeepsConnection: a write answered with an exception (a
+// device that takes FC06 only, written with FC16) fails with the
+// exception named, but is not a link fault: no redial, reads go on.
+func TestRefusedWriteKeepsConnection(t *testing.T) {
+	srv, err := newRawServer("127.0.0.1:0", func(s *rawServer, req *rawReq, out []byte) []byte {
+		if req.fc == 16 {
+			return adu(out, req, req.fc|0x80, 1) // illegal function
+		}
+		return answer(s, req, out)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	img := procimg.New()
+	d := startDevice(t, Options{Name: "w", Address: srv.addr, Profile: mustProfile(t, plausDoc+"  - {name: lvl, table: holding, address: 40, type: uint16, writable: true}\n")}, img)
+	waitFor(t, 5*time.Second, "a read", func() bool { return d.Health().Reads > 0 })
+	_, err = d.Write(context.Background(), PointValue{Point: "lvl", Value: 1})
+	if err == nil || !strings.Contains(err.Error(), "illegal function") {
+		t.Fatalf("write refused by the device: %v, want the exception named", err)
+	}
+	reads := d.Health().Reads
+	waitFor(t, 5*time.Second, "reads going on", func() bool { return d.Health().Reads > reads+3 })
+	if h := d.Health(); h.Errors != 0 || h.Reconnects != 0 || h.Exceptions != 1 || srv.conns.Load() != 1 {
+		t.Errorf("errors %d, reconnects %d, exceptions %d, connections %d; want 0, 0, 1, 1", h.Errors, h.Reconnects, h.Exceptions, srv.conns.Load())
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"cmp"
+	"math"
 	"time"
 
 	"github.com/emsd/emsd/internal/jsonnum"
@@ -36,7 +37,10 @@ func value(v procimg.Value, now time.Time) *Value {
 		out.Quality = procimg.Lost.String()
 	} else {
 		x, age := Num(v.V), Num(now.Sub(v.At).Seconds())
-		out.Value, out.AgeS = &x, &age
+		out.AgeS = &age
+		if !math.IsNaN(v.V) { // a refused read or a sentinel has no value
+			out.Value = &x
+		}
 	}
 	return out
 }
@@ -162,6 +166,21 @@ type DeviceHealth struct {
 	Writes      uint64     `json:"writes"`
 	Errors      uint64     `json:"errors"`
 	Reconnects  uint64     `json:"reconnects"`
+	// Exceptions counts the device's exception answers (the connection
+	// stays); LastException is the latest, Refused the points whose last
+	// read it refused.
+	Exceptions    uint64   `json:"exceptions"`
+	LastException string   `json:"last_exception,omitempty"`
+	Refused       []string `json:"refused,omitempty"`
+	// Invalid counts values graded invalid (outside their bounds),
+	// DecodeErrors values that did not decode, NoValue "not implemented"
+	// sentinels.
+	Invalid      uint64 `json:"invalid"`
+	DecodeErrors uint64 `json:"decode_errors"`
+	NoValue      uint64 `json:"no_value"`
+	// Extras are the device's points that are not standard points (a
+	// vendor's extra registers), by name.
+	Extras map[string]*Value `json:"extras,omitempty"`
 }
 
 func deviceHealth(d *devices.Device) *DeviceHealth {
@@ -170,12 +189,37 @@ func deviceHealth(d *devices.Device) *DeviceHealth {
 	}
 	h := d.Health()
 	out := &DeviceHealth{Device: d.Name(), State: h.State.String(), Since: h.Since, Connected: h.Connected,
-		LastError: h.LastErr, Reads: h.Reads, Writes: h.Writes, Errors: h.Errors, Reconnects: h.Reconnects}
+		LastError: h.LastErr, Reads: h.Reads, Writes: h.Writes, Errors: h.Errors, Reconnects: h.Reconnects,
+		Exceptions: h.Exceptions, LastException: h.LastException, Refused: h.Refused,
+		Invalid: h.Invalid, DecodeErrors: h.DecodeErrors, NoValue: h.NoValue, Extras: extras(d, time.Now())}
 	if !h.LastOK.IsZero() {
 		out.LastOK = &h.LastOK
 	}
 	if !h.LastErrAt.IsZero() {
 		out.LastErrorAt = &h.LastErrAt
+	}
+	return out
+}
+
+// extras returns the values of d's readable points that are not standard
+// points of its kind nor scale factors, or nil when it has none.
+func extras(d *devices.Device, now time.Time) map[string]*Value {
+	p := d.Profile()
+	sf := map[string]bool{}
+	for _, pt := range p.Points {
+		if pt.ScalePoint != "" {
+			sf[pt.ScalePoint] = true
+		}
+	}
+	var out map[string]*Value
+	for i, pt := range p.Points {
+		if _, std := plant.LookupStandard(p.Kind, pt.Name); std || pt.Group == "" || sf[pt.Name] {
+			continue
+		}
+		if out == nil {
+			out = map[string]*Value{}
+		}
+		out[pt.Name] = value(d.Value(i, now), now)
 	}
 	return out
 }

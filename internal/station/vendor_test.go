@@ -14,6 +14,7 @@ import (
 
 	"github.com/emsd/emsd/internal/devices"
 	"github.com/emsd/emsd/internal/dispatch"
+	"github.com/emsd/emsd/internal/httpapi"
 	"github.com/emsd/emsd/internal/plant"
 	"github.com/emsd/emsd/internal/procimg"
 	"github.com/emsd/emsd/internal/station"
@@ -237,6 +238,16 @@ func TestVendorPCSExceptionBlockKeepsControl(t *testing.T) {
 	u := l.st.Latest().Units[0]
 	if !u.P.Good() || !u.State.Good() {
 		t.Errorf("u1 P %v, state %v: the fast block must stay good", u.P.Q, u.State.Q)
+	}
+	// /api/state names them too, with the extras' quality.
+	api := httpapi.Snapshot(l.st, l.disp, time.Now()).Units[0].PCS
+	if api == nil || !slices.Equal(api.Refused, want) || api.Exceptions == 0 || len(api.Extras) != len(want) {
+		t.Fatalf("/api/state PCS health %+v", api)
+	}
+	for _, name := range want {
+		if x := api.Extras[name]; x == nil || x.Quality != "refused" || x.Value != nil {
+			t.Errorf("/api/state extra %s = %+v, want refused without a value", name, x)
+		}
 	}
 }
 
