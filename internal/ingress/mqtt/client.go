@@ -90,6 +90,10 @@ type Client struct {
 	queue    []*inCmd
 	live     map[string]int
 	retained map[string]bool
+	// replayed holds, by key, when a retained copy was refused: a broker
+	// re-sending it without the retain flag (mochi does on a re-subscribe)
+	// is the same stored message, not a new command.
+	replayed map[string]time.Time
 	qwake    chan struct{}
 	probeSeq atomic.Uint64
 	probed   chan uint64 // marker sequence numbers as they come back
@@ -124,7 +128,7 @@ func New(o Options, h CommandHandler) (*Client, error) {
 		prio:  make(chan outMsg, o.QueueSize),
 		state: make(chan outMsg, o.QueueSize),
 		wake:  make(chan struct{}, 1),
-		live:  map[string]int{}, retained: map[string]bool{},
+		live:  map[string]int{}, retained: map[string]bool{}, replayed: map[string]time.Time{},
 		qwake: make(chan struct{}, 1), probed: make(chan uint64, 16),
 		acks: make(chan paho.Token, o.QueueSize),
 
@@ -253,8 +257,13 @@ func (c *Client) onCommand(_ paho.Client, m paho.Message) {
 			c.qmu.Unlock()
 			return
 		}
+		c.replayed[in.key()] = time.Now()
 		c.qmu.Unlock()
 		in.refuse = reasonRetained // a replay: refused on its own
+	} else if c.isReplay(in.key()) {
+		c.log.Warn("dropped a copy of a retained command the broker sent again without the retain flag; it was refused already",
+			zap.String("topic", in.topic))
+		return
 	}
 	var dropped *inCmd
 	c.qmu.Lock()
@@ -287,6 +296,25 @@ func (c *Client) onCommand(_ paho.Client, m paho.Message) {
 	if dropped != nil {
 		c.answer([]*inCmd{dropped}) // cheap: parsed and audited, not applied
 	}
+}
+
+// replayWindow is how long after refusing a retained command its
+// identical copies are taken for the broker's re-sends of it.
+const replayWindow = 10 * time.Second
+
+// isReplay reports whether a live command with key is a re-send of a
+// retained command refused within replayWindow, and forgets old entries.
+func (c *Client) isReplay(key string) bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	now := time.Now()
+	for k, at := range c.replayed {
+		if now.Sub(at) > replayWindow {
+			delete(c.replayed, k)
+		}
+	}
+	_, ok := c.replayed[key]
+	return ok
 }
 
 // supersede makes room in a full queue for in. It takes out the oldest

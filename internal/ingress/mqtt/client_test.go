@@ -330,6 +330,11 @@ func TestRetainedCommandRefused(t *testing.T) {
 		replies := op.sub("emsd/" + site + "/cmd/+/reply")
 		// Left retained on the broker, it would be replayed on every resubscribe.
 		op.pub("emsd/"+site+"/cmd/estop", []byte(`{"id":"stuck"}`), true)
+		// Start the client only once the broker holds the estop as a
+		// retained message: a client subscribed before that would get it
+		// as a live command.
+		await(t, newOperator(t, b.Addr()).sub("emsd/"+site+"/cmd/estop"), 5*time.Second, "the broker to hold the retained estop",
+			func(m paho.Message) bool { return m.Retained() })
 		bus := &recBus{}
 		startClient(t, b.Addr(), command.NewHandler(bus, command.HandlerOptions{}), nil)
 		if rep, _ := replyFor(t, replies, "stuck"); rep.OK || !strings.Contains(rep.Error, "retained commands are refused") {
