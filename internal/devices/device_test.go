@@ -281,7 +281,9 @@ func TestBlackholedDeviceCostsOnlyItself(t *testing.T) {
 		if rateDuring < 0.8*rateBefore || rateBefore < 16 {
 			t.Errorf("%s: rate %.1f/s before, %.1f/s while another device was silent", d.Name(), rateBefore, rateDuring)
 		}
-		if p99d > 50*time.Millisecond {
+		// Coupled to the victim, a read would wait out its 300 ms timeout;
+		// half of that leaves room for a loaded machine's scheduling.
+		if p99d > 150*time.Millisecond {
 			t.Errorf("%s: p99 read latency %v while another device was silent", d.Name(), p99d)
 		}
 		if h := d.Health(); h.Errors != 0 || h.State != Online {
