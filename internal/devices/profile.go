@@ -426,7 +426,7 @@ func (k *keyCheck) line(msg string) int {
 	if m == nil {
 		return 1
 	}
-	if n, ok := k.lines[m[1]+"."+m[2]]; ok && m[2] != "" {
+	if n, ok := k.lines[m[1]+"."+m[2]]; ok { // no key path ends in "."
 		return n
 	}
 	if n, ok := k.lines[m[1]]; ok {
@@ -465,7 +465,7 @@ func (k *keyCheck) walk(n *yaml.Node, t reflect.Type, path string) {
 			fields[name] = f.Type
 			names = append(names, name)
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		for i := 0; i < len(n.Content); i += 2 { // key, value pairs
 			key, val := n.Content[i], n.Content[i+1]
 			p := key.Value
 			if path != "" {

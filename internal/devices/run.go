@@ -291,9 +291,7 @@ func (d *Device) store(g *group) {
 			n++
 		}
 		d.img.Update(d.id, b.idx[:n], b.vals[:n], b.at)
-		if len(b.bad) > 0 {
-			d.img.Mark(d.id, b.bad, b.badV, procimg.Invalid, b.at)
-		}
+		d.img.Mark(d.id, b.bad, b.badV, procimg.Invalid, b.at) // none: only clears lost, as Update did
 	}
 	g.lastOK = g.blocks[len(g.blocks)-1].at
 	d.hmu.Lock()
