@@ -40,28 +40,12 @@ func TestOrderIsAcknowledgedOnlyWhenThePCSCanDeliver(t *testing.T) {
 		}
 	}
 	poke(901, 1) // interlock: start is refused
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	pcs, err := devices.New(devices.Options{
-		Name: "u1.pcs", Address: v.Addr(), UnitID: 1, Profile: planttest.Profiles(t)["example-pcs"],
-		Timeout: time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-	}, procimg.New(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var acks []uint64
 	var events []writer.Event
-	w := writer.New(writer.Options{PCS: pcs, Heartbeat: 100 * time.Millisecond, Log: log,
+	pcs, w, state := runVendorWriter(t, v, writer.Options{Heartbeat: 100 * time.Millisecond,
 		OnAck:   func(c uint64, _ time.Time) { mu.Lock(); acks = append(acks, c); mu.Unlock() },
 		OnEvent: func(e writer.Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); pcs.Run(ctx) }()
-	go func() { defer wg.Done(); w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-
-	state := func() procimg.Value { return pcs.Value(pcs.Profile().Point(plant.PointState), time.Now()) }
 	w.Set(plant.Setpoint{P: 50}, 1)
 	testutil.WaitFor(t, 10*time.Second, "the PCS refusing start (fault)", func() bool {
 		s := state()
@@ -107,23 +91,7 @@ func TestOrderIsAcknowledgedOnlyWhenThePCSCanDeliver(t *testing.T) {
 // PCS is polled every 100 ms and starts within 200 ms.
 func TestOrderIsAcknowledgedAtTheStateRead(t *testing.T) {
 	v := vendorpcs.Start(t, vendorpcs.Options{StartDelay: 200 * time.Millisecond})
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	pcs, err := devices.New(devices.Options{
-		Name: "u1.pcs", Address: v.Addr(), UnitID: 1, Profile: planttest.Profiles(t)["example-pcs"],
-		Timeout: time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-	}, procimg.New(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := writer.New(writer.Options{PCS: pcs, Heartbeat: 30 * time.Second, Log: log})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); pcs.Run(ctx) }()
-	go func() { defer wg.Done(); w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-
-	state := func() procimg.Value { return pcs.Value(pcs.Profile().Point(plant.PointState), time.Now()) }
+	_, w, state := runVendorWriter(t, v, writer.Options{Heartbeat: 30 * time.Second})
 	testutil.WaitFor(t, 10*time.Second, "the PCS read stopped", func() bool {
 		s := state()
 		return s.Good() && s.V == plant.RunStopped
@@ -133,4 +101,28 @@ func TestOrderIsAcknowledgedAtTheStateRead(t *testing.T) {
 	if s := state(); !s.Good() || (s.V != plant.RunStarting && s.V != plant.RunRunning) {
 		t.Errorf("acknowledged while the PCS reads %+v, want starting or running", s)
 	}
+}
+
+// runVendorWriter polls the vendor PCS v with the example-pcs profile and
+// runs a writer of o on it until the test ends. It returns the device, the
+// writer and a reader of the PCS's run state.
+func runVendorWriter(t *testing.T, v *vendorpcs.PCS, o writer.Options) (*devices.Device, *writer.Writer, func() procimg.Value) {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	pcs, err := devices.New(devices.Options{
+		Name: "u1.pcs", Address: v.Addr(), UnitID: 1, Profile: planttest.Profiles(t)["example-pcs"],
+		Timeout: time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+	}, procimg.New(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.PCS, o.Log = pcs, log
+	w := writer.New(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); pcs.Run(ctx) }()
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return pcs, w, func() procimg.Value { return pcs.Value(pcs.Profile().Point(plant.PointState), time.Now()) }
 }
