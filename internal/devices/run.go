@@ -291,7 +291,9 @@ func (d *Device) store(g *group) {
 			n++
 		}
 		d.img.Update(d.id, b.idx[:n], b.vals[:n], b.at)
-		d.img.Mark(d.id, b.bad, b.badV, procimg.Invalid, b.at) // none: only clears lost, as Update did
+		if len(b.bad) > 0 { // Update has cleared lost already; no second lock for nothing
+			d.img.Mark(d.id, b.bad, b.badV, procimg.Invalid, b.at)
+		}
 	}
 	g.lastOK = g.blocks[len(g.blocks)-1].at
 	d.hmu.Lock()
